@@ -1,0 +1,133 @@
+"""The one exception hierarchy of the core.
+
+Core code raises these and never exits; ``migrate.cli.main`` maps each class to a message and to the
+exit code declared here, in exactly one place. Exit codes are part of the CLI contract (README).
+"""
+
+from __future__ import annotations
+
+
+class MigrateError(Exception):
+    """Base of every error a user can act on. ``exit_code`` is the CLI's exit status for it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class UsageError(MigrateError):
+    exit_code = 2
+
+
+class StrictModeFailure(MigrateError):
+    """--strict and the run recorded unknowns."""
+
+    exit_code = 3
+
+
+class ImageError(MigrateError):
+    """Something is wrong with a disk image given as input."""
+
+    exit_code = 10
+
+
+class ImageNotFound(ImageError):
+    exit_code = 10
+
+
+class UnknownImageFormat(ImageError):
+    exit_code = 11
+
+
+class CorruptImage(ImageError):
+    """Truncated, damaged, or internally inconsistent image."""
+
+    exit_code = 12
+
+
+class MissingExtent(ImageError):
+    """A multi-file image (VMDK descriptor, qcow2 backing chain) names a file that is not there."""
+
+    exit_code = 13
+
+
+class NoOperatingSystem(ImageError):
+    exit_code = 14
+
+
+class EncryptedVolume(ImageError):
+    exit_code = 15
+
+
+class UnsupportedLayout(ImageError):
+    """The image is readable but uses something this backend cannot read (e.g. btrfs natively)."""
+
+    exit_code = 16
+
+
+class ManifestMismatch(ImageError):
+    """An OVA's manifest digest does not match the file it names."""
+
+    exit_code = 17
+
+
+class BackendUnavailable(MigrateError):
+    exit_code = 18
+
+
+class GuestPathError(MigrateError):
+    """A guest path could not be read: missing, a loop of symlinks, not a regular file, too large."""
+
+    exit_code = 19
+
+
+class GuestFileTooLarge(GuestPathError):
+    exit_code = 19
+
+
+class InvalidDocument(MigrateError):
+    """An input document (inventory, plan, config) does not validate."""
+
+    exit_code = 20
+
+
+class OutputError(MigrateError):
+    exit_code = 21
+
+
+class ExternalToolError(MigrateError):
+    """A wrapped external tool (qemu-img, debootstrap, docker, ...) failed; its output is kept."""
+
+    exit_code = 22
+
+    def __init__(self, message: str, *, path: str | None = None, output: str = "") -> None:
+        super().__init__(message, path=path)
+        self.output = output
+
+
+EXIT_CODES: dict[str, int] = {
+    cls.__name__: cls.exit_code
+    for cls in (
+        UsageError,
+        StrictModeFailure,
+        ImageNotFound,
+        UnknownImageFormat,
+        CorruptImage,
+        MissingExtent,
+        NoOperatingSystem,
+        EncryptedVolume,
+        UnsupportedLayout,
+        ManifestMismatch,
+        BackendUnavailable,
+        GuestPathError,
+        InvalidDocument,
+        OutputError,
+        ExternalToolError,
+    )
+}

@@ -1,0 +1,320 @@
+"""The Inventory: everything `migrate inspect` found in a guest, each fact with its evidence."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from migrate.model.base import Document, Evidence, Model
+
+OSFamily = Literal["debian", "rhel", "suse", "alpine", "arch", "windows", "unknown"]
+
+
+class ImageSource(Model):
+    """One disk image (or OVA member) the inventory was read from."""
+
+    path: str
+    format: str  # qcow2, vmdk, vhd, vhdx, vdi, raw, ova
+    variant: str | None = None  # e.g. streamOptimized, monolithicSparse, compressed
+    virtual_size: int | None = None
+    file_size: int | None = None
+    backing_chain: list[str] = Field(default_factory=list)
+
+
+class DiskSizing(Model):
+    name: str
+    capacity_bytes: int | None = None
+    format: str | None = None
+
+
+class VMSizing(Model):
+    """The VM's allocation, from an OVF descriptor or the images themselves."""
+
+    name: str | None = None
+    vcpus: int | None = None
+    memory_mib: int | None = None
+    disks: list[DiskSizing] = Field(default_factory=list)
+    source: str  # "ovf:<file>", "image"
+    evidence: Evidence | None = None
+
+
+class OSInfo(Model):
+    family: OSFamily = "unknown"
+    distro: str = "unknown"  # os-release ID
+    version: str | None = None  # VERSION_ID
+    codename: str | None = None
+    pretty_name: str | None = None
+    kernel_versions: list[str] = Field(default_factory=list)
+    arch: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Filesystem(Model):
+    """A filesystem the backend found and mounted (or could not)."""
+
+    device: str  # backend's name: /dev/sda1, /dev/vg0/var, partition index
+    fstype: str | None = None
+    uuid: str | None = None
+    label: str | None = None
+    mountpoint: str | None = None
+    size: int | None = None
+
+
+class Package(Model):
+    name: str
+    version: str
+    arch: str | None = None
+    manager: Literal["dpkg", "rpm", "apk", "pacman"]
+    state: str = "installed"  # dpkg: installed, config-files, half-installed, ...; desired: install/deinstall
+    desired: str | None = None
+    source: str | None = None
+    evidence: Evidence
+
+
+class User(Model):
+    name: str
+    uid: int
+    gid: int
+    home: str | None = None
+    shell: str | None = None
+    gecos: str | None = None
+    system: bool = False
+    has_password: bool = False  # a usable hash in /etc/shadow (the hash itself is never kept)
+    evidence: Evidence
+
+
+class Group(Model):
+    name: str
+    gid: int
+    members: list[str] = Field(default_factory=list)
+    evidence: Evidence
+
+
+ServiceState = Literal["enabled", "disabled", "masked", "static", "indirect", "generated", "running-at-boot",
+                       "unknown"]
+
+
+class Service(Model):
+    """Something that runs: a systemd unit, a SysV script, an rc.local command."""
+
+    name: str  # unit name without .service, or script name
+    manager: Literal["systemd", "sysv", "rc.local", "openrc", "other"]
+    unit_path: str | None = None
+    state: ServiceState = "unknown"
+    description: str | None = None
+    role: str | None = None  # application analyzer's name: nginx, postgresql, redis, app, sshd ...
+    exec_start: list[str] = Field(default_factory=list)  # argv of the main process
+    user: str | None = None
+    group: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    working_directory: str | None = None
+    environment: dict[str, str] = Field(default_factory=dict)  # secret values replaced by redactions
+    environment_files: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    requires: list[str] = Field(default_factory=list)
+    wants: list[str] = Field(default_factory=list)
+    socket_units: list[str] = Field(default_factory=list)  # socket activation
+    template: str | None = None  # foo@.service for foo@bar
+    instances: list[str] = Field(default_factory=list)
+    unit_type: str | None = None  # Type=
+    interpreter: str | None = None  # application services: python3, java, node, php ...
+    script: str | None = None
+    virtualenv: str | None = None
+    vm_only: bool = False
+    vm_only_reason: str | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class Port(Model):
+    service: str | None
+    proto: Literal["tcp", "udp", "unix"] = "tcp"
+    port: int | None = None
+    address: str | None = None  # bind address; None = all
+    path: str | None = None  # unix socket path
+    evidence: Evidence
+
+
+class ConfigFile(Model):
+    path: str
+    service: str | None = None
+    kind: str | None = None  # nginx-site, postgresql.conf, env-file, unit ...
+    size: int | None = None
+    sha256: str | None = None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    contains_secrets: bool = False
+    from_package: str | None = None
+    modified_from_package: bool | None = None
+    evidence: Evidence
+
+
+class Secret(Model):
+    """A credential found in the guest. The value is never stored; ``value_ref`` ties together
+    places that hold the same value (secret-1, secret-2 ...)."""
+
+    id: str  # stable name: <service>-<key>
+    kind: str  # password, connection-string, requirepass, api-key, private-key, password-hash
+    service: str | None = None
+    key: str | None = None  # DATABASE_URL, requirepass, ...
+    redacted: str  # e.g. postgresql://shop:****@localhost:5432/shop
+    value_ref: str = ""
+    length: int | None = None
+    evidence: Evidence
+
+
+class ScheduledJob(Model):
+    source: Literal["crontab", "cron.d", "user-crontab", "cron-periodic", "systemd-timer", "anacron", "at"]
+    schedule: str
+    command: str
+    user: str | None = None
+    unit: str | None = None
+    enabled: bool = True
+    evidence: Evidence
+
+
+class Mount(Model):
+    spec: str  # UUID=..., LABEL=..., /dev/mapper/..., tmpfs
+    mountpoint: str
+    fstype: str
+    options: list[str] = Field(default_factory=list)
+    dump: int = 0
+    passno: int = 0
+    resolved_device: str | None = None
+    mounted: bool = False
+    evidence: Evidence
+
+
+class HostEntry(Model):
+    address: str
+    names: list[str]
+
+
+class NetworkIdentity(Model):
+    hostname: str | None = None
+    hosts: list[HostEntry] = Field(default_factory=list)
+    interfaces: list[str] = Field(default_factory=list)
+    nameservers: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class PersistentPath(Model):
+    path: str
+    service: str | None = None
+    kind: str = "data"  # database, data, logs, uploads, spool, home
+    reason: str
+    size_bytes: int | None = None
+    file_count: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None
+    evidence: Evidence
+
+
+class Connection(Model):
+    """A client-to-server link found in configuration: a graph edge waiting to happen."""
+
+    from_service: str | None
+    scheme: str  # postgresql, redis, http, mysql, jdbc:postgresql, memcached, amqp ...
+    host: str
+    port: int | None = None
+    database: str | None = None
+    username: str | None = None
+    url_redacted: str
+    via: str | None = None  # DATABASE_URL, proxy_pass, upstream shop, jdbc resource
+    secret_id: str | None = None
+    evidence: Evidence
+
+
+class Unknown(Model):
+    """Something an analyzer could not make sense of: kept, never silently dropped."""
+
+    analyzer: str
+    path: str | None = None
+    message: str
+
+
+class AnalyzerRun(Model):
+    name: str
+    status: Literal["ok", "not-applicable", "failed", "skipped"]
+    seconds: float = 0.0
+    findings: int = 0
+
+
+class Findings(Model):
+    """What one analyzer returns; the runner merges these into the Inventory."""
+
+    os: OSInfo | None = None
+    packages: list[Package] = Field(default_factory=list)
+    users: list[User] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    configs: list[ConfigFile] = Field(default_factory=list)
+    secrets: list[Secret] = Field(default_factory=list)
+    jobs: list[ScheduledJob] = Field(default_factory=list)
+    mounts: list[Mount] = Field(default_factory=list)
+    network: NetworkIdentity | None = None
+    persistent_paths: list[PersistentPath] = Field(default_factory=list)
+    connections: list[Connection] = Field(default_factory=list)
+    unknowns: list[Unknown] = Field(default_factory=list)
+
+    def count(self) -> int:
+        return (
+            (1 if self.os else 0)
+            + (1 if self.network else 0)
+            + sum(len(getattr(self, f)) for f in LIST_FIELDS)
+        )
+
+
+LIST_FIELDS = ("packages", "users", "groups", "services", "ports", "configs", "secrets", "jobs", "mounts",
+               "persistent_paths", "connections", "unknowns")
+
+
+class Inventory(Document):
+    KIND = "inventory"
+    SCHEMA_VERSION = 1
+
+    name: str  # the VM's name (OVF name, else the first image's stem)
+    backend: str
+    images: list[ImageSource] = Field(default_factory=list)
+    sizing: VMSizing | None = None
+    filesystems: list[Filesystem] = Field(default_factory=list)
+    os: OSInfo = Field(default_factory=OSInfo)
+    network: NetworkIdentity = Field(default_factory=NetworkIdentity)
+    packages: list[Package] = Field(default_factory=list)
+    users: list[User] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list)
+    services: list[Service] = Field(default_factory=list)
+    ports: list[Port] = Field(default_factory=list)
+    configs: list[ConfigFile] = Field(default_factory=list)
+    secrets: list[Secret] = Field(default_factory=list)
+    jobs: list[ScheduledJob] = Field(default_factory=list)
+    mounts: list[Mount] = Field(default_factory=list)
+    persistent_paths: list[PersistentPath] = Field(default_factory=list)
+    connections: list[Connection] = Field(default_factory=list)
+    unknowns: list[Unknown] = Field(default_factory=list)
+    analyzers: list[AnalyzerRun] = Field(default_factory=list)
+
+    def canonical(self) -> Inventory:
+        data = self.model_copy(deep=True)
+        data.packages.sort(key=lambda p: (p.manager, p.name, p.arch or "", p.version))
+        data.users.sort(key=lambda u: (u.uid, u.name))
+        data.groups.sort(key=lambda g: (g.gid, g.name))
+        data.services.sort(key=lambda s: (s.name, s.manager))
+        data.ports.sort(key=lambda p: (p.service or "", p.proto, p.port or 0, p.address or "", p.path or ""))
+        data.configs.sort(key=lambda c: (c.path, c.service or ""))
+        data.secrets.sort(key=lambda s: (s.id, s.evidence.path))
+        data.jobs.sort(key=lambda j: (j.evidence.path, j.schedule, j.command))
+        data.mounts.sort(key=lambda m: (m.mountpoint, m.spec))
+        data.persistent_paths.sort(key=lambda p: (p.path, p.service or ""))
+        data.connections.sort(key=lambda c: (c.from_service or "", c.scheme, c.host, c.port or 0, c.via or ""))
+        data.unknowns.sort(key=lambda u: (u.analyzer, u.path or "", u.message))
+        data.filesystems.sort(key=lambda f: (f.mountpoint or "~", f.device))
+        data.analyzers.sort(key=lambda a: a.name)
+        return data
+
+    def service(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
