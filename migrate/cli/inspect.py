@@ -1,0 +1,116 @@
+"""`migrate inspect IMAGE...`"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from migrate.cli.common import console, err_console
+from migrate.errors import StrictModeFailure
+from migrate.fsutil import atomic_write_text
+from migrate.model.inventory import Inventory
+
+
+def _summary(inv: Inventory) -> None:
+    os_ = inv.os
+    console.print(f"[bold]{inv.name}[/]  {os_.pretty_name or os_.distro} "
+                  f"(family {os_.family}, version {os_.version or '?'})  backend: {inv.backend}")
+    if inv.sizing:
+        s = inv.sizing
+        disks = ", ".join(f"{d.name} {d.capacity_bytes // 2**20 if d.capacity_bytes else '?'} MiB" for d in s.disks)
+        console.print(f"sizing ({s.source}): {s.vcpus or '?'} vCPU, {s.memory_mib or '?'} MiB memory; disks: {disks}")
+    fs = Table(title="Filesystems", show_lines=False)
+    for col in ("device", "type", "mounted on", "label/uuid"):
+        fs.add_column(col)
+    for f in inv.filesystems:
+        fs.add_row(f.device, f.fstype or "?", f.mountpoint or "-", f.label or f.uuid or "")
+    console.print(fs)
+    ports_by_service: dict[str, list[str]] = {}
+    for p in inv.ports:
+        where = p.path if p.proto == "unix" else f"{p.address + ':' if p.address else ''}{p.port}/{p.proto}"
+        ports_by_service.setdefault(p.service or "?", []).append(where or "?")
+    svc = Table(title="Services")
+    for col in ("service", "role", "state", "user", "listens", "note"):
+        svc.add_column(col)
+    for s in inv.services:
+        if s.state in ("disabled", "static") and not s.role and s.name not in ports_by_service:
+            continue
+        note = f"VM-only: {s.vm_only_reason}" if s.vm_only else ""
+        svc.add_row(s.name, s.role or "", s.state, s.user or "", ", ".join(sorted(ports_by_service.get(s.name, []))),
+                    note)
+    console.print(svc)
+    if inv.persistent_paths:
+        pp = Table(title="Persistent data")
+        for col in ("path", "service", "kind", "why"):
+            pp.add_column(col)
+        for p in inv.persistent_paths:
+            pp.add_row(p.path, p.service or "", p.kind, p.reason)
+        console.print(pp)
+    if inv.connections:
+        ct = Table(title="Connections")
+        for col in ("from", "to", "via"):
+            ct.add_column(col)
+        for c in inv.connections:
+            ct.add_row(c.from_service or "?", c.url_redacted, c.via or "")
+        console.print(ct)
+    if inv.secrets:
+        st = Table(title="Secrets (redacted)")
+        for col in ("id", "kind", "where", "value"):
+            st.add_column(col)
+        for s in inv.secrets:
+            st.add_row(s.id, s.kind, s.evidence.path, s.redacted)
+        console.print(st)
+    if inv.jobs:
+        jt = Table(title="Scheduled jobs")
+        for col in ("schedule", "user", "command", "from"):
+            jt.add_column(col)
+        for j in inv.jobs:
+            jt.add_row(j.schedule, j.user or "", j.command[:60], j.evidence.path)
+        console.print(jt)
+    console.print(f"{len(inv.packages)} packages, {len(inv.users)} users, {len(inv.configs)} config files")
+    if inv.unknowns:
+        ut = Table(title="Unknowns (kept for a human to look at)")
+        for col in ("analyzer", "path", "message"):
+            ut.add_column(col)
+        for u in inv.unknowns:
+            ut.add_row(u.analyzer, u.path or "", u.message)
+        console.print(ut)
+
+
+def inspect(
+    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order), or one OVA.",
+                                                 show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the inventory JSON here.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | native | guestfs. auto: native, guestfs for layouts "
+                                              "native cannot read.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the inventory JSON instead of a summary.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 when any analyzer left an unknown.")] = False,
+) -> None:
+    """Inspect offline VM disk images: OS, packages, users, services, ports, configs, secrets
+    (redacted), scheduled jobs and persistent data."""
+    from migrate.inspect import inspect_images
+
+    if as_json:
+        inventory = inspect_images(images, backend)
+    else:
+        with err_console.status("inspecting") as status:
+            inventory = inspect_images(images, backend, progress=lambda msg: status.update(msg))
+    text = inventory.to_json()
+    if output is not None:
+        atomic_write_text(output, text)
+    if as_json:
+        print(text, end="")
+    else:
+        _summary(inventory)
+        if output is not None:
+            console.print(f"inventory written to {output}")
+    if strict and inventory.unknowns:
+        raise StrictModeFailure(f"{len(inventory.unknowns)} unknown(s) recorded (--strict)",
+                                path=str(images[0]))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(inspect)

@@ -1,0 +1,98 @@
+"""`migrate inspect`: disk images in, Inventory out."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from migrate.analysis import run_analyzers
+from migrate.analyzers.base import Context
+from migrate.errors import ImageNotFound, UnsupportedLayout, UsageError
+from migrate.image.backend import Backend, OpenedGuest
+from migrate.model.inventory import DiskSizing, Inventory, OSInfo, Unknown, VMSizing
+
+BackendName = Literal["auto", "native", "guestfs"]
+BACKENDS = ("auto", "native", "guestfs")
+
+
+def make_backend(name: str) -> Backend:
+    if name == "native":
+        from migrate.image.native import NativeBackend
+
+        return NativeBackend()
+    if name == "guestfs":
+        from migrate.image.guestfs_backend import GuestfsBackend
+
+        return GuestfsBackend()
+    raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def open_guest(images: list[Path], backend: str = "auto") -> OpenedGuest:
+    """Open one VM's disks with the chosen backend; ``auto`` uses native and falls back to
+    guestfs only when native reports a layout it cannot read (never for a bad image)."""
+    if backend == "auto":
+        try:
+            return make_backend("native").open(images)
+        except UnsupportedLayout as exc:
+            guest = make_backend("guestfs").open(images)
+            guest.notes.append(f"native backend: {exc}; used guestfs instead")
+            return guest
+    return make_backend(backend).open(images)
+
+
+def _check_inputs(paths: list[Path]) -> None:
+    if not paths:
+        raise UsageError("no image given")
+    for p in paths:
+        if not p.exists():
+            raise ImageNotFound("no such file", path=str(p))
+        if not p.is_file():
+            raise ImageNotFound("not a regular file", path=str(p))
+
+
+def inspect_images(paths: list[Path], backend: str = "auto", *,
+                   progress: Callable[[str], None] | None = None) -> Inventory:
+    """Inspect the disks of one VM (several images = several disks, in order; or one OVA)."""
+    from migrate.image.ova import is_ova, open_ova
+
+    paths = [Path(p) for p in paths]
+    _check_inputs(paths)
+    with tempfile.TemporaryDirectory(prefix="migrate-ova-") as tmp:
+        sizing: VMSizing | None = None
+        disks = paths
+        if len(paths) == 1 and is_ova(paths[0]):
+            if progress:
+                progress("checking the OVA manifest and unpacking its disks")
+            ova = open_ova(paths[0], Path(tmp))
+            sizing, disks = ova.sizing, ova.disks
+        if progress:
+            progress(f"opening {len(disks)} disk(s) with the {backend} backend")
+        with open_guest(disks, backend) as guest:
+            ctx = Context(rootfs=guest.rootfs)
+            result, ctx = run_analyzers(guest.rootfs, ctx, progress=(lambda n: progress(f"analyzer {n}"))
+                                        if progress else None)
+            images = guest.images
+            if sizing is not None:
+                for img in images:
+                    img.path = f"{paths[0]}!{Path(img.path).name}"
+                    img.format = f"ova/{img.format}"
+            else:
+                sizing = VMSizing(source="image", disks=[
+                    DiskSizing(name=Path(i.path).name, capacity_bytes=i.virtual_size, format=i.format)
+                    for i in images])
+            merged = result.merged
+            unknowns = list(merged.unknowns)
+            for note in guest.notes:
+                unknowns.append(Unknown(analyzer=f"backend:{guest.backend}", message=note))
+            name = sizing.name or result.network.hostname or paths[0].stem
+            inventory = Inventory(
+                name=name, backend=guest.backend, images=images, sizing=sizing,
+                filesystems=guest.filesystems, os=merged.os or OSInfo(),
+                network=result.network, packages=merged.packages, users=merged.users, groups=merged.groups,
+                services=merged.services, ports=merged.ports, configs=merged.configs, secrets=merged.secrets,
+                jobs=merged.jobs, mounts=merged.mounts, persistent_paths=merged.persistent_paths,
+                connections=merged.connections, unknowns=unknowns, analyzers=result.runs,
+            )
+    return inventory.canonical()
