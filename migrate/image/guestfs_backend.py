@@ -7,6 +7,7 @@ here (lstatns, readlink, ls, pread) never follow a symlink, and the appliance se
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -126,10 +127,8 @@ class GuestfsBackend(Backend):
                     continue
                 rec = FilesystemRecord(device=dev, fstype=fstype, mountpoint=mounted.get(dev))
                 for attr, call in (("uuid", g.vfs_uuid), ("label", g.vfs_label)):
-                    try:
+                    with contextlib.suppress(RuntimeError):
                         setattr(rec, attr, call(dev) or None)
-                    except RuntimeError:
-                        pass
                 records.append(rec)
         except BaseException:
             g.close()

@@ -105,7 +105,7 @@ def _manifest(text: str) -> dict[str, tuple[str, str]]:
 def open_ova(path: Path, workdir: Path) -> OvaContents:
     """Check and unpack an OVA's disks into ``workdir``."""
     try:
-        tar = tarfile.open(path)
+        tar = tarfile.open(path)  # noqa: SIM115 - closed by the `with tar` below
         members = {m.name: m for m in tar.getmembers()}
     except (tarfile.TarError, EOFError) as exc:
         raise CorruptImage(f"not a readable OVA (tar): {exc}", path=str(path)) from exc
