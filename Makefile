@@ -35,7 +35,7 @@ lint: venv
 	$(VENV)/bin/ruff check migrate analyzers tests
 
 bench: host venv
-	$(PY) -m migrate.benchmarks.inspect_speed
+	$(PY) benchmarks/inspect_speed.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
