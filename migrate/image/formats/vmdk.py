@@ -1,0 +1,285 @@
+"""VMDK: descriptor files and the hosted sparse extent format (monolithicSparse, streamOptimized with
+compressed grains and markers, twoGbMaxExtentSparse split extents), flat extents (monolithicFlat,
+twoGbMaxExtentFlat, vmfs) and ZERO extents. Our own reader, differential-tested against qemu-img.
+
+Parent links (``parentFileNameHint`` of a delta disk) are followed like qcow2 backing files. The old
+ESX ``COWD`` sparse format and VMFS sparse/SE sparse extents are UnsupportedLayout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import struct
+import zlib
+
+from migrate.errors import CorruptImage, MissingExtent, UnsupportedLayout
+
+from .base import LRU, SECTOR, BlockDevice, ChunkedDevice, ConcatDevice, HostFile, RawDevice, ZeroDevice
+
+MAGIC = b"KDMV"
+DESCRIPTOR_MAGIC = b"# Disk DescriptorFile"
+_HDR = struct.Struct("<4sIIQQQQIQQQB4sH")
+GD_AT_END = 0xFFFFFFFFFFFFFFFF
+FLAG_COMPRESSED = 1 << 16
+FLAG_MARKERS = 1 << 17
+
+
+class SparseExtent(ChunkedDevice):
+    """One hosted sparse extent file (``KDMV``)."""
+
+    def __init__(self, path: str, report_path: str) -> None:
+        self.path = path
+        self.report_path = report_path
+        self.file = f = HostFile(path, report_path)
+        try:
+            hdr = self._header(f.pread(0, _HDR.size, what="VMDK sparse header"))
+            if hdr["gd_offset"] == GD_AT_END:  # streamOptimized: the real header is the footer
+                if f.size < 1536:
+                    raise CorruptImage("streamOptimized VMDK without a footer", path=report_path)
+                hdr = self._header(f.pread(f.size - 1024, _HDR.size, what="VMDK footer"))
+                if hdr["gd_offset"] == GD_AT_END:
+                    raise CorruptImage("VMDK footer has no grain directory", path=report_path)
+            self.hdr = hdr
+            self.size = hdr["capacity"] * SECTOR
+            grain = hdr["grain_size"]
+            if grain <= 0 or grain & (grain - 1) or grain > 2048:
+                raise CorruptImage(f"VMDK grain size {grain} sectors is invalid", path=report_path)
+            self.chunk_size = grain * SECTOR
+            self.gte_per_gt = hdr["gte_per_gt"]
+            if not 1 <= self.gte_per_gt <= 1 << 20:
+                raise CorruptImage(f"VMDK numGTEsPerGT {self.gte_per_gt} is invalid", path=report_path)
+            self.compressed = bool(hdr["flags"] & FLAG_COMPRESSED)
+            self.markers = bool(hdr["flags"] & FLAG_MARKERS)
+            if self.compressed and hdr["compress_algorithm"] not in (0, 1):
+                raise UnsupportedLayout(f"VMDK compression algorithm {hdr['compress_algorithm']}",
+                                        path=report_path)
+            n_grains = -(-hdr["capacity"] // grain)
+            n_gts = -(-n_grains // self.gte_per_gt)
+            gd_raw = f.pread(hdr["gd_offset"] * SECTOR, n_gts * 4, what="VMDK grain directory")
+            self.gd = struct.unpack(f"<{n_gts}I", gd_raw)
+            self._gts = LRU(128)
+            self._grains = LRU(64)
+        except BaseException:
+            f.close()
+            raise
+
+    def _header(self, raw: bytes) -> dict[str, int]:
+        (magic, version, flags, capacity, grain_size, desc_off, desc_size, gte_per_gt, _rgd, gd_off,
+         _overhead, _unclean, _nl, algo) = _HDR.unpack(raw)
+        if magic != MAGIC:
+            raise CorruptImage("bad VMDK sparse extent magic", path=self.report_path)
+        if version not in (1, 2, 3):
+            raise UnsupportedLayout(f"VMDK sparse extent version {version}", path=self.report_path)
+        return {"flags": flags, "capacity": capacity, "grain_size": grain_size, "desc_offset": desc_off,
+                "desc_size": desc_size, "gte_per_gt": gte_per_gt, "gd_offset": gd_off,
+                "compress_algorithm": algo}
+
+    def _gt(self, gt_sector: int) -> tuple[int, ...]:
+        def load() -> tuple[int, ...]:
+            raw = self.file.pread(gt_sector * SECTOR, self.gte_per_gt * 4, what="VMDK grain table")
+            return struct.unpack(f"<{self.gte_per_gt}I", raw)
+        return self._gts.get(gt_sector, load)  # type: ignore[return-value]
+
+    def grain_sector(self, index: int) -> int:
+        gdi, gti = divmod(index, self.gte_per_gt)
+        if gdi >= len(self.gd) or self.gd[gdi] == 0:
+            return 0
+        return self._gt(self.gd[gdi])[gti]
+
+    def _read_chunk(self, index: int, within: int, length: int) -> bytes:
+        sector = self.grain_sector(index)
+        if sector in (0, 1):  # unallocated (parent or zeros) / zero grain; parent handled by caller
+            return bytes(length)
+        if self.compressed:
+            data = self._grains.get(sector, lambda: self._inflate(sector))
+            return data[within:within + length]  # type: ignore[index]
+        return self.file.pread(sector * SECTOR + within, length, what="VMDK grain")
+
+    def _inflate(self, sector: int) -> bytes:
+        off = sector * SECTOR
+        if self.markers:
+            _lba, size = struct.unpack("<QI", self.file.pread(off, 12, what="VMDK grain marker"))
+            if size == 0 or size > 2 * self.chunk_size + 4096:
+                raise CorruptImage(f"VMDK grain marker at sector {sector} has size {size}",
+                                   path=self.report_path)
+            raw = self.file.pread(off + 12, size, what="VMDK compressed grain")
+        else:
+            raw = self.file.pread(off, min(2 * self.chunk_size + 4096, self.file.size - off),
+                                  what="VMDK compressed grain", exact=False)
+        try:
+            out = zlib.decompressobj().decompress(raw, self.chunk_size)
+        except zlib.error as exc:
+            raise CorruptImage(f"VMDK grain at sector {sector} does not decompress: {exc}",
+                               path=self.report_path) from None
+        return out + bytes(self.chunk_size - len(out))
+
+    def embedded_descriptor(self) -> str | None:
+        if not self.hdr["desc_offset"] or not self.hdr["desc_size"]:
+            return None
+        raw = self.file.pread(self.hdr["desc_offset"] * SECTOR, self.hdr["desc_size"] * SECTOR,
+                              what="VMDK embedded descriptor", exact=False)
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _SparseWithParent(BlockDevice):
+    """A sparse extent whose unallocated grains come from a parent disk region."""
+
+    def __init__(self, extent: SparseExtent, parent: BlockDevice, parent_offset: int) -> None:
+        self.extent, self.parent, self.parent_offset = extent, parent, parent_offset
+        self.size = extent.size
+        self.path = extent.path
+
+    def read(self, offset: int, size: int) -> bytes:
+        ext = self.extent
+        size = max(0, min(size, self.size - offset))
+        out = []
+        cs = ext.chunk_size
+        while size > 0:
+            within = offset % cs
+            n = min(cs - within, size)
+            if ext.grain_sector(offset // cs) == 0:
+                data = self.parent.read(self.parent_offset + offset, n)
+                out.append(data + bytes(n - len(data)))
+            else:
+                out.append(ext._read_chunk(offset // cs, within, n))
+            offset += n
+            size -= n
+        return b"".join(out)
+
+    def close(self) -> None:
+        self.extent.close()
+
+
+_EXTENT_RE = re.compile(r"^(RW|RDONLY|NOACCESS)\s+(\d+)\s+(\w+)(.*)$")
+
+
+def parse_descriptor(text: str) -> tuple[dict[str, str], list[tuple[str, int, str, str | None, int]]]:
+    """(key=value settings, [(access, sectors, type, file or None, offset in sectors)])."""
+    settings: dict[str, str] = {}
+    extents: list[tuple[str, int, str, str | None, int]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _EXTENT_RE.match(line)
+        if m:
+            rest = shlex.split(m.group(4)) if m.group(4).strip() else []
+            fname = rest[0] if rest else None
+            offset = int(rest[1]) if len(rest) > 1 else 0
+            extents.append((m.group(1), int(m.group(2)), m.group(3).upper(), fname, offset))
+        elif "=" in line:
+            k, v = line.split("=", 1)
+            settings[k.strip()] = v.strip().strip('"')
+    return settings, extents
+
+
+class VmdkDevice(BlockDevice):
+    format = "vmdk"
+
+    def __init__(self, path: str, *, report_path: str | None = None, depth: int = 0) -> None:
+        from . import open_image
+
+        self.path = path
+        self.report_path = rp = report_path or path
+        self._opened: list[BlockDevice] = []
+        self.parent: BlockDevice | None = None
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        try:
+            own_sparse: SparseExtent | None = None
+            if head == MAGIC:
+                own_sparse = SparseExtent(path, rp)
+                self._opened.append(own_sparse)
+                text = own_sparse.embedded_descriptor()
+                if text is None:  # a bare sparse extent: itself is the disk
+                    self.variant = "streamOptimized" if own_sparse.markers else "monolithicSparse"
+                    self.disk: BlockDevice = own_sparse
+                    self.size = own_sparse.size
+                    return
+            else:
+                if os.path.getsize(path) > 1 << 20:
+                    raise CorruptImage("VMDK descriptor file larger than 1 MiB", path=rp)
+                with open(path, "rb") as fh:
+                    text = fh.read().split(b"\0", 1)[0].decode("utf-8", "replace")
+                if "createType" not in text:
+                    raise CorruptImage("VMDK descriptor without createType", path=rp)
+            settings, extents = parse_descriptor(text)
+            self.variant = settings.get("createType")
+            if not extents:
+                raise CorruptImage("VMDK descriptor lists no extents", path=rp)
+            hint = settings.get("parentFileNameHint")
+            if hint and settings.get("parentCID", "ffffffff").lower() != "ffffffff":
+                full = hint if os.path.isabs(hint) else os.path.join(os.path.dirname(path), hint)
+                if not os.path.exists(full):
+                    raise MissingExtent(f"parent disk {hint} not found (looked for {full})", path=rp)
+                if depth > 32:
+                    raise CorruptImage("VMDK parent chain deeper than 32 (a loop?)", path=rp)
+                self.parent = open_image(full, report_path=rp, depth=depth + 1)
+            parts: list[tuple[int, BlockDevice]] = []
+            pos = 0
+            for _access, sectors, etype, fname, offset in extents:
+                size = sectors * SECTOR
+                dev: BlockDevice
+                if etype == "ZERO" or fname is None:
+                    dev = ZeroDevice(size)
+                else:
+                    full = fname if os.path.isabs(fname) else os.path.join(os.path.dirname(path), fname)
+                    if not os.path.exists(full):
+                        raise MissingExtent(f"extent {fname} not found (looked for {full})", path=rp)
+                    if etype in ("FLAT", "VMFS", "VMFSRAW", "VMFSRDM"):
+                        dev = RawDevice(full, offset=offset * SECTOR, size=size, report_path=rp)
+                    elif etype == "SPARSE":
+                        if own_sparse is not None and os.path.samefile(full, path):
+                            sp = own_sparse
+                        else:
+                            sp = SparseExtent(full, rp)
+                            self._opened.append(sp)
+                        dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
+                        if sp.size < size:
+                            raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}",
+                                               path=rp)
+                    else:
+                        raise UnsupportedLayout(f"VMDK extent type {etype}", path=rp)
+                    if dev not in self._opened:
+                        self._opened.append(dev)
+                if dev.size > size:
+                    dev = dev.slice(0, size)
+                parts.append((pos, dev))
+                pos += size
+            self.size = pos
+            self.disk = parts[0][1] if len(parts) == 1 else ConcatDevice(parts, pos, path)
+        except BaseException:
+            self.close()
+            raise
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.disk.read(offset, size)
+
+    @property
+    def file_size(self) -> int | None:
+        total = 0
+        for dev in self._opened:
+            f = getattr(dev, "file", None)
+            if f is not None:
+                total += f.size
+        if not any(isinstance(d, SparseExtent) and os.path.samefile(d.path, self.path) for d in self._opened):
+            total += os.path.getsize(self.path)
+        return total
+
+    @property
+    def backing_chain(self) -> list[str]:
+        if self.parent is None:
+            return []
+        return [self.parent.path, *self.parent.backing_chain]
+
+    def close(self) -> None:
+        for dev in self._opened:
+            dev.close()
+        self._opened = []
+        if self.parent is not None:
+            self.parent.close()
