@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+if __name__ != "migrate.analyzers":  # the source folder is `analyzers/`, the package is migrate.analyzers
+    raise ImportError("import migrate.analyzers, not analyzers: two copies of one module break isinstance checks")
+
 from importlib.metadata import entry_points
 
 from migrate.analyzers.base import Analyzer
