@@ -4,8 +4,8 @@ the same runner in tests/analyzers and on real images in tests/test_inspect_flag
 
 import pytest
 
-from migrate.analyzers.base import Analyzer, NotApplicable, redact_url
 from migrate.analysis import order_analyzers, run_analyzers
+from migrate.analyzers.base import Analyzer, NotApplicable, redact_url
 from migrate.model.base import Evidence
 from migrate.model.inventory import Findings, OSInfo, Service
 from migrate.rootfs import RootFS

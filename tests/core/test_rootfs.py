@@ -5,7 +5,7 @@ import os
 import pytest
 
 from migrate.errors import GuestFileTooLarge, GuestPathError
-from migrate.rootfs import Filesystem, FileStat, RootFS
+from migrate.rootfs import FileStat, Filesystem, RootFS
 
 
 @pytest.fixture
