@@ -1,0 +1,170 @@
+"""Volume probing (by superblock magic) and the native filesystem readers.
+
+ext2/3/4 is read through pyfsext and XFS through pyfsxfs (libyal, LGPL-3.0), each given a file-like
+view of our own block device; both implement :class:`migrate.rootfs.Filesystem`. UUIDs and labels
+come straight from the superblocks, which we parse ourselves (the bindings do not expose UUIDs).
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+
+from migrate.errors import CorruptImage, GuestPathError
+from migrate.rootfs import FileStat, Filesystem, kind_from_mode
+
+from .formats.base import LRU, BlockDevice
+
+NATIVE_FSTYPES = ("ext2", "ext3", "ext4", "xfs")
+
+
+@dataclass(frozen=True)
+class Probe:
+    fstype: str | None  # ext4, xfs, btrfs, vfat, swap, LVM2_member, crypto_LUKS, ntfs ... None = unknown
+    uuid: str | None = None
+    label: str | None = None
+    version: str | None = None  # LUKS1 / LUKS2
+
+
+def _cstr(raw: bytes) -> str | None:
+    text = raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
+    return text or None
+
+
+def probe(dev: BlockDevice) -> Probe:
+    """What is on a volume, from its signatures (the same names blkid uses for TYPE)."""
+    head = dev.read(0, 0x10100)
+    if head[:6] == b"LUKS\xba\xbe":
+        version = struct.unpack(">H", head[6:8])[0]
+        if version == 1:
+            return Probe("crypto_LUKS", _cstr(head[168:208]), None, "LUKS1")
+        return Probe("crypto_LUKS", _cstr(head[168:208]), _cstr(head[24:72]), f"LUKS{version}")
+    if len(head) >= 1024 + 256 and head[1024 + 56:1024 + 58] == b"\x53\xef":
+        sb = head[1024:1024 + 256]
+        compat, incompat, ro_compat = struct.unpack("<III", sb[92:104])
+        if incompat & 0x2C0 or ro_compat & ~0x7:  # extents / 64bit / flex_bg, or newer ro features
+            fstype = "ext4"
+        elif compat & 0x4:  # has_journal
+            fstype = "ext3"
+        else:
+            fstype = "ext2"
+        return Probe(fstype, str(uuid.UUID(bytes=sb[104:120])), _cstr(sb[120:136]))
+    if head[:4] == b"XFSB":
+        return Probe("xfs", str(uuid.UUID(bytes=head[32:48])), _cstr(head[108:120]))
+    if head[0x10040:0x10048] == b"_BHRfS_M":
+        sb = head[0x10000:0x10100 + 0x100] if len(head) > 0x10100 else dev.read(0x10000, 0x1000)
+        return Probe("btrfs", str(uuid.UUID(bytes=sb[0x20:0x30])), _cstr(dev.read(0x10000 + 0x12B, 256)))
+    for off in (0, 512, 1024, 1536):
+        if head[off:off + 8] == b"LABELONE" and head[off + 24:off + 32] == b"LVM2 001":
+            return Probe("LVM2_member")
+    if head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
+        return Probe("swap", str(uuid.UUID(bytes=head[1036:1052])), _cstr(head[1052:1068]))
+    if head[3:11] == b"NTFS    ":
+        return Probe("ntfs")
+    if head[510:512] == b"\x55\xaa" and (head[54:59] == b"FAT12" or head[54:59] == b"FAT16"
+                                        or head[82:87] == b"FAT32"):
+        vid_off = 67 if head[82:87] == b"FAT32" else 39
+        vid = struct.unpack("<I", head[vid_off:vid_off + 4])[0]
+        label = _cstr(head[vid_off + 4:vid_off + 15])
+        return Probe("vfat", f"{vid >> 16:04X}-{vid & 0xFFFF:04X}", None if label == "NO NAME" else label)
+    if head[0x8001:0x8006] == b"CD001":
+        return Probe("iso9660")
+    return Probe(None)
+
+
+class _LibyalFilesystem(Filesystem):
+    """Shared code for pyfsext / pyfsxfs volumes (their file-entry APIs are the same)."""
+
+    module_name = ""
+
+    def __init__(self, dev: BlockDevice, description: str) -> None:
+        import importlib
+
+        mod = importlib.import_module(self.module_name)
+        self.dev = dev
+        self.description = description
+        self._fileobj = dev.file_object()
+        self._volume = mod.volume()
+        try:
+            self._volume.open_file_object(self._fileobj)
+        except OSError as exc:
+            raise CorruptImage(f"cannot open {description}: {str(exc).splitlines()[0]}",
+                               path=dev.path) from None
+        self._entries = LRU(4096)
+
+    def _entry(self, path: str):  # type: ignore[no-untyped-def]
+        def load():  # type: ignore[no-untyped-def]
+            try:
+                return self._volume.get_file_entry_by_path(path)
+            except OSError:
+                return None
+        return self._entries.get(path, load)
+
+    def lstat(self, path: str) -> FileStat | None:
+        e = self._entry(path)
+        if e is None:
+            return None
+        mode = e.file_mode
+        try:
+            mtime = e.get_modification_time_as_integer() / 1e9
+        except (OSError, AttributeError):
+            mtime = None
+        return FileStat(kind_from_mode(mode), mode & 0o7777, e.owner_identifier, e.group_identifier,
+                        e.size, mtime)
+
+    def readlink(self, path: str) -> str:
+        e = self._entry(path)
+        if e is None:
+            raise GuestPathError("no such file", path=path)
+        target = e.symbolic_link_target
+        if target is None:
+            raise GuestPathError("not a symbolic link", path=path)
+        return target
+
+    def listdir(self, path: str) -> list[str]:
+        e = self._entry(path)
+        if e is None:
+            raise GuestPathError("no such directory", path=path)
+        names = []
+        for i in range(e.number_of_sub_file_entries):
+            name = e.get_sub_file_entry(i).name
+            if name not in (".", ".."):
+                names.append(name)
+        return sorted(names)
+
+    def read(self, path: str, offset: int, size: int) -> bytes:
+        e = self._entry(path)
+        if e is None:
+            raise GuestPathError("no such file", path=path)
+        size = max(0, min(size, e.size - offset))
+        if size == 0:
+            return b""
+        try:
+            return e.read_buffer_at_offset(size, offset)
+        except OSError as exc:
+            raise CorruptImage(f"cannot read {path} on {self.description}: {str(exc).splitlines()[0]}",
+                               path=self.dev.path) from None
+
+    def close(self) -> None:
+        self._entries = LRU(1)
+        try:
+            self._volume.close()
+        except OSError:
+            pass
+
+
+class ExtFilesystem(_LibyalFilesystem):
+    module_name = "pyfsext"
+
+
+class XfsFilesystem(_LibyalFilesystem):
+    module_name = "pyfsxfs"
+
+
+def open_filesystem(dev: BlockDevice, fstype: str, description: str) -> Filesystem:
+    if fstype in ("ext2", "ext3", "ext4"):
+        return ExtFilesystem(dev, description)
+    if fstype == "xfs":
+        return XfsFilesystem(dev, description)
+    raise ValueError(f"no native reader for {fstype}")
