@@ -161,10 +161,10 @@ def plan_mounts(root: Volume, fstab: list[FstabEntry], volumes: list[Volume],
     for e in fstab:
         fstype = e.fstype.lower()
         where = f"/etc/fstab line {e.line} ({e.spec} on {e.mountpoint})"
-        if fstype in IGNORED_FSTYPES or not e.mountpoint.startswith("/"):
-            continue
-        if "bind" in e.options or "rbind" in e.options:
+        if ("bind" in e.options or "rbind" in e.options) and e.mountpoint.startswith("/"):
             plan.notes.append(f"{where}: bind mount not reproduced")
+            continue
+        if fstype in IGNORED_FSTYPES or not e.mountpoint.startswith("/"):
             continue
         mountpoint = posixpath.normpath(e.mountpoint)
         vol = resolve_spec(e.spec, volumes)
