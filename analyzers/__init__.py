@@ -8,9 +8,57 @@ if __name__ != "migrate.analyzers":  # the source folder is `analyzers/`, the pa
 
 from importlib.metadata import entry_points
 
+from migrate.analyzers.apache import ApacheAnalyzer
+from migrate.analyzers.app import AppAnalyzer
 from migrate.analyzers.base import Analyzer
+from migrate.analyzers.cron import CronAnalyzer
+from migrate.analyzers.fstab import FstabAnalyzer
+from migrate.analyzers.memcached import MemcachedAnalyzer
+from migrate.analyzers.mysql import MysqlAnalyzer
+from migrate.analyzers.network import NetworkAnalyzer
+from migrate.analyzers.nginx import NginxAnalyzer
+from migrate.analyzers.os_release import OSReleaseAnalyzer
+from migrate.analyzers.packages_apk import ApkAnalyzer
+from migrate.analyzers.packages_dpkg import DpkgAnalyzer
+from migrate.analyzers.packages_pacman import PacmanAnalyzer
+from migrate.analyzers.packages_rpm import RpmAnalyzer
+from migrate.analyzers.php_fpm import PhpFpmAnalyzer
+from migrate.analyzers.postgresql import PostgresqlAnalyzer
+from migrate.analyzers.rc_local import RcLocalAnalyzer
+from migrate.analyzers.redis import RedisAnalyzer
+from migrate.analyzers.sshd import SshdAnalyzer
+from migrate.analyzers.systemd import SystemdAnalyzer
+from migrate.analyzers.sysv import SysVAnalyzer
+from migrate.analyzers.tomcat import TomcatAnalyzer
+from migrate.analyzers.users_groups import UsersGroupsAnalyzer
 
-BUILTIN: list[type[Analyzer]] = []
+BUILTIN: list[type[Analyzer]] = [
+    # the guest itself
+    OSReleaseAnalyzer,
+    DpkgAnalyzer,
+    RpmAnalyzer,
+    ApkAnalyzer,
+    PacmanAnalyzer,
+    UsersGroupsAnalyzer,
+    FstabAnalyzer,
+    NetworkAnalyzer,
+    # what runs
+    SystemdAnalyzer,
+    SysVAnalyzer,
+    RcLocalAnalyzer,
+    CronAnalyzer,
+    # per application
+    NginxAnalyzer,
+    ApacheAnalyzer,
+    PostgresqlAnalyzer,
+    MysqlAnalyzer,
+    RedisAnalyzer,
+    MemcachedAnalyzer,
+    TomcatAnalyzer,
+    PhpFpmAnalyzer,
+    SshdAnalyzer,
+    AppAnalyzer,
+]
 
 
 def builtin_analyzers(*, include_plugins: bool = True) -> list[Analyzer]:

@@ -1,0 +1,38 @@
+"""/etc/fstab entries as Mounts; ``mounted`` says whether the image layer mounted that mountpoint."""
+
+from __future__ import annotations
+
+from migrate.analyzers._support import read_text, unknown
+from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.model.inventory import Findings, Mount
+from migrate.rootfs import normalize
+
+FSTAB = "/etc/fstab"
+
+
+class FstabAnalyzer(Analyzer):
+    name = "fstab"
+
+    def run(self, ctx: Context) -> Findings:
+        f = Findings()
+        text = read_text(ctx, self, FSTAB, f)
+        if text is None:
+            raise NotApplicable("no /etc/fstab")
+        mounted = set(ctx.rootfs.mounts)
+        for lineno, line in enumerate(text.splitlines(), 1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            parts = s.split()
+            if len(parts) < 3:
+                f.unknowns.append(unknown(self, FSTAB, f"line {lineno}: fewer than three fields"))
+                continue
+            spec, mp, fstype = (p.replace("\\040", " ") for p in parts[:3])
+            options = parts[3].split(",") if len(parts) > 3 else []
+            dump = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else 0
+            passno = int(parts[5]) if len(parts) > 5 and parts[5].isdigit() else 0
+            mp_norm = normalize(mp) if mp.startswith("/") else mp
+            f.mounts.append(Mount(spec=spec, mountpoint=mp, fstype=fstype, options=options, dump=dump,
+                                  passno=passno, mounted=mp_norm in mounted,
+                                  evidence=self.evidence(FSTAB, f"line {lineno}")))
+        return f

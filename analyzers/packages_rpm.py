@@ -1,0 +1,80 @@
+"""RPM packages from rpm's sqlite database (rpm >= 4.16). The database is read through RootFS and
+opened in memory (sqlite3 deserialize): nothing is written to the host. A BerkeleyDB or ndb
+database cannot be read without librpm and is reported as an unknown."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+
+from migrate.analyzers._support import read_bytes, unknown
+from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.model.inventory import Findings, Package
+
+SQLITE_PATHS = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
+LEGACY_PATHS = ("/var/lib/rpm/Packages", "/var/lib/rpm/Packages.db", "/usr/lib/sysimage/rpm/Packages.db")
+TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1022: "arch", 1044: "sourcerpm"}
+
+
+def parse_header(blob: bytes) -> dict[str, str | int]:
+    """The tags we need from an rpm header blob as stored in the database (no lead, no magic)."""
+    if len(blob) < 8:
+        raise ValueError("header too short")
+    il, dl = struct.unpack(">ii", blob[:8])
+    if il < 0 or dl < 0 or 8 + il * 16 + dl > len(blob):
+        raise ValueError("header sizes out of range")
+    store = blob[8 + il * 16: 8 + il * 16 + dl]
+    out: dict[str, str | int] = {}
+    for i in range(il):
+        tag, typ, off, count = struct.unpack(">iiii", blob[8 + i * 16: 24 + i * 16])
+        key = TAGS.get(tag)
+        if key is None or off < 0 or off >= len(store):
+            continue
+        if typ in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING: first string
+            end = store.find(b"\0", off)
+            out[key] = store[off: end if end >= 0 else len(store)].decode("utf-8", "replace")
+        elif typ == 4 and count >= 1 and off + 4 <= len(store):
+            out[key] = struct.unpack(">i", store[off: off + 4])[0]
+    return out
+
+
+class RpmAnalyzer(Analyzer):
+    name = "packages_rpm"
+
+    def run(self, ctx: Context) -> Findings:
+        f = Findings()
+        path = next((p for p in SQLITE_PATHS if ctx.rootfs.is_file(p)), None)
+        if path is None:
+            legacy = next((p for p in LEGACY_PATHS if ctx.rootfs.is_file(p)), None)
+            if legacy is None:
+                raise NotApplicable("no rpm database")
+            f.unknowns.append(unknown(self, legacy, "rpm database is BerkeleyDB/ndb, which cannot be read without "
+                                                    "librpm; packages not listed"))
+            return f
+        data = read_bytes(ctx, self, path, f, max_bytes=1024 * 1024 * 1024)
+        if data is None:
+            return f
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.deserialize(data)
+            rows = conn.execute("SELECT hnum, blob FROM Packages").fetchall()
+        except sqlite3.DatabaseError as exc:
+            f.unknowns.append(unknown(self, path, f"not a readable rpm sqlite database: {exc}"))
+            return f
+        finally:
+            conn.close()
+        for hnum, blob in rows:
+            try:
+                h = parse_header(bytes(blob))
+            except (ValueError, struct.error) as exc:
+                f.unknowns.append(unknown(self, path, f"package header {hnum}: {exc}"))
+                continue
+            if "name" not in h or h["name"] == "gpg-pubkey":
+                continue
+            version = f"{h.get('version', '')}-{h.get('release', '')}".rstrip("-")
+            if "epoch" in h:
+                version = f"{h['epoch']}:{version}"
+            source = str(h["sourcerpm"]).rsplit("-", 2)[0] if h.get("sourcerpm") else None
+            f.packages.append(Package(name=str(h["name"]), version=version, arch=str(h.get("arch")) or None,
+                                      manager="rpm", source=source, evidence=self.evidence(path)))
+        return f

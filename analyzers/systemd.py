@@ -1,0 +1,420 @@
+"""systemd units: services with their command, identity, environment and dependencies; enablement
+state from the links in /etc/systemd/system; socket activation, template instances and timers.
+
+Unit files are looked up the way systemd does (/etc over /usr/local/lib over /lib and /usr/lib;
+drop-ins from every directory, ordered by file name), without running any generator. Environment
+values are recorded with their secrets redacted: URLs become Connections, their passwords and any
+secret-looking KEY become Secrets.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from migrate.analyzers._support import (
+    SecretSink,
+    config_file,
+    parse_env_file,
+    persistent_path,
+    read_text,
+    split_host_port,
+    unknown,
+    user_ids,
+)
+from migrate.analyzers._vmonly import vm_only_reason
+from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.model.inventory import Findings, Port, ScheduledJob, Service
+
+ETC = "/etc/systemd/system"
+UNIT_DIRS = (ETC, "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+LIST_KEYS = {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "Environment", "EnvironmentFile", "After",
+             "Before", "Requires", "Wants", "BindsTo", "Requisite", "WantedBy", "RequiredBy", "Also", "Alias",
+             "ListenStream", "ListenDatagram", "ListenSequentialPacket", "ListenFIFO", "OnCalendar", "OnBootSec",
+             "OnStartupSec", "OnActiveSec", "OnUnitActiveSec", "OnUnitInactiveSec", "StateDirectory",
+             "LogsDirectory", "CacheDirectory", "ReadWritePaths", "PassEnvironment"}
+TIMER_KEYS = ("OnCalendar", "OnBootSec", "OnStartupSec", "OnActiveSec", "OnUnitActiveSec", "OnUnitInactiveSec")
+
+
+class UnitSettings:
+    """Merged settings of a unit file and its drop-ins: list settings accumulate (an empty
+    assignment resets them), scalar settings take the last value."""
+
+    def __init__(self) -> None:
+        self.data: dict[tuple[str, str], list[str]] = {}
+
+    def feed(self, text: str) -> None:
+        section = ""
+        lines = text.splitlines()
+        i = 0
+        while i < len(lines):
+            line = lines[i].strip()
+            i += 1
+            while line.endswith("\\") and i < len(lines):
+                nxt = lines[i].strip()
+                i += 1
+                if nxt.startswith(("#", ";")):
+                    continue
+                line = line[:-1] + " " + nxt
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1].strip()
+                continue
+            if "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            key, value = key.strip(), value.strip()
+            slot = self.data.setdefault((section, key), [])
+            if key in LIST_KEYS:
+                if value == "":
+                    slot.clear()
+                else:
+                    slot.append(value)
+            else:
+                slot[:] = [value]
+
+    def get(self, section: str, key: str) -> str | None:
+        values = self.data.get((section, key))
+        return values[-1] if values else None
+
+    def all(self, section: str, key: str) -> list[str]:
+        return list(self.data.get((section, key), []))
+
+    def words(self, section: str, key: str) -> list[str]:
+        return [w for v in self.all(section, key) for w in v.split()]
+
+    def has_section(self, section: str) -> bool:
+        return any(s == section and v for (s, _), v in self.data.items())
+
+
+@dataclass
+class UnitFile:
+    name: str  # foo.service, foo@.service
+    path: str | None  # the file read (None when only masked)
+    masked: bool = False
+    linked_from: str | None = None
+    aliases: list[str] = field(default_factory=list)
+
+
+def _split_name(name: str) -> tuple[str, str, str | None]:
+    """foo@bar.service → ('foo@', 'service', 'bar'); foo.service → ('foo', 'service', None)."""
+    stem, _, suffix = name.rpartition(".")
+    if "@" in stem:
+        prefix, _, instance = stem.partition("@")
+        return prefix + "@", suffix, instance or None
+    return stem, suffix, None
+
+
+def split_exec(value: str) -> tuple[list[str], str]:
+    """argv of an Exec*= line, without systemd's prefixes (-, @, +, !, !!, :) ; returns (argv, prefixes)."""
+    m = re.match(r"^([-@+!:|]*)(.*)$", value.strip(), re.S)
+    prefixes, rest = (m.group(1), m.group(2)) if m else ("", value)
+    try:
+        argv = shlex.split(rest)
+    except ValueError:
+        argv = rest.split()
+    if "@" in prefixes and len(argv) >= 2:
+        argv = [argv[0], *argv[2:]]
+    return argv, prefixes
+
+
+def _specifiers(text: str, name: str, instance: str | None) -> str:
+    prefix = name.split("@", 1)[0].rsplit(".", 1)[0]
+    table = {"%i": instance or "", "%I": instance or "", "%n": name, "%N": name.rsplit(".", 1)[0], "%p": prefix,
+             "%P": prefix, "%%": "%"}
+    return re.sub(r"%[iInNpP%]", lambda m: table[m.group(0)], text)
+
+
+class SystemdAnalyzer(Analyzer):
+    name = "systemd"
+    requires = ("users_groups",)
+
+    def run(self, ctx: Context) -> Findings:
+        fs = ctx.rootfs
+        if not any(fs.is_dir(d) for d in UNIT_DIRS):
+            raise NotApplicable("no systemd unit directories")
+        f = Findings()
+        self.units = self._collect(ctx, f)
+        enabled, wanted_by = self._enablement(ctx)
+        uids, gids, _ = user_ids(ctx)
+
+        settings: dict[str, UnitSettings] = {}
+        for name, unit in self.units.items():
+            if unit.path is None:
+                continue
+            s = UnitSettings()
+            text = read_text(ctx, self, unit.path, f)
+            if text is None:
+                continue
+            s.feed(text)
+            for dropin in self._dropins(ctx, name):
+                dtext = read_text(ctx, self, dropin, f)
+                if dtext is not None:
+                    s.feed(dtext)
+                    if dropin.startswith(ETC + "/"):
+                        f.configs.append(config_file(ctx, self, dropin, service=_split_name(name)[0],
+                                                     kind="systemd-dropin", content=dtext))
+            settings[name] = s
+            if unit.path.startswith(ETC + "/") or unit.linked_from:
+                f.configs.append(config_file(ctx, self, unit.path, service=_split_name(name)[0],
+                                             kind="systemd-unit", content=text))
+
+        # instances: from links in *.wants dirs, plus DefaultInstance
+        instances: dict[str, set[str]] = {}
+        for link in enabled:
+            prefix, suffix, inst = _split_name(link)
+            if inst and f"{prefix}.{suffix}" in self.units:
+                instances.setdefault(f"{prefix}.{suffix}", set()).add(inst)
+
+        services: dict[str, Service] = {}
+        for name in sorted(self.units):
+            prefix, suffix, _ = _split_name(name)
+            if suffix != "service":
+                continue
+            unit = self.units[name]
+            s = settings.get(name, UnitSettings())
+            state = self._state(name, unit, s, enabled, instances)
+            svc = self._service(ctx, f, name, unit, s, state, None, uids, gids)
+            svc.instances = sorted(instances.get(name, ()))
+            services[svc.name] = svc
+            for inst in svc.instances:
+                iname = f"{prefix}{inst}.{suffix}"
+                istate = "masked" if unit.masked else "enabled" if iname in enabled else "disabled"
+                isvc = self._service(ctx, f, iname, unit, s, istate, inst, uids, gids)
+                isvc.template = name
+                services[isvc.name] = isvc
+
+        for name in sorted(self.units):
+            prefix, suffix, _ = _split_name(name)
+            s = settings.get(name, UnitSettings())
+            unit = self.units[name]
+            state = self._state(name, unit, s, enabled, instances)
+            if suffix == "socket":
+                self._socket(f, name, unit, s, state, services)
+            elif suffix == "timer":
+                self._timer(f, name, unit, s, state, services, settings)
+
+        default = fs.lstat(f"{ETC}/default.target")
+        if default is not None and default.kind == "symlink":
+            target = posixpath.basename(fs.readlink(f"{ETC}/default.target"))
+            f.configs.append(config_file(ctx, self, f"{ETC}/default.target", service=None,
+                                         kind="systemd-default-target", content=b"",
+                                         detail=f"default target {target}"))
+        f.services = list(services.values())
+        self.wanted_by = wanted_by
+        return f
+
+    # -- discovery -------------------------------------------------------------------------------
+    def _collect(self, ctx: Context, f: Findings) -> dict[str, UnitFile]:
+        fs = ctx.rootfs
+        units: dict[str, UnitFile] = {}
+        aliases: list[tuple[str, str]] = []
+        seen_dirs: set[str] = set()
+        for d in UNIT_DIRS:
+            try:
+                real = fs.resolve(d)
+            except Exception:  # noqa: BLE001 - a broken directory link is just absent
+                continue
+            if real in seen_dirs:
+                continue
+            seen_dirs.add(real)
+            for path in fs.iterdir(d):
+                name = posixpath.basename(path)
+                if not name.endswith((".service", ".socket", ".timer")) or name in units:
+                    continue
+                st = fs.lstat(path)
+                if st is None or st.kind == "dir":
+                    continue
+                if st.kind == "symlink":
+                    target = fs.readlink(path)
+                    if target in ("/dev/null", "../../../dev/null") or fs.resolve(path) == "/dev/null":
+                        units[name] = UnitFile(name=name, path=None, masked=True)
+                        continue
+                    if posixpath.basename(target) != name:
+                        aliases.append((name, posixpath.basename(target)))
+                        continue
+                    if not fs.is_file(path):
+                        f.unknowns.append(unknown(self, path, f"unit link to missing file {target}"))
+                        continue
+                    units[name] = UnitFile(name=name, path=fs.resolve(path), linked_from=path)
+                    continue
+                units[name] = UnitFile(name=name, path=path)
+        # a masked unit keeps its vendor file for description and command
+        for name, unit in units.items():
+            if unit.masked:
+                for d in UNIT_DIRS[1:]:
+                    if fs.is_file(f"{d}/{name}"):
+                        unit.path = f"{d}/{name}"
+                        break
+        for alias, target in aliases:
+            if target in units and alias not in units:
+                units[target].aliases.append(alias)
+        return units
+
+    def _dropins(self, ctx: Context, name: str) -> list[str]:
+        prefix, suffix, inst = _split_name(name)
+        dirs = [f"{suffix}.d"]
+        if inst:
+            dirs.append(f"{prefix}.{suffix}.d")
+        dirs.append(f"{name}.d")
+        chosen: dict[str, str] = {}
+        for d in reversed(UNIT_DIRS):  # lowest priority first, /etc wins
+            for sub in dirs:
+                for path in ctx.rootfs.glob(f"{d}/{sub}/*.conf"):
+                    chosen[f"{sub}/{posixpath.basename(path)}"] = path
+        return [chosen[k] for k in sorted(chosen, key=lambda k: (dirs.index(k.split("/")[0]), k.split("/")[1]))]
+
+    def _enablement(self, ctx: Context) -> tuple[set[str], dict[str, list[str]]]:
+        enabled: set[str] = set()
+        wanted_by: dict[str, list[str]] = {}
+        for d in ctx.rootfs.glob(f"{ETC}/*.wants") + ctx.rootfs.glob(f"{ETC}/*.requires"):
+            target = posixpath.basename(d).rsplit(".", 1)[0]
+            for link in ctx.rootfs.iterdir(d):
+                name = posixpath.basename(link)
+                enabled.add(name)
+                wanted_by.setdefault(name, []).append(target)
+                # a link whose target has another name enables that unit (an alias link)
+                if ctx.rootfs.is_symlink(link):
+                    tname = posixpath.basename(ctx.rootfs.readlink(link))
+                    if tname != name and "@" not in name:
+                        enabled.add(tname)
+        return enabled, wanted_by
+
+    def _state(self, name: str, unit: UnitFile, s: UnitSettings, enabled: set[str],
+               instances: dict[str, set[str]]) -> str:
+        if unit.masked:
+            return "masked"
+        if name in enabled or any(a in enabled for a in unit.aliases):
+            return "enabled"
+        prefix, suffix, inst = _split_name(name)
+        if name.endswith(f"@.{suffix}"):
+            default_inst = s.get("Install", "DefaultInstance")
+            if default_inst and f"{prefix}{default_inst}.{suffix}" in enabled:
+                return "enabled"
+            if instances.get(name):
+                return "indirect"
+        install = [k for k in ("WantedBy", "RequiredBy", "Alias", "UpheldBy") if s.all("Install", k)]
+        if not install:
+            return "indirect" if s.all("Install", "Also") else "static"
+        return "disabled"
+
+    # -- records ---------------------------------------------------------------------------------
+    def _service(self, ctx: Context, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
+                 instance: str | None, uids: dict[str, int], gids: dict[str, int]) -> Service:
+        short = name[: -len(".service")]
+        path = unit.path or f"{ETC}/{name}"
+        sink = SecretSink(ctx, self, f, short)
+
+        def sub(text: str) -> str:
+            return _specifiers(text, name, instance)
+
+        exec_start: list[str] = []
+        starts = s.all("Service", "ExecStart")
+        if starts:
+            argv, _ = split_exec(sub(starts[0]))
+            exec_start = sink.argv(argv, path=path)
+        env: dict[str, str] = {}
+        for value in s.all("Service", "Environment"):
+            try:
+                items = shlex.split(sub(value))
+            except ValueError:
+                items = sub(value).split()
+            for item in items:
+                if "=" in item:
+                    k, _, v = item.partition("=")
+                    env[k] = sink.value(k, v, path=path)
+        env_files: list[str] = []
+        for value in s.all("Service", "EnvironmentFile"):
+            value = sub(value)
+            optional = value.startswith("-")
+            epath = value.lstrip("-").strip()
+            env_files.append(epath)
+            if ctx.rootfs.lstat(epath) is None:
+                if not optional:
+                    f.unknowns.append(unknown(self, epath, f"EnvironmentFile of {name} does not exist"))
+                continue
+            text = read_text(ctx, self, epath, f)
+            if text is None:
+                continue
+            before = len(f.secrets)
+            for k, v, _line in parse_env_file(text):
+                env[k] = sink.value(k, v, path=epath)
+            f.configs.append(config_file(ctx, self, epath, service=short, kind="env-file", content=text,
+                                         contains_secrets=len(f.secrets) > before))
+        user = s.get("Service", "User")
+        group = s.get("Service", "Group")
+        if user:
+            user = sub(user)
+        if group:
+            group = sub(group)
+        uid = int(user) if user and user.isdigit() else uids.get(user) if user else None
+        gid = int(group) if group and group.isdigit() else gids.get(group) if group else None
+        if gid is None and user and uid is not None:
+            gid = next((u.gid for u in ctx.findings("users_groups").users if u.uid == uid), None)
+        if s.get("Service", "DynamicUser") in ("yes", "true", "1", "on"):
+            user = user or short
+        for key, base, kind in (("StateDirectory", "/var/lib", "data"), ("LogsDirectory", "/var/log", "logs"),
+                                ("CacheDirectory", "/var/cache", "cache")):
+            for d in s.words("Service", key):
+                d = sub(d).split(":", 1)[0]
+                pp = persistent_path(ctx, self, f"{base}/{d}", service=short, kind=kind,
+                                     reason=f"{key}={d} in {name}", evidence_path=path)
+                if pp:
+                    f.persistent_paths.append(pp)
+        wd = s.get("Service", "WorkingDirectory")
+        reason = vm_only_reason(short)
+        detail = f"state {state}" + (f", alias {', '.join(unit.aliases)}" if unit.aliases else "")
+        return Service(
+            name=short, manager="systemd", unit_path=path, state=state,  # type: ignore[arg-type]
+            description=s.get("Unit", "Description"), exec_start=exec_start, user=user, group=group, uid=uid,
+            gid=gid, working_directory=sub(wd).lstrip("-") if wd else None, environment=env,
+            environment_files=env_files, after=s.words("Unit", "After"),
+            requires=s.words("Unit", "Requires") + s.words("Unit", "BindsTo"), wants=s.words("Unit", "Wants"),
+            unit_type=s.get("Service", "Type"), vm_only=reason is not None,
+            vm_only_reason=reason, evidence=[self.evidence(path, detail)],
+        )
+
+    def _socket(self, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
+                services: dict[str, Service]) -> None:
+        prefix, _, _ = _split_name(name)
+        accept = (s.get("Socket", "Accept") or "no").lower() in ("yes", "true", "1", "on")
+        target = s.get("Socket", "Service")
+        if target:
+            svc_name = target[: -len(".service")] if target.endswith(".service") else target
+        else:
+            svc_name = f"{prefix}@" if accept else prefix
+        path = unit.path or f"{ETC}/{name}"
+        svc = services.get(svc_name)
+        if svc is not None:
+            svc.socket_units.append(name)
+            svc.evidence.append(self.evidence(path, f"activated by {name} ({state})"))
+        if unit.masked:
+            return
+        for key, proto in (("ListenStream", "tcp"), ("ListenDatagram", "udp"), ("ListenSequentialPacket", "unix")):
+            for value in s.all("Socket", key):
+                if value.startswith("/") or value.startswith("@"):
+                    f.ports.append(Port(service=svc_name, proto="unix", path=value,
+                                        evidence=self.evidence(path, f"{key} in {name} ({state})")))
+                    continue
+                addr, port = split_host_port(value)
+                if port is not None:
+                    f.ports.append(Port(service=svc_name, proto=proto, port=port,  # type: ignore[arg-type]
+                                        address=None if addr in ("::", None) else addr,
+                                        evidence=self.evidence(path, f"{key} in {name} ({state})")))
+
+    def _timer(self, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
+               services: dict[str, Service], settings: dict[str, UnitSettings]) -> None:
+        prefix, _, inst = _split_name(name)
+        target = s.get("Timer", "Unit") or (f"{prefix}{inst}.service" if inst else f"{prefix}.service")
+        svc = services.get(target[: -len(".service")])
+        schedule = "; ".join(f"{k}={v}" for k in TIMER_KEYS for v in s.all("Timer", k))
+        if (s.get("Timer", "Persistent") or "").lower() in ("yes", "true", "1"):
+            schedule += "; Persistent=true"
+        f.jobs.append(ScheduledJob(
+            source="systemd-timer", schedule=schedule or "(none)",
+            command=shlex.join(svc.exec_start) if svc and svc.exec_start else target,
+            user=svc.user if svc else None, unit=name, enabled=state in ("enabled", "static", "indirect"),
+            evidence=self.evidence(unit.path or f"{ETC}/{name}", f"{state}; runs {target}")))
