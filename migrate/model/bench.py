@@ -192,7 +192,7 @@ class BenchResults(Document):
 
     def canonical(self) -> BenchResults:
         data = self.model_copy(deep=True)
-        data.summary.sort(key=lambda s: (s.workload, s.arm))
+        data.summary.sort(key=lambda s: (s.workload, "RBAC".index(s.arm)))
         data.gains.sort(key=lambda g: (g.workload, g.name))
         return data
 

@@ -1,0 +1,64 @@
+"""`migrate capacity`: thin wrapper over migrate.capacity."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from migrate.capacity.fleet import from_inventories, load_csv
+from migrate.capacity.plan import plan
+from migrate.capacity.report import SUMMARY_HEAD, summary_rows, write_outputs
+from migrate.errors import UsageError
+from migrate.model.bench import BenchResults
+
+
+class SizingRule(str, Enum):
+    like_for_like = "like-for-like"
+    moderate = "moderate"
+    aggressive = "aggressive"
+
+
+def capacity(
+    inventory: Annotated[list[Path] | None, typer.Argument(help="Inventory JSON files (their VM sizing)")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV of VMs: name, vcpus, memory_mib, disk_gib, "
+                                                  "optional cpu_/mem_ p50/p90/p95/peak (%), group")] = None,
+    bench: Annotated[Path | None, typer.Option(help="bench-results JSON for measured overheads (else defaults)")] = None,
+    rule: Annotated[SizingRule, typer.Option(help="like-for-like, moderate (p90+15 %), aggressive (p95)")] = SizingRule.moderate,
+    host_cores: Annotated[float, typer.Option(help="Cores per physical host")] = 32,
+    host_memory: Annotated[float, typer.Option(help="GiB of memory per physical host")] = 256,
+    headroom: Annotated[float, typer.Option(help="Fraction of each host kept free (0.2 = fill to 80 %)")] = 0.2,
+    reserve: Annotated[int, typer.Option(help="Spare hosts (N+k)")] = 1,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for capacity.html/.json/.csv")] = Path("capacity-report"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report JSON")] = False,
+) -> None:
+    """Plan hosts for a fleet: VMs today vs containers in VMs vs containers on bare metal."""
+    if not inventory and not csv_file:
+        raise UsageError("give inventories or --csv")
+    fleet = (load_csv(csv_file) if csv_file else []) + (from_inventories(list(inventory)) if inventory else [])
+    source = ", ".join([str(csv_file)] if csv_file else [] + [p.name for p in inventory or []])
+    res = BenchResults.load(bench) if bench else None
+    rep = plan(fleet, rule=rule.value, cores=host_cores, memory_gib=host_memory, headroom=headroom, reserve=reserve,
+               bench=res, bench_source=str(bench) if bench else None, fleet_source=source)
+    paths = write_outputs(rep, output, res)
+    if as_json:
+        typer.echo(rep.to_json(), nl=False)
+        return
+    console = Console()
+    t = Table(title=f"capacity ({rep.rule}, headroom {rep.host.headroom:.0%}, N+{rep.host.reserve})")
+    for h in SUMMARY_HEAD:
+        t.add_column(h)
+    for row in summary_rows(rep):
+        t.add_row(*[str(c) for c in row])
+    console.print(t)
+    for n in rep.notes:
+        console.print(f"note: {n}", markup=False)
+    console.print(f"report: {paths['html']}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capacity")(capacity)
