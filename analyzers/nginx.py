@@ -185,7 +185,9 @@ class NginxAnalyzer(Analyzer):
         try:
             tree = parse(text, path)
         except NginxSyntaxError as exc:
-            self.f.unknowns.append(unknown(self, path, f"nginx configuration does not parse: {exc}"))
+            real = self.ctx.rootfs.resolve(path)
+            where = f" (a link to {real})" if real != path else ""
+            self.f.unknowns.append(unknown(self, path, f"nginx configuration does not parse: {exc}{where}"))
             return None
         kind = "nginx-site" if "/sites-" in path or "/conf.d/" in path else "nginx-conf"
         self.files.append(path)
