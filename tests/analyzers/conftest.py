@@ -212,7 +212,8 @@ UNITS = {
     "redis-server.service": "[Unit]\nDescription=Advanced key-value store\n\n[Service]\nType=notify\n"
                             "ExecStart=/usr/bin/redis-server /etc/redis/redis.conf --supervised systemd\n"
                             "User=redis\nGroup=redis\n\n[Install]\nWantedBy=multi-user.target\nAlias=redis.service\n",
-    "ssh.service": "[Unit]\nDescription=OpenBSD Secure Shell server\n\n[Service]\nExecStart=/usr/sbin/sshd -D $SSHD_OPTS\n"
+    "ssh.service": "[Unit]\nDescription=OpenBSD Secure Shell server\n\n[Service]\n"
+                   "ExecStart=/usr/sbin/sshd -D $SSHD_OPTS\n"
                    "EnvironmentFile=-/etc/default/ssh\n\n[Install]\nWantedBy=multi-user.target\nAlias=sshd.service\n",
     "cron.service": "[Unit]\nDescription=Regular background program processing daemon\n\n[Service]\n"
                     "ExecStart=/usr/sbin/cron -f $EXTRA_OPTS\n\n[Install]\nWantedBy=multi-user.target\n",
@@ -264,7 +265,8 @@ def build_flagship(t: Tree) -> None:
     t.write("/etc/nginx/mime.types", "types {\n    text/html html htm;\n    text/css css;\n}\n")
     t.mkdir("/etc/nginx/modules-enabled")
     t.mkdir("/etc/nginx/conf.d")
-    t.write("/etc/nginx/sites-available/default", "server {\n    listen 80 default_server;\n    root /var/www/html;\n}\n")
+    t.write("/etc/nginx/sites-available/default",
+            "server {\n    listen 80 default_server;\n    root /var/www/html;\n}\n")
     t.write("/etc/nginx/sites-available/shop", SHOP_SITE)
     t.link("/etc/nginx/sites-enabled/shop", "/etc/nginx/sites-available/shop")
     t.mkdir("/var/www/shop")

@@ -4,7 +4,8 @@ from migrate.analyzers.systemd import SystemdAnalyzer
 
 def test_debian_layout(tree, run):
     tree.write("/lib/systemd/system/apache2.service", "[Service]\nExecStart=/usr/sbin/apachectl start\n")
-    tree.write("/etc/apache2/envvars", "export APACHE_LOG_DIR=/var/log/apache2$SUFFIX\nexport APACHE_RUN_USER=www-data\n")
+    tree.write("/etc/apache2/envvars",
+               "export APACHE_LOG_DIR=/var/log/apache2$SUFFIX\nexport APACHE_RUN_USER=www-data\n")
     tree.write("/etc/apache2/apache2.conf", "ServerRoot \"/etc/apache2\"\nUser ${APACHE_RUN_USER}\n"
                                             "IncludeOptional mods-enabled/*.load\nInclude ports.conf\n"
                                             "IncludeOptional sites-enabled/*.conf\n")

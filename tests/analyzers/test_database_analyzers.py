@@ -44,7 +44,8 @@ def test_mariadb_includes_and_debian_cnf_secret(tree, run):
     tree.mkdir("/etc/mysql/conf.d")
     tree.write("/etc/mysql/mariadb.conf.d/50-server.cnf", "[mysqld]\nuser = mysql\nbind-address = 127.0.0.1\n"
                                                           "port=3307\ndatadir = /srv/mysql\n")
-    tree.write("/etc/mysql/debian.cnf", "[client]\nhost = localhost\nuser = debian-sys-maint\npassword = My5ql-S3cret\n")
+    tree.write("/etc/mysql/debian.cnf",
+               "[client]\nhost = localhost\nuser = debian-sys-maint\npassword = My5ql-S3cret\n")
     tree.mkdir("/srv/mysql")
     f, _ = run(tree, MysqlAnalyzer(), SystemdAnalyzer())
     assert [(p.address, p.port) for p in f.ports if p.proto == "tcp"] == [("127.0.0.1", 3307)]

@@ -19,7 +19,8 @@ def test_network_debian(flagship, run):
 
 def test_network_netplan_nm_and_ifcfg(tree, run):
     tree.write("/etc/hostname", "box\n")
-    tree.write("/etc/netplan/50-cloud-init.yaml", "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n")
+    tree.write("/etc/netplan/50-cloud-init.yaml",
+               "network:\n  version: 2\n  ethernets:\n    eth0:\n      dhcp4: true\n")
     tree.write("/etc/netplan/99-broken.yaml", "network: [unclosed\n")
     tree.write("/etc/NetworkManager/system-connections/office.nmconnection",
                "[connection]\nid=office\ntype=wifi\n[wifi-security]\npsk=wifi-secret\n")

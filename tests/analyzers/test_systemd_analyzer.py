@@ -18,7 +18,8 @@ def _units(tree):
     tree.write(f"{LIB}/echo.socket", "[Socket]\nListenStream=127.0.0.1:7777\nListenStream=/run/echo.sock\n"
                                      "[Install]\nWantedBy=sockets.target\n")
     tree.write(f"{LIB}/echo.service", "[Service]\nExecStart=/usr/bin/echod\n")
-    tree.write(f"{LIB}/finger.socket", "[Socket]\nListenStream=[::]:79\nAccept=yes\n[Install]\nWantedBy=sockets.target\n")
+    tree.write(f"{LIB}/finger.socket",
+               "[Socket]\nListenStream=[::]:79\nAccept=yes\n[Install]\nWantedBy=sockets.target\n")
     tree.write(f"{LIB}/finger@.service", "[Service]\nExecStart=-/usr/sbin/in.fingerd\nStandardInput=socket\n")
     tree.enable("echo.socket", "sockets.target")
     # template with instances
