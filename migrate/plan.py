@@ -670,7 +670,9 @@ class Planner:
                 left_out.append(ReportItem(subject=c.path, reason=f"identical to the default of {c.from_package}, "
                                                                   "which the image installs at the same version"))
                 continue
-            files.append(self.file_copy(s, c, members, to_provide))
+            copy = self.file_copy(s, c, members, to_provide)
+            if copy is not None:
+                files.append(copy)
         files += self.app_trees(s, user)
         files += self.web_roots(s, to_provide)
 
@@ -748,7 +750,8 @@ class Planner:
                     edits.append(edit)
         return edits
 
-    def file_copy(self, s: Service, c: ConfigFile, members: dict[str, str], to_provide: list[ReportItem]) -> FileCopy:
+    def file_copy(self, s: Service, c: ConfigFile, members: dict[str, str],
+                  to_provide: list[ReportItem]) -> FileCopy | None:
         fills = [SecretFill(secret=members[x.id], key=x.key or x.kind,
                             reason=f"{x.key} holds a secret: the image gets a placeholder, the entrypoint writes "
                                    f"the value from /run/secrets/{members[x.id]} when the container starts")
@@ -756,6 +759,7 @@ class Planner:
         if c.contains_secrets and not fills:
             to_provide.append(ReportItem(subject=c.path, reason="contains secrets migrate could not locate; it is "
                                                                 "not copied: provide it (e.g. as a Docker config)"))
+            return None
         edits = self.connection_edits(s)
         if s.role == "postgresql" and c.kind == "pg_hba.conf":
             ver = next((int(m.group(1)) for m in [re.search(r"/(\d+)/", c.path)] if m), 15)
@@ -789,7 +793,9 @@ class Planner:
             if any(root.startswith(r + "/") for r in seen):
                 continue
             seen.add(root)
-            out.append(FileCopy(source=root, kind="tree", uid=0, gid=0,
+            secret_files = sorted(c.path for c in self.inv.configs
+                                  if c.contains_secrets and c.path.startswith(root.rstrip("/") + "/"))
+            out.append(FileCopy(source=root, kind="tree", uid=0, gid=0, exclude=secret_files,
                                 reason=f"the application tree ({why}); owned by root in the image so the service "
                                        f"(uid {user.uid}) can read but not change its code"))
         return out

@@ -79,6 +79,7 @@ class FileCopy(Decision):
     gid: int | None = None
     edits: list[FileEdit] = Field(default_factory=list)
     secret_fills: list[SecretFill] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)  # trees: guest paths left out (they hold secrets)
 
     @property
     def dest(self) -> str:

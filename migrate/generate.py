@@ -1,0 +1,305 @@
+"""Plan (+ optional guest reader) -> a stack directory: build contexts, compose files, README.
+
+The whole tree is produced in a temporary directory beside OUTDIR and swapped in at the end, so a
+re-run never leaves stale files and a failure never leaves a half-written tree. Secret values are
+never written: config lines that hold them are replaced by placeholders, and every output file is
+scanned for the values seen while redacting before anything is swapped in.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from migrate.errors import MigrateError, OutputError
+from migrate.model.plan import Container, FileCopy, Plan
+from migrate.plan import GuestReader
+from migrate.render import (
+    ENTRYPOINT,
+    SECRET_TEMPLATE_DIR,
+    FileFill,
+    placeholder,
+    render_compose,
+    render_compose_debug,
+    render_compose_override,
+    render_dockerfile,
+    render_entrypoint,
+    render_template,
+)
+
+MARKER = ".migrate-stack"
+MAX_FILE = 64 * 1024 * 1024
+MAX_TREE_FILES = 20_000
+
+
+@dataclass
+class GenerateResult:
+    outdir: Path
+    files: list[str] = field(default_factory=list)  # relative paths written, sorted
+    missing: list[tuple[str, str, str]] = field(default_factory=list)  # (container, guest path, why)
+    redacted: int = 0  # secret occurrences replaced by placeholders
+
+
+class _Leak(Exception):
+    pass
+
+
+def redact_line_value(line_value: str, secret: str) -> tuple[str, str | None]:
+    """The value with its secret part replaced by the placeholder, and the secret part itself.
+
+    A URL with a password (``scheme://user:pw@host``) keeps everything but the password, because the
+    Docker secret holds the password only; anything else is replaced whole (quotes kept)."""
+    quote = ""
+    value = line_value
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        quote, value = value[0], value[1:-1]
+    try:
+        parts = urlsplit(value)
+        pw = parts.password if parts.scheme and "@" in parts.netloc else None
+    except ValueError:
+        pw = None
+    if pw:
+        userinfo, _, hostpart = parts.netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        new = value.replace(f"{user}:{pw}@{hostpart}", f"{user}:{placeholder(secret)}@{hostpart}", 1)
+        return f"{quote}{new}{quote}", pw
+    if not value or value.startswith("@@MIGRATE_SECRET_"):
+        return line_value, None
+    return f"{quote}{placeholder(secret)}{quote}", value
+
+
+def redact(text: str, key: str, secret: str) -> tuple[str, list[str]]:
+    """Replace the value of ``key`` (``key value``, ``key = value``, ``key: value``, ``export KEY=``)."""
+    found: list[str] = []
+    pattern = re.compile(rf"^(\s*(?:export\s+)?{re.escape(key)}(?:\s*[=:]\s*|\s+))(\S.*?)(\s*)$", re.M)
+
+    def sub(m: re.Match[str]) -> str:
+        new, value = redact_line_value(m.group(2), secret)
+        if value:
+            found.append(value)
+        return m.group(1) + new + m.group(3)
+
+    return pattern.sub(sub, text), found
+
+
+def apply_edits(text: str, f: FileCopy) -> str:
+    for e in f.edits:
+        if e.pattern is not None:
+            text = re.sub(e.pattern, (e.replacement or "").replace("\\", "\\\\"), text, flags=re.M)
+        if e.append:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += f"# added by migrate: {e.reason}\n{e.append}\n"
+    return text
+
+
+class StackWriter:
+    def __init__(self, plan: Plan, reader: GuestReader | None, root: Path) -> None:
+        self.plan = plan
+        self.reader = reader
+        self.root = root
+        self.secret_values: set[str] = set()
+        self.result = GenerateResult(outdir=root)
+
+    def write(self, rel: str, data: str | bytes, mode: int = 0o644) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        os.chmod(path, mode)
+
+    def _guest_rel(self, c: Container, guest: str) -> str:
+        return f"{c.name}/rootfs/{guest.lstrip('/')}"
+
+    def copy_config(self, c: Container, f: FileCopy, prepare: list[str], fills: list[FileFill]) -> None:
+        assert self.reader is not None
+        try:
+            data = self.reader.read_bytes(f.source, max_bytes=MAX_FILE)
+        except MigrateError as exc:
+            self.result.missing.append((c.name, f.source, exc.message))
+            return
+        if f.edits or f.secret_fills:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                if f.secret_fills:
+                    self.result.missing.append((c.name, f.source, "holds secrets but is not UTF-8 text"))
+                    return
+                text = None
+            if text is not None:
+                for fill in f.secret_fills:
+                    text, values = redact(text, fill.key, fill.secret)
+                    self.secret_values.update(v for v in values if len(v) >= 4)
+                    self.result.redacted += len(values)
+                text = apply_edits(text, f)
+                data = text.encode()
+        dest = f.dest
+        uid = f.uid if f.uid is not None else 0
+        gid = f.gid if f.gid is not None else 0
+        mode = f.mode if f.mode is not None else 0o644
+        if f.secret_fills:
+            template = f"{SECRET_TEMPLATE_DIR}{dest}"
+            self.write(self._guest_rel(c, template), data)
+            prepare.append(f"chmod 0644 /rootfs{template}")
+            # the rendered file must be writable by the service user, who runs the entrypoint
+            prepare.append(f"mkdir -p /rootfs{os.path.dirname(dest)}")
+            prepare.append(f"install -m {mode | 0o600:04o} -o {c.user.uid} -g {gid} /dev/null /rootfs{dest}")
+            fills.append(FileFill(dest=dest, template=template,
+                                  fills=[{"placeholder": placeholder(x.secret), "secret": x.secret}
+                                         for x in f.secret_fills]))
+        else:
+            self.write(self._guest_rel(c, dest), data)
+            prepare.append(f"chown {uid}:{gid} /rootfs{dest} && chmod {mode:04o} /rootfs{dest}")
+
+    def copy_tree(self, c: Container, f: FileCopy, prepare: list[str]) -> None:
+        assert self.reader is not None
+        if not self.reader.is_dir(f.source):
+            self.result.missing.append((c.name, f.source, "not a directory in the guest"))
+            return
+        count = 0
+        excluded = set(f.exclude)
+        for path, st in sorted(self.reader.walk(f.source, max_entries=MAX_TREE_FILES * 2), key=lambda x: x[0]):
+            if path in excluded or any(path.startswith(e + "/") for e in excluded):
+                continue
+            rel_in_tree = path[len(f.source.rstrip("/")):]
+            dest = f.dest.rstrip("/") + rel_in_tree
+            kind = getattr(st, "kind", "file")
+            if kind == "dir":
+                (self.root / self._guest_rel(c, dest)).mkdir(parents=True, exist_ok=True)
+                continue
+            if kind != "file":
+                continue
+            count += 1
+            if count > MAX_TREE_FILES:
+                raise OutputError(f"more than {MAX_TREE_FILES} files under {f.source}: copy it another way",
+                                  path=f.source)
+            data = self.reader.read_bytes(path, max_bytes=MAX_FILE)
+            mode = getattr(st, "mode", 0o644) & 0o777
+            self.write(self._guest_rel(c, dest), data, mode=mode | 0o400)
+        uid = f.uid if f.uid is not None else 0
+        gid = f.gid if f.gid is not None else 0
+        prepare.append(f"chown -R {uid}:{gid} /rootfs{f.dest}")
+
+    def container(self, c: Container) -> None:
+        prepare: list[str] = []
+        fills: list[FileFill] = []
+        ctx = self.root / c.name
+        (ctx / "rootfs").mkdir(parents=True, exist_ok=True)
+        if self.reader is not None:
+            for f in c.files:
+                if f.kind == "tree":
+                    self.copy_tree(c, f, prepare)
+                else:
+                    self.copy_config(c, f, prepare, fills)
+        else:
+            for f in c.files:
+                self.result.missing.append((c.name, f.source, "no guest to read it from"))
+        entry = render_entrypoint(c, fills)
+        if entry is not None:
+            self.write(self._guest_rel(c, ENTRYPOINT), entry, mode=0o755)
+            prepare.append(f"chown 0:0 /rootfs{ENTRYPOINT} && chmod 0755 /rootfs{ENTRYPOINT}")
+        if not any((ctx / "rootfs").iterdir()):
+            self.write(f"{c.name}/rootfs/.keep", "")
+        self.write(f"{c.name}/Dockerfile", render_dockerfile(self.plan, c, prepare, entrypoint=entry is not None))
+        self.write(f"{c.name}/.dockerignore", render_template("dockerignore.j2", c=c))
+
+    def stack(self) -> None:
+        for c in self.plan.containers:
+            self.container(c)
+        self.write("compose.yaml", render_compose(self.plan))
+        self.write("compose.override.yaml", render_compose_override(self.plan))
+        self.write("compose.debug.yaml", render_compose_debug(self.plan))
+        for s in self.plan.secrets:
+            self.write(f"{s.file}.example", f"# {s.name}: {s.reason}\n# Replace this file's content with the value "
+                                            f"and save it as {s.file} (no comment lines).\n", mode=0o600)
+        self.write(".gitignore", "# secret values never go into version control\nsecrets/*.txt\n")
+        self.write("plan.yaml", self.plan.to_yaml())
+        to_provide = [(c, item) for c in self.plan.containers for item in c.to_provide]
+        to_provide += [(self.plan.container(name), _Item(subject=path, reason=why))
+                       for name, path, why in self.result.missing]
+        self.write("README.md", render_template(
+            "README.md.j2", plan=self.plan, to_provide=to_provide, files_read=self.reader is not None,
+            any_entrypoint=any(e.secret for c in self.plan.containers for e in c.environment)
+            or any(f.secret_fills for c in self.plan.containers for f in c.files)))
+        self.write("test.sh", render_template("test.sh.j2", plan=self.plan), mode=0o755)
+        self.write(MARKER, f"generated by migrate from {self.plan.source_vm}; safe to replace with "
+                           "`migrate generate`\n")
+        self.check_leaks()
+        self.result.files = sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
+
+    def check_leaks(self) -> None:
+        values = sorted(self.secret_values)
+        if not values:
+            return
+        for p in sorted(self.root.rglob("*")):
+            if not p.is_file():
+                continue
+            data = p.read_bytes()
+            for v in values:
+                if v.encode() in data:
+                    raise OutputError(f"a secret value found in the guest would have been written to "
+                                      f"{p.relative_to(self.root)}; nothing was written", path=str(p))
+
+
+@dataclass
+class _Item:
+    subject: str
+    reason: str
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None) -> GenerateResult:
+    """Write the stack for ``plan`` to ``outdir`` (replacing a stack generated there before)."""
+    outdir = Path(outdir).absolute()
+    if outdir.exists():
+        if not outdir.is_dir():
+            raise OutputError("exists and is not a directory", path=str(outdir))
+        if any(outdir.iterdir()) and not (outdir / MARKER).exists():
+            raise OutputError("exists, is not empty and was not generated by migrate: refusing to replace it",
+                              path=str(outdir))
+    try:
+        outdir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.tmp-", dir=outdir.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot create a directory beside it: {exc.strerror}", path=str(outdir)) from exc
+    try:
+        writer = StackWriter(plan.canonical(), reader, tmp)
+        writer.stack()
+        os.chmod(tmp, 0o755)
+        if outdir.exists():
+            if not _exchange(tmp, outdir):
+                old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+                os.rename(outdir, old)
+                os.rename(tmp, outdir)
+                tmp = old
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.rename(tmp, outdir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the stack: {exc.strerror}", path=str(exc.filename or outdir)) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    result = writer.result
+    result.outdir = outdir
+    return result

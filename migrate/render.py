@@ -1,0 +1,285 @@
+"""Plan -> text: Dockerfiles, entrypoints, compose files and the stack README.
+
+Templates are package data (``migrate.templates``), never read relative to the working directory.
+Compose files are built as data and serialised with PyYAML (inside a template for the header) so
+quoting can't go wrong; everything else is a Jinja template. Nothing here touches the filesystem.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from migrate.model.plan import Container, Plan, UserSpec
+
+SECRET_TEMPLATE_DIR = "/usr/local/share/migrate/secret-templates"
+ENTRYPOINT = "/usr/local/bin/migrate-entrypoint"
+
+
+def placeholder(secret: str) -> str:
+    return f"@@MIGRATE_SECRET_{secret}@@"
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("migrate.templates", "."), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["shquote"] = shlex.quote
+    env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+    return env
+
+
+_ENV = _environment()
+
+
+def render_template(name: str, **context: Any) -> str:
+    return _ENV.get_template(name).render(**context)
+
+
+# --- Dockerfile -------------------------------------------------------------------------------------
+
+
+def _docker_label_value(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
+
+
+def _user_cmds(family: str, u: UserSpec) -> list[str]:
+    group = u.group or u.name
+    home = u.home or "/nonexistent"
+    shell = u.shell or ("/sbin/nologin" if family == "alpine" else "/usr/sbin/nologin")
+    if family == "alpine":
+        return [f"(getent group {u.gid} >/dev/null || addgroup -S -g {u.gid} {shlex.quote(group)})",
+                f"(getent passwd {u.uid} >/dev/null || adduser -S -D -H -u {u.uid} "
+                f"-G \"$(getent group {u.gid} | cut -d: -f1)\" -h {shlex.quote(home)} -s {shlex.quote(shell)} "
+                f"{shlex.quote(u.name)})"]
+    return [f"(getent group {u.gid} >/dev/null || groupadd --system --gid {u.gid} {shlex.quote(group)})",
+            f"(getent passwd {u.uid} >/dev/null || useradd --system --uid {u.uid} --gid {u.gid} --no-create-home "
+            f"--home-dir {shlex.quote(home)} --shell {shlex.quote(shell)} {shlex.quote(u.name)})"]
+
+
+def install_commands(c: Container) -> list[str]:
+    """One RUN: create the VM's users with their ids (before packages, whose scripts would pick other
+    ids), install the pinned packages, clean the package caches in the same layer, make directories."""
+    family, manager = c.base.family, c.base.package_manager
+    users = [u for u in [c.user, *c.extra_users] if u.uid != 0]
+    user_cmds = [cmd for u in users for cmd in _user_cmds(family, u)]
+    specs = " ".join(shlex.quote(p.spec) for p in c.packages.items)
+    cmds: list[str] = ["set -eux"]
+    if manager == "apt":
+        cmds.append("printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d")
+        cmds += user_cmds
+        if specs:
+            cmds += ["apt-get update",
+                     f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {specs}"]
+        cmds.append("rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d")
+    elif manager == "dnf":
+        if users:
+            cmds.append("dnf install -y --setopt=install_weak_deps=False shadow-utils")
+        cmds += user_cmds
+        if specs:
+            cmds.append(f"dnf install -y --setopt=install_weak_deps=False {specs}")
+        cmds.append("dnf clean all && rm -rf /var/cache/dnf")
+    elif manager == "zypper":
+        if users:
+            cmds.append("zypper --non-interactive install --no-recommends shadow")
+        cmds += user_cmds
+        if specs:
+            cmds.append(f"zypper --non-interactive install --no-recommends {specs}")
+        cmds.append("zypper clean --all")
+    elif manager == "apk":
+        cmds += user_cmds
+        if specs:
+            cmds.append(f"apk add --no-cache {specs}")
+    for r in c.remove:
+        cmds.append(f"rm -f {shlex.quote(r.path)}")
+    for d in c.runtime_dirs:
+        cmds.append(f"install -d -o {d.uid} -g {d.gid} -m {d.mode:04o} {shlex.quote(d.path)}")
+    for v in c.volumes:
+        uid = v.uid if v.uid is not None else c.user.uid
+        gid = v.gid if v.gid is not None else c.user.gid
+        mode = f" -m {v.mode:04o}" if v.mode is not None else ""
+        cmds.append(f"install -d -o {uid} -g {gid}{mode} {shlex.quote(v.target)}")
+    return cmds
+
+
+@dataclass
+class FileFill:
+    dest: str
+    template: str
+    fills: list[dict[str, str]] = field(default_factory=list)
+
+
+def healthcheck_instruction(test: list[str]) -> str:
+    if test[0] == "CMD-SHELL":
+        return test[1]
+    if test[0] == "CMD":
+        return json.dumps(test[1:], ensure_ascii=False)
+    return json.dumps(test, ensure_ascii=False)
+
+
+def render_dockerfile(plan: Plan, c: Container, prepare: list[str], entrypoint: bool) -> str:
+    labels = sorted(c.labels.items())
+    labels.append(("org.opencontainers.image.base.name", "${BASE_IMAGE}"))
+    rendered = [(k, json.dumps(v) if k == "org.opencontainers.image.base.name" else _docker_label_value(v))
+                for k, v in sorted(labels)]
+    text = render_template("Dockerfile.j2", plan=plan, c=c, prepare=prepare, install=install_commands(c),
+                           labels=rendered, entrypoint=entrypoint,
+                           healthcheck_cmd=healthcheck_instruction(c.healthcheck.test) if c.healthcheck.test else "")
+    return text
+
+
+def render_entrypoint(c: Container, file_fills: list[FileFill]) -> str | None:
+    env_fills = [e for e in c.environment if e.secret]
+    if not env_fills and not file_fills:
+        return None
+    return render_template("entrypoint.sh.j2", c=c, env_fills=env_fills, file_fills=file_fills)
+
+
+# --- compose ----------------------------------------------------------------------------------------
+
+
+def _escape(value: Any) -> Any:
+    """Compose interpolates $VAR: every literal $ is written $$."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [_escape(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape(v) for k, v in value.items()}
+    return value
+
+
+def _deploy(c: Container) -> dict[str, Any]:
+    d = c.deploy
+    out: dict[str, Any] = {"mode": "replicated", "replicas": d.replicas}
+    resources: dict[str, Any] = {}
+    for key, res in (("limits", d.limits), ("reservations", d.reservations)):
+        entry: dict[str, Any] = {}
+        if res.cpus is not None:
+            entry["cpus"] = f"{res.cpus:g}"
+        if res.memory_mib is not None:
+            entry["memory"] = f"{res.memory_mib}M"
+        if entry:
+            resources[key] = entry
+    if resources:
+        out["resources"] = resources
+    out["restart_policy"] = {"condition": d.restart_condition, "delay": d.restart_delay, "window": d.restart_window}
+    out["update_config"] = {"parallelism": d.update_parallelism, "delay": d.update_delay, "order": d.update_order,
+                            "failure_action": d.update_failure_action}
+    out["rollback_config"] = {"parallelism": 1, "order": "stop-first"}
+    placement: dict[str, Any] = {}
+    if d.placement_constraints:
+        placement["constraints"] = list(d.placement_constraints)
+    if d.placement_preferences:
+        placement["preferences"] = [{"spread": p} for p in d.placement_preferences]
+    if placement:
+        out["placement"] = placement
+    out["labels"] = dict(sorted(c.labels.items()))
+    return out
+
+
+def compose_document(plan: Plan) -> dict[str, Any]:
+    services: dict[str, Any] = {}
+    for c in plan.containers:
+        svc: dict[str, Any] = {
+            "image": c.image,
+            "build": {"context": f"./{c.name}", "args": {"BASE_IMAGE": c.base.image}},
+        }
+        env = {e.name: e.value for e in c.environment}
+        if env:
+            svc["environment"] = env
+        if c.secrets:
+            svc["secrets"] = [{"source": s.secret, "target": s.target} for s in c.secrets]
+        if c.volumes:
+            svc["volumes"] = [{"type": "volume", "source": v.volume, "target": v.target} for v in c.volumes]
+        svc["networks"] = list(c.networks)
+        published = [p for p in c.ports if p.publish]
+        if published:
+            svc["ports"] = [{"target": p.port, "published": p.port, "protocol": p.proto, "mode": "ingress"}
+                            for p in published]
+        if c.healthcheck.kind != "none":
+            svc["healthcheck"] = {"test": list(c.healthcheck.test), "interval": c.healthcheck.interval,
+                                  "timeout": c.healthcheck.timeout, "retries": c.healthcheck.retries,
+                                  "start_period": c.healthcheck.start_period}
+        if c.depends_on:
+            # the list form: `docker stack` accepts nothing else; conditions are in compose.override.yaml
+            svc["depends_on"] = [d.service for d in c.depends_on]
+        if c.command.stop_signal:
+            svc["stop_signal"] = c.command.stop_signal
+        svc["stop_grace_period"] = "60s" if c.volumes else "20s"
+        svc["deploy"] = _deploy(c)
+        svc["labels"] = dict(sorted(c.labels.items()))
+        services[c.name] = svc
+    doc: dict[str, Any] = {
+        "services": services,
+        "networks": {n.name: {"labels": dict(sorted(n.labels.items()))} for n in plan.networks},
+    }
+    if plan.volumes:
+        doc["volumes"] = {v.name: {"labels": {**dict(sorted(v.labels.items())),
+                                              f"{plan.label_prefix}.service": v.service,
+                                              f"{plan.label_prefix}.source-path": v.path}}
+                          for v in plan.volumes}
+    if plan.secrets:
+        doc["secrets"] = {s.name: {"file": f"./{s.file}", "labels": dict(sorted(s.labels.items()))}
+                          for s in plan.secrets}
+    return _escape(doc)
+
+
+DEBUG_ENV = {
+    "python3": {"PYTHONUNBUFFERED": "1", "PYTHONDEVMODE": "1", "PYTHONFAULTHANDLER": "1"},
+    "node": {"NODE_OPTIONS": "--enable-source-maps"},
+}
+
+
+def _conditions(c: Container) -> dict[str, Any]:
+    return {d.service: {"condition": d.condition} for d in c.depends_on}
+
+
+def compose_override_document(plan: Plan) -> dict[str, Any]:
+    """Start order with health conditions: Compose-only syntax that `docker stack` rejects, so it
+    lives in the file `docker compose` loads by itself next to compose.yaml."""
+    services = {c.name: {"depends_on": _conditions(c)} for c in plan.containers if c.depends_on}
+    return _escape({"services": services})
+
+
+def compose_debug_document(plan: Plan) -> dict[str, Any]:
+    services: dict[str, Any] = {}
+    for c in plan.containers:
+        svc: dict[str, Any] = {}
+        if c.depends_on:
+            svc["depends_on"] = _conditions(c)
+        ports = [{"target": p.port, "published": p.port, "host_ip": "127.0.0.1", "protocol": p.proto}
+                 for p in c.ports if not p.publish]
+        if ports:
+            svc["ports"] = ports
+        env = {"MIGRATE_DEBUG": "1", "LOG_LEVEL": "debug"}
+        argv0 = c.command.argv[0].rsplit("/", 1)[-1] if c.command.argv else ""
+        for interp, extra in DEBUG_ENV.items():
+            if argv0.startswith(interp):
+                env.update(extra)
+        svc["environment"] = env
+        svc["labels"] = {f"{plan.label_prefix}.environment": "debug"}
+        services[c.name] = svc
+    return _escape({"services": services})
+
+
+def dump_yaml(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+
+
+def render_compose(plan: Plan) -> str:
+    return render_template("compose.yaml.j2", plan=plan, body=dump_yaml(compose_document(plan)).rstrip("\n"))
+
+
+def render_compose_override(plan: Plan) -> str:
+    return render_template("compose.override.yaml.j2", plan=plan,
+                           body=dump_yaml(compose_override_document(plan)).rstrip("\n"))
+
+
+def render_compose_debug(plan: Plan) -> str:
+    return render_template("compose.debug.yaml.j2", plan=plan, body=dump_yaml(compose_debug_document(plan)).rstrip("\n"))
