@@ -40,7 +40,7 @@ def capacity(
     if not inventory and not csv_file:
         raise UsageError("give inventories or --csv")
     fleet = (load_csv(csv_file) if csv_file else []) + (from_inventories(list(inventory)) if inventory else [])
-    source = ", ".join([str(csv_file)] if csv_file else [] + [p.name for p in inventory or []])
+    source = ", ".join(([str(csv_file)] if csv_file else []) + [p.name for p in inventory or []])
     res = BenchResults.load(bench) if bench else None
     rep = plan(fleet, rule=rule.value, cores=host_cores, memory_gib=host_memory, headroom=headroom, reserve=reserve,
                bench=res, bench_source=str(bench) if bench else None, fleet_source=source)
