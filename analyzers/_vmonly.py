@@ -30,6 +30,9 @@ _RULES: list[tuple[str, str]] = [
     (r"^(apt-daily.*|unattended-upgrades|dpkg-db-backup|man-db|logrotate|packagekit|snapd.*|dnf-makecache"
      r"|yum-cron|motd-news|update-notifier.*|ua-.*|ubuntu-advantage|landscape-.*)$",
      "package and housekeeping automation of the VM"),
+    (r"^(initrd-.*|modprobe@.*|pam_namespace|system-update-cleanup|ldconfig|getty-static)$",
+     "boot and hardware management of the VM"),
+    (r"^rc-local$", "runs /etc/rc.local, which is reported as its own rc.local service"),
     (r"^systemd-.*$", "part of systemd itself"),
 ]
 _COMPILED = [(re.compile(p), r) for p, r in _RULES]

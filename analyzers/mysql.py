@@ -20,6 +20,8 @@ from migrate.model.inventory import Findings, Port
 
 MAIN = ("/etc/mysql/my.cnf", "/etc/my.cnf", "/etc/mysql/mariadb.cnf")
 EXTRA = ("/etc/mysql/debian.cnf",)
+SERVER_BINARIES = ("/usr/sbin/mysqld", "/usr/sbin/mariadbd", "/usr/libexec/mysqld", "/usr/libexec/mariadbd",
+                   "/usr/bin/mysqld_safe")
 SERVER_SECTIONS = re.compile(r"^(mysqld|mariadb|mariadbd|server|mysqld-[\d.]+|mariadb-[\d.]+|galera)$")
 
 
@@ -32,9 +34,13 @@ class MysqlAnalyzer(Analyzer):
         mains = [p for p in MAIN if fs.is_file(p)]
         if not mains:
             raise NotApplicable("no my.cnf")
+        self.service = pick_service(ctx, ["mariadb", "mysql", "mysqld"], "")
+        if not self.service and not any(fs.exists(p) for p in SERVER_BINARIES):
+            # my.cnf alone comes with the client libraries (mysql-common)
+            raise NotApplicable("my.cnf but no MySQL/MariaDB server")
+        self.service = self.service or ("mariadb" if fs.exists("/usr/sbin/mariadbd") else "mysql")
         f = Findings()
         self.ctx, self.f = ctx, f
-        self.service = pick_service(ctx, ["mariadb", "mysql", "mysqld"], "mysql")
         self.sink = SecretSink(ctx, self, f, self.service)
         self.seen: set[str] = set()
         server: dict[str, tuple[str, str]] = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from migrate.analyzers._support import (
     SecretSink,
+    cache,
     config_file,
     parse_env_file,
     persistent_path,
@@ -123,9 +124,11 @@ def split_exec(value: str) -> tuple[list[str], str]:
 
 def _specifiers(text: str, name: str, instance: str | None) -> str:
     prefix = name.split("@", 1)[0].rsplit(".", 1)[0]
+    if instance is None:  # a template itself: its instance specifiers stay as written
+        text = text.replace("%i", "\0i").replace("%I", "\0I")
     table = {"%i": instance or "", "%I": instance or "", "%n": name, "%N": name.rsplit(".", 1)[0], "%p": prefix,
              "%P": prefix, "%%": "%"}
-    return re.sub(r"%[iInNpP%]", lambda m: table[m.group(0)], text)
+    return re.sub(r"%[iInNpP%]", lambda m: table[m.group(0)], text).replace("\0", "%")
 
 
 class SystemdAnalyzer(Analyzer):
@@ -138,6 +141,7 @@ class SystemdAnalyzer(Analyzer):
             raise NotApplicable("no systemd unit directories")
         f = Findings()
         self.units = self._collect(ctx, f)
+        cache(ctx)["systemd_vendor_masked"] = sorted(self.vendor_masked)
         enabled, wanted_by = self._enablement(ctx)
         uids, gids, _ = user_ids(ctx)
 
@@ -211,6 +215,7 @@ class SystemdAnalyzer(Analyzer):
     def _collect(self, ctx: Context, f: Findings) -> dict[str, UnitFile]:
         fs = ctx.rootfs
         units: dict[str, UnitFile] = {}
+        self.vendor_masked: set[str] = set()
         aliases: list[tuple[str, str]] = []
         seen_dirs: set[str] = set()
         for d in UNIT_DIRS:
@@ -231,7 +236,10 @@ class SystemdAnalyzer(Analyzer):
                 if st.kind == "symlink":
                     target = fs.readlink(path)
                     if target in ("/dev/null", "../../../dev/null") or fs.resolve(path) == "/dev/null":
-                        units[name] = UnitFile(name=name, path=None, masked=True)
+                        if d == ETC:
+                            units[name] = UnitFile(name=name, path=None, masked=True)
+                        else:  # a vendor mask hides a SysV script from the generator: not a service
+                            self.vendor_masked.add(name)
                         continue
                     if posixpath.basename(target) != name:
                         aliases.append((name, posixpath.basename(target)))
@@ -356,16 +364,18 @@ class SystemdAnalyzer(Analyzer):
             gid = next((u.gid for u in ctx.findings("users_groups").users if u.uid == uid), None)
         if s.get("Service", "DynamicUser") in ("yes", "true", "1", "on"):
             user = user or short
+        reason = vm_only_reason(short)
         for key, base, kind in (("StateDirectory", "/var/lib", "data"), ("LogsDirectory", "/var/log", "logs"),
                                 ("CacheDirectory", "/var/cache", "cache")):
             for d in s.words("Service", key):
                 d = sub(d).split(":", 1)[0]
+                if reason or "%" in d:
+                    continue
                 pp = persistent_path(ctx, self, f"{base}/{d}", service=short, kind=kind,
                                      reason=f"{key}={d} in {name}", evidence_path=path)
                 if pp:
                     f.persistent_paths.append(pp)
         wd = s.get("Service", "WorkingDirectory")
-        reason = vm_only_reason(short)
         detail = f"state {state}" + (f", alias {', '.join(unit.aliases)}" if unit.aliases else "")
         return Service(
             name=short, manager="systemd", unit_path=path, state=state,  # type: ignore[arg-type]
@@ -391,8 +401,8 @@ class SystemdAnalyzer(Analyzer):
         if svc is not None:
             svc.socket_units.append(name)
             svc.evidence.append(self.evidence(path, f"activated by {name} ({state})"))
-        if unit.masked:
-            return
+        if unit.masked or state == "disabled" or "@." in name:
+            return  # a disabled socket does not listen; a template socket has no address until instantiated
         for key, proto in (("ListenStream", "tcp"), ("ListenDatagram", "udp"), ("ListenSequentialPacket", "unix")):
             for value in s.all("Socket", key):
                 if value.startswith("/") or value.startswith("@"):

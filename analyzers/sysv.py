@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from migrate.analyzers._support import SecretSink, read_text
+from migrate.analyzers._support import SecretSink, cache, read_text
 from migrate.analyzers._vmonly import vm_only_reason
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Service
@@ -26,7 +26,8 @@ class SysVAnalyzer(Analyzer):
         if init_dir is None:
             raise NotApplicable("no /etc/init.d")
         f = Findings()
-        systemd_names: set[str] = set()
+        # units masked by their vendor (/lib/.../foo.service -> /dev/null) exist to hide foo's init script
+        systemd_names: set[str] = {n.removesuffix(".service") for n in cache(ctx).get("systemd_vendor_masked", ())}
         for svc in ctx.findings("systemd").services:
             systemd_names.add(svc.name)
             for ev in svc.evidence:

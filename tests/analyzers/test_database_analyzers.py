@@ -68,3 +68,12 @@ def test_redis_conf_with_include_and_secrets(tree, run):
     dump = f.model_dump_json()
     assert "pw with space" not in dump and "m4ster" not in dump and "app-pass" not in dump
     assert f.services[0].name == "redis-server" and f.services[0].manager == "other"
+
+
+def test_my_cnf_without_a_server_is_not_applicable(tree, run):
+    import pytest
+
+    from migrate.analyzers.base import NotApplicable
+    tree.write("/etc/mysql/my.cnf", "[client-server]\n!includedir /etc/mysql/conf.d/\n")
+    with pytest.raises(NotApplicable):
+        run(tree, MysqlAnalyzer())

@@ -80,3 +80,13 @@ def test_cron_everywhere(tree, run):
     assert f.connections[0].from_service is None and f.connections[0].host == "db"
     dump = f.model_dump_json()
     assert "Pw0rd" not in dump and "TopS3cret" not in dump
+
+
+def test_vendor_masked_units_hide_their_init_scripts(tree, run):
+    tree.write("/etc/init.d/hwclock.sh", "#!/bin/sh\n", mode=0o755)
+    tree.write("/etc/init.d/sudo", "#!/bin/sh\n", mode=0o755)
+    tree.link("/lib/systemd/system/sudo.service", "/dev/null")
+    sysd, ctx = run(tree, SystemdAnalyzer())
+    assert not sysd.services
+    f = SysVAnalyzer().run(ctx)
+    assert not f.services

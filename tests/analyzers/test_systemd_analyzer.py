@@ -22,6 +22,9 @@ def _units(tree):
                "[Socket]\nListenStream=[::]:79\nAccept=yes\n[Install]\nWantedBy=sockets.target\n")
     tree.write(f"{LIB}/finger@.service", "[Service]\nExecStart=-/usr/sbin/in.fingerd\nStandardInput=socket\n")
     tree.enable("echo.socket", "sockets.target")
+    tree.enable("finger.socket", "sockets.target")
+    tree.write(f"{LIB}/off.socket", "[Socket]\nListenStream=9999\n[Install]\nWantedBy=sockets.target\n")
+    tree.write(f"{LIB}/off.service", "[Service]\nExecStart=/usr/bin/off\n")
     # template with instances
     tree.write(f"{ETC}/worker@.service", "[Unit]\nDescription=Worker %i\n[Service]\nUser=worker\n"
                                          "ExecStart=@/usr/bin/worker worker-%i --queue %i\n"
@@ -74,6 +77,9 @@ def test_states_sockets_templates_timers_and_dropins(tree, run):
     ports = {(p.service, p.proto, p.port, p.address, p.path) for p in f.ports}
     assert ("echo", "tcp", 7777, "127.0.0.1", None) in ports and ("echo", "unix", None, None, "/run/echo.sock") in ports
     assert ("finger@", "tcp", 79, None, None) in ports
+    assert not any(p[0] == "off" for p in ports)  # a disabled socket does not listen
+    assert svc["off"].socket_units == ["off.socket"]
+    assert svc["worker@"].exec_start == ["/usr/bin/worker", "--queue", "%i"]  # a template keeps its specifiers
 
     job = next(j for j in f.jobs if j.unit == "backup.timer")
     assert job.source == "systemd-timer" and job.enabled and job.user == "worker"
