@@ -23,6 +23,12 @@ DATA_ROOTS = ("/var/lib/", "/srv/", "/data/", "/var/www/", "/var/opt/", "/var/sp
 CLIENT_PREFIXES = ("DB", "DATABASE", "PG", "POSTGRES", "MYSQL", "REDIS", "MEMCACHE", "AMQP", "RABBIT", "MONGO",
                    "SMTP", "MAIL", "CACHE", "ELASTIC", "KAFKA", "LDAP", "PROXY", "UPSTREAM", "API", "BACKEND")
 DATA_SUBDIRS = ("data", "uploads", "media", "storage", "var", "files", "state")
+SOURCE_ENV_PORT = re.compile(
+    r"""(?:environ(?:\.get)?\s*[(\[]\s*|getenv\(\s*|ENV(?:\.fetch\(\s*|\[\s*))["'](?P<key>\w*PORT\w*)["']\s*[\])]?"""
+    r"""(?:\s*,\s*(?:int\()?["']?(?P<default>\d{2,5})["']?)?"""
+    r"""|process\.env\.(?P<key2>\w*PORT\w*)\s*(?:\|\||\?\?)\s*["']?(?P<default2>\d{2,5})""")
+SOURCE_LITERAL_PORT = re.compile(
+    r"""(?:\.listen\(\s*|\.run\([^)]*\bport\s*=\s*|\(\s*["'][\w.:]*["']\s*,\s*)(\d{2,5})\s*[,)]""")
 # options taking a value, per interpreter family (so the script is the first real operand)
 VALUE_OPTS = {
     "python": {"-X", "-W", "-c", "--check-hash-based-pycs"},
@@ -102,7 +108,8 @@ class AppAnalyzer(Analyzer):
                         virtualenv=venv)
         record.evidence[0].detail = "; ".join(["role app", *detail])
         f.services.append(record)
-        self._ports(f, svc, args, path)
+        if not self._ports(f, svc, args, path):
+            self._ports_from_source(ctx, f, svc, script)
         self._data_dirs(ctx, f, svc, path)
 
     def _shebang(self, ctx: Context, f: Findings, exe: str) -> str | None:
@@ -149,7 +156,37 @@ class AppAnalyzer(Analyzer):
                 return cand
         return None
 
-    def _ports(self, f: Findings, svc: Service, args: list[str], path: str) -> None:
+    def _ports_from_source(self, ctx: Context, f: Findings, svc: Service, script: str | None) -> None:
+        """The listening port as the application's own source reads it: an environment variable with a
+        default (``os.environ.get("SHOP_PORT", "8080")``, ``process.env.PORT || 3000``), the unit's value
+        for that variable winning; else a literal ``.listen(3000)`` / ``run(port=5000)``."""
+        if not script or not script.startswith("/") or not script.endswith((".py", ".js", ".mjs", ".cjs", ".rb",
+                                                                             ".php", ".pl")):
+            return
+        st = ctx.rootfs.stat(script)
+        if st is None or st.kind != "file" or st.size > 1024 * 1024:
+            return
+        text = read_text(ctx, self, script, f, max_bytes=1024 * 1024) or ""
+        found: list[tuple[int, str]] = []
+        for m in SOURCE_ENV_PORT.finditer(text):
+            key, default = m.group("key") or m.group("key2"), m.group("default") or m.group("default2")
+            if key.startswith(CLIENT_PREFIXES):
+                continue
+            value = svc.environment.get(key)
+            if value and value.isdigit():
+                found.append((int(value), f"{key}={value} (read by {script})"))
+            elif default:
+                found.append((int(default), f"default of {key} in {script}"))
+        if not found:
+            found = [(int(m.group(1)), f"literal port in {script}") for m in SOURCE_LITERAL_PORT.finditer(text)]
+        seen = set()
+        for port, why in found:
+            if port in seen or not 0 < port < 65536:
+                continue
+            seen.add(port)
+            f.ports.append(Port(service=svc.name, port=port, evidence=self.evidence(script, why)))
+
+    def _ports(self, f: Findings, svc: Service, args: list[str], path: str) -> bool:
         found: list[tuple[str | None, int, str]] = []
         for i, a in enumerate(args):
             key, sep, value = a.partition("=")
@@ -181,6 +218,7 @@ class AppAnalyzer(Analyzer):
                 continue
             seen.add((addr, port))
             f.ports.append(Port(service=svc.name, port=port, address=addr, evidence=self.evidence(path, why)))
+        return bool(seen)
 
     def _data_dirs(self, ctx: Context, f: Findings, svc: Service, path: str) -> None:
         uid = svc.uid

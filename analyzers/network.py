@@ -92,6 +92,12 @@ class NetworkAnalyzer(Analyzer):
             iface = re.search(r"^interface-name=(.+)$", text, re.M)
             add(iface.group(1).strip() if iface else f"nm:{m.group(1).strip() if m else posixpath.basename(path)}")
             net.evidence.append(self.evidence(path))
+        for path in fs.glob("/etc/systemd/network/*.network"):
+            text = read_text(ctx, self, path, f) or ""
+            m = re.search(r"^\s*Name\s*=\s*(.+)$", text, re.M)
+            for name in (m.group(1).split() if m else []):
+                add(name)
+            net.evidence.append(self.evidence(path))
         for path in fs.glob("/etc/sysconfig/network-scripts/ifcfg-*"):
             text = read_text(ctx, self, path, f) or ""
             m = re.search(r"^DEVICE=[\"']?([^\"'\s]+)", text, re.M)

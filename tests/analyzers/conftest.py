@@ -137,6 +137,9 @@ server {
         alias /opt/shop/static/;
     }
     location / {
+        proxy_pass http://127.0.0.1:8080;
+    }
+    location /api/ {
         proxy_pass http://shop_app;
         proxy_set_header Host $host;
     }
@@ -158,7 +161,7 @@ WorkingDirectory=/opt/shop
 Environment=PYTHONUNBUFFERED=1 "SHOP_GREETING=hello world"
 EnvironmentFile=/etc/shop/shop.env
 EnvironmentFile=-/etc/default/shop
-ExecStart=/opt/shop/venv/bin/python /opt/shop/app.py --bind 127.0.0.1:8080
+ExecStart=/usr/bin/python3 /opt/shop/app.py
 Restart=on-failure
 
 [Install]
@@ -172,6 +175,16 @@ REDIS_URL="redis://:{REDIS_URL_PASSWORD}@127.0.0.1:6379/0"
 SHOP_DATA_DIR=/var/lib/shop
 SECRET_KEY='flask-s3cret-key-value'
 LOG_LEVEL=info
+"""
+
+APP_PY = """\
+import os
+from http.server import ThreadingHTTPServer
+
+DATABASE_URL = os.environ["DATABASE_URL"]
+DB_PORT = int(os.environ.get("DB_PORT", "5432"))
+DATA_DIR = os.environ.get("SHOP_DATA_DIR", "/var/lib/shop")
+LISTEN = ("0.0.0.0", int(os.environ.get("SHOP_PORT", "8080")))
 """
 
 POSTGRESQL_CONF = """\
@@ -294,11 +307,9 @@ def build_flagship(t: Tree) -> None:
     t.enable("getty@tty1.service", target="getty.target", template="getty@.service")
     t.link("/etc/systemd/system/default.target", "/lib/systemd/system/multi-user.target")
     t.write("/etc/shop/shop.env", SHOP_ENV, mode=0o640)
-    t.write("/opt/shop/venv/pyvenv.cfg", "home = /usr/bin\ninclude-system-site-packages = false\n"
-                                         "version = 3.11.2\n")
-    t.link("/opt/shop/venv/bin/python", "/usr/bin/python3.11")
+    t.link("/usr/bin/python3", "python3.11")
     t.write("/usr/bin/python3.11", b"\x7fELF" + b"\0" * 60, mode=0o755)
-    t.write("/opt/shop/app.py", "print('shop')\n")
+    t.write("/opt/shop/app.py", APP_PY, mode=0o755)
     t.mkdir("/var/lib/shop", owner=1001, mode=0o750)
     t.write("/var/lib/shop/orders.db", "x" * 100, owner=1001)
     t.mkdir("/etc/postgresql/15/main/conf.d")

@@ -66,3 +66,15 @@ def test_node_with_env_and_system_scripts_ignored(tree, run):
     assert (svc.interpreter, svc.script) == ("node", "/srv/node/server.js")
     assert [(p.address, p.port) for p in f.ports] == [(None, 3000)]
     assert [p.path for p in f.persistent_paths] == ["/srv/node/storage"]
+
+
+def test_port_read_from_the_application_source(tree, run):
+    tree.write("/srv/node/app.js", "const port = process.env.PORT || 3000;\nconst db = process.env.DB_PORT ?? 5432;\n")
+    tree.write(f"{ETC}/web.service", "[Service]\nUser=node\nExecStart=/usr/bin/node /srv/node/app.js\n")
+    tree.write("/srv/py/main.py", "import os\napp.run(host='0.0.0.0', port=5000)\n")
+    tree.write(f"{ETC}/py.service", "[Service]\nEnvironment=SHOP_PORT=1\nExecStart=/usr/bin/python3 /srv/py/main.py\n")
+    tree.write("/srv/py2/main.py", "PORT = int(os.environ.get('APP_PORT', 8000))\n")
+    tree.write(f"{ETC}/py2.service",
+               "[Service]\nEnvironment=APP_PORT=8001\nExecStart=/usr/bin/python3 /srv/py2/main.py\n")
+    f, _ = _run(tree, run)
+    assert {(p.service, p.port) for p in f.ports} == {("web", 3000), ("py", 5000), ("py2", 8001)}

@@ -33,8 +33,7 @@ def test_flagship_inventory(flagship, analyze):
     shop = svc["shop"]
     assert shop.role == "app" and shop.state == "enabled" and shop.manager == "systemd"
     assert (shop.user, shop.uid, shop.gid) == ("shop", 1001, 1001)
-    assert shop.interpreter == "python" and shop.script == "/opt/shop/app.py"
-    assert shop.virtualenv == "/opt/shop/venv"
+    assert shop.interpreter == "python3" and shop.script == "/opt/shop/app.py" and shop.virtualenv is None
     assert shop.environment["DATABASE_URL"] == "postgresql://shop:****@localhost:5432/shop"
     assert shop.environment["REDIS_URL"] == "redis://:****@127.0.0.1:6379/0"
     assert shop.environment["SECRET_KEY"] == "****"
@@ -58,6 +57,8 @@ def test_flagship_inventory(flagship, analyze):
     assert ("shop", "postgresql", "localhost", 5432) in conns
     assert ("shop", "redis", "127.0.0.1", 6379) in conns
     assert ("nginx", "http", "127.0.0.1", 8080) in conns
+    shop_port = next(p for p in inv.ports if p.service == "shop")
+    assert (shop_port.address, shop_port.evidence.detail) == (None, "default of SHOP_PORT in /opt/shop/app.py")
     db = next(c for c in inv.connections if c.scheme == "postgresql" and c.from_service == "shop")
     assert db.database == "shop" and db.username == "shop" and db.secret_id
 
