@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from migrate.errors import MigrateError, OutputError
+from migrate.errors import MigrateError, OutputError, UsageError
+from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
 from migrate.plan import GuestReader
 from migrate.render import (
@@ -267,8 +271,10 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None) -> GenerateResult:
-    """Write the stack for ``plan`` to ``outdir`` (replacing a stack generated there before)."""
+def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
+             extra_files: dict[str, str] | None = None) -> GenerateResult:
+    """Write the stack for ``plan`` to ``outdir`` (replacing a stack generated there before).
+    ``extra_files`` (relative path -> text) go into the same atomic swap (convert's inventory.json)."""
     outdir = Path(outdir).absolute()
     if outdir.exists():
         if not outdir.is_dir():
@@ -283,6 +289,8 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None) -> Gen
         raise OutputError(f"cannot create a directory beside it: {exc.strerror}", path=str(outdir)) from exc
     try:
         writer = StackWriter(plan.canonical(), reader, tmp)
+        for rel, text in sorted((extra_files or {}).items()):
+            writer.write(rel, text)
         writer.stack()
         os.chmod(tmp, 0o755)
         if outdir.exists():
@@ -303,3 +311,91 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None) -> Gen
     result = writer.result
     result.outdir = outdir
     return result
+
+
+# --- inputs -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """What a command was given: an inventory (from JSON or a fresh inspection), or a plan; and a
+    reader for guest files when there is a guest to read."""
+
+    inventory: Inventory | None = None
+    plan: Plan | None = None
+    reader: GuestReader | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def input_kind(path: Path) -> str:
+    """inventory | plan | image, from the name and (for JSON) the document's kind."""
+    name = path.name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return "plan"
+    if name.endswith(".json"):
+        try:
+            head = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return "inventory"  # Inventory.load reports the problem precisely
+        return "plan" if isinstance(head, dict) and head.get("kind") == "plan" else "inventory"
+    return "image"
+
+
+@contextmanager
+def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None = None,
+                progress: Callable[[str], None] | None = None) -> Iterator[Source]:
+    """Load an inventory/plan document or inspect disk images; keep the guest open for reading files
+    until the block ends. ``rootfs`` is an extracted guest tree to read files from instead."""
+    if not paths:
+        raise UsageError("give an inventory (.json), a plan (plan.yaml) or disk images")
+    kinds = {input_kind(Path(p)) for p in paths}
+    src = Source()
+    with ExitStack() as stack:
+        if kinds == {"image"}:
+            from migrate.inspect import inspect_images, open_guest
+
+            src.inventory = inspect_images([Path(p) for p in paths], backend,
+                                           **({"progress": progress} if progress else {}))
+            if rootfs is None:
+                try:
+                    guest = stack.enter_context(open_guest([Path(p) for p in paths], backend))
+                    src.reader = guest.rootfs
+                except MigrateError as exc:
+                    src.notes.append(f"guest files could not be read ({exc}); they are listed as to provide")
+        elif len(paths) != 1 or "image" in kinds:
+            raise UsageError("give one inventory or plan document, or only disk images")
+        elif kinds == {"plan"}:
+            src.plan = Plan.load(paths[0])
+        else:
+            src.inventory = Inventory.load(paths[0])
+        if rootfs is not None:
+            from migrate.rootfs import RootFS
+
+            if not Path(rootfs).is_dir():
+                raise UsageError("--rootfs must be a directory holding an extracted guest", path=str(rootfs))
+            src.reader = stack.enter_context(RootFS.from_directory(rootfs))
+        yield src
+
+
+def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: Path | None = None,
+            org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
+            base_image: str | None = None, progress: Callable[[str], None] | None = None,
+            ) -> tuple[GenerateResult, Plan]:
+    """inspect -> graph -> plan -> generate; the intermediate documents are written into OUTDIR."""
+    from migrate.graph import build_graph, to_mermaid
+    from migrate.plan import build_options, make_plan
+
+    options = build_options(org=org, labels=labels, labels_config=labels_config, base_image=base_image)
+    with open_source(paths, backend=backend, rootfs=rootfs, progress=progress) as src:
+        if src.inventory is None:
+            raise UsageError("convert needs disk images or an inventory; for a plan use `migrate generate`")
+        if progress:
+            progress("graph and plan")
+        graph = build_graph(src.inventory)
+        plan = make_plan(src.inventory, graph, options, reader=src.reader)
+        if progress:
+            progress("generating")
+        extra = {"inventory.json": src.inventory.to_json(), "graph.json": graph.to_json(),
+                 "graph.mmd": to_mermaid(graph)}
+        result = generate(plan, outdir, src.reader, extra_files=extra)
+    return result, plan

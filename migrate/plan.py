@@ -17,7 +17,7 @@ from typing import Protocol
 
 import yaml
 
-from migrate.errors import InvalidDocument
+from migrate.errors import InvalidDocument, UsageError
 from migrate.graph import ALL_ADDRESSES, build_graph, is_loopback, resolve_connection
 from migrate.model.graph import ServiceGraph
 from migrate.model.inventory import ConfigFile, Inventory, Port, Service
@@ -666,6 +666,10 @@ class Planner:
                     left_out.append(ReportItem(subject=c.path, reason="systemd unit: replaced by the container's "
                                                                       "command, user and restart policy"))
                 continue
+            if any(c.path.startswith(v.target.rstrip("/") + "/") for v in vols):
+                left_out.append(ReportItem(subject=c.path, reason="lives in a data directory that becomes a named "
+                                                                  "volume: it moves with the data"))
+                continue
             if c.modified_from_package is False:
                 left_out.append(ReportItem(subject=c.path, reason=f"identical to the default of {c.from_package}, "
                                                                   "which the image installs at the same version"))
@@ -976,3 +980,19 @@ def make_plan(inv: Inventory, graph: ServiceGraph | None = None, options: PlanOp
     """The plan for ``inv``. ``reader`` (a RootFS) lets the planner look into config files for things
     the inventory does not list (web roots); without it those are listed under ``to_provide``."""
     return Planner(inv, graph or build_graph(inv), options or PlanOptions(), reader).plan()
+
+
+def build_options(*, org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
+                  base_image: str | None = None, stack_name: str | None = None) -> PlanOptions:
+    """PlanOptions from command-line style input: ``labels`` as KEY=VALUE, an optional YAML file
+    (``org:``, ``labels:``) whose values the explicit options override."""
+    parsed: dict[str, str] = {}
+    for item in labels or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in LABEL_KEYS:
+            raise UsageError(f"--label {item!r}: expected KEY=VALUE with KEY one of {', '.join(LABEL_KEYS)}")
+        parsed[key] = value
+    if labels_config is not None:
+        return PlanOptions.from_file(labels_config, org=org, labels=parsed, base_image=base_image,
+                                     stack_name=stack_name)
+    return PlanOptions(org=org or "example", labels=parsed, base_image=base_image, stack_name=stack_name)

@@ -282,4 +282,5 @@ def render_compose_override(plan: Plan) -> str:
 
 
 def render_compose_debug(plan: Plan) -> str:
-    return render_template("compose.debug.yaml.j2", plan=plan, body=dump_yaml(compose_debug_document(plan)).rstrip("\n"))
+    return render_template("compose.debug.yaml.j2", plan=plan,
+                           body=dump_yaml(compose_debug_document(plan)).rstrip("\n"))

@@ -1,0 +1,44 @@
+"""`migrate convert IMAGE... -o OUTDIR`: inspect, graph, plan and generate in one go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from migrate.cli.common import err_console
+from migrate.cli.generate import report
+from migrate.cli.plan import BaseImage, Label, LabelsConfig, Org, RootfsOpt, print_plan_summary
+
+
+def convert(
+    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order) or one OVA; an "
+                                                      "inventory.json works too.", show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Stack directory (replaced as a whole).")],
+    org: Org = None,
+    label: Label = None,
+    labels_config: LabelsConfig = None,
+    base_image: BaseImage = None,
+    rootfs: RootfsOpt = None,
+    backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Report as JSON.")] = False,
+) -> None:
+    """Convert a VM to a container stack: inventory.json, graph.json and plan.yaml are kept in OUTDIR
+    next to the build contexts, compose files and README."""
+    from migrate.generate import convert as run_convert
+
+    if as_json:
+        result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
+                                labels_config=labels_config, base_image=base_image)
+    else:
+        with err_console.status("converting") as status:
+            result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
+                                    labels_config=labels_config, base_image=base_image,
+                                    progress=lambda msg: status.update(msg))
+        print_plan_summary(p)
+    report(result, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(convert)

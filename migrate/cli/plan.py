@@ -1,0 +1,81 @@
+"""`migrate plan INVENTORY|IMAGE -o plan.yaml`: one container per service, every decision with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from migrate.cli.common import console, err_console, print_json
+from migrate.errors import UsageError
+from migrate.fsutil import atomic_write_text
+from migrate.model.plan import Plan
+
+Org = Annotated[str | None, typer.Option(help="Organisation for the label prefix com.<org>.docker.* "
+                                              "(default: example, or the labels config).")]
+Label = Annotated[list[str] | None, typer.Option(
+    "--label", help="KEY=VALUE for com.<org>.docker.KEY; KEY: environment, maturity, maintainer, geo, "
+                    "ops-guide, test-script. Repeatable.")]
+LabelsConfig = Annotated[Path | None, typer.Option(
+    help="YAML file with `org:` and `labels:` (the same keys); options given here win.")]
+BaseImage = Annotated[str | None, typer.Option(help="Base image for every container instead of the one "
+                                                    "matched to the guest's distribution.")]
+RootfsOpt = Annotated[Path | None, typer.Option(help="An extracted guest tree to read config files from "
+                                                     "(when SOURCE is a document).")]
+Backend = Annotated[str, typer.Option(help="Image backend when SOURCE is a disk image: auto|native|guestfs.")]
+
+
+def print_plan_summary(p: Plan) -> None:
+    table = Table(title=f"Plan for {p.source_vm} (fitness {p.fitness.score}/100)")
+    for col in ("container", "from", "base image", "user", "ports", "volumes", "secrets", "after", "fitness"):
+        table.add_column(col)
+    for c in p.containers:
+        table.add_row(c.name, c.source_service, c.base.image, f"{c.user.uid}:{c.user.gid}",
+                      ", ".join(f"{x.port}{'*' if x.publish else ''}" for x in c.ports),
+                      ", ".join(v.volume for v in c.volumes), ", ".join(s.secret for s in c.secrets),
+                      ", ".join(d.service for d in c.depends_on), str(c.fitness.score))
+    console.print(table)
+    for d in p.dropped:
+        console.print(f"[dim]left out[/] {d.service}: {d.reason}")
+    for j in p.jobs:
+        console.print(f"[dim]job[/] {j.schedule} {j.command[:50]}: run in {j.run_in or '-'}")
+    for b in [*p.fitness.blockers, *(b for c in p.containers for b in c.fitness.blockers)]:
+        console.print(f"[{'red' if b.severity == 'blocker' else 'yellow'}]{b.severity}[/] {b.kind}: {b.detail}")
+    for x in p.external:
+        console.print(f"[yellow]external[/] {x.subject}: {x.reason}")
+
+
+def plan(
+    source: Annotated[list[Path], typer.Argument(help="inventory.json, or the disk images of one VM.",
+                                                 show_default=False)],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the plan.")] = Path("plan.yaml"),
+    org: Org = None,
+    label: Label = None,
+    labels_config: LabelsConfig = None,
+    base_image: BaseImage = None,
+    rootfs: RootfsOpt = None,
+    backend: Backend = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of a summary.")] = False,
+) -> None:
+    """Plan the containers for a VM and write plan.yaml: review and edit it, then `migrate generate`."""
+    from migrate.generate import open_source
+    from migrate.plan import build_options, make_plan
+
+    options = build_options(org=org, labels=label, labels_config=labels_config, base_image=base_image)
+    with open_source(source, backend=backend, rootfs=rootfs) as src:
+        if src.inventory is None:
+            raise UsageError("plan needs an inventory or disk images; to use a plan run `migrate generate`",
+                             path=str(source[0]))
+        p = make_plan(src.inventory, options=options, reader=src.reader)
+    atomic_write_text(output, p.to_yaml())
+    if as_json:
+        print_json(p.canonical().model_dump(mode="json"))
+        return
+    print_plan_summary(p)
+    err_console.print(f"plan written to {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(plan)
