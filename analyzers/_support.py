@@ -58,15 +58,8 @@ def expand_glob(ctx: Context, pattern: str) -> list[str]:
 
 
 # -- dpkg conffiles (md5 per path) -------------------------------------------------------------------
-_CACHE_ATTR = "_migrate_builtin_cache"
-
-
 def cache(ctx: Context) -> dict:
-    store = getattr(ctx, _CACHE_ATTR, None)
-    if store is None:
-        store = {}
-        setattr(ctx, _CACHE_ATTR, store)
-    return store
+    return ctx.cache
 
 
 def conffile_info(ctx: Context, path: str) -> tuple[str, str] | None:

@@ -25,7 +25,13 @@ class NotApplicable(Exception):
     """Nothing for this analyzer in this guest."""
 
 
+OS_ANALYZER = "os_release"
+
+
 class Analyzer:
+    """Analyzers that set ``os_families`` run after the OS analyzer (the runner adds that
+    requirement), so they are filtered on the guest's real family."""
+
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
     os_families: ClassVar[tuple[str, ...] | None] = None  # None: every family
@@ -79,6 +85,9 @@ class Context:
     secrets: SecretVault = field(default_factory=SecretVault)
     os: OSInfo | None = None
     results: dict[str, Findings] = field(default_factory=dict)
+    # run-scoped facts that are not inventory findings (e.g. dpkg conffile checksums, vendor-masked units),
+    # shared between built-in analyzers; keys are owned by the analyzer that writes them
+    cache: dict[str, object] = field(default_factory=dict)
 
     def findings(self, analyzer: str) -> Findings:
         return self.results.get(analyzer) or Findings()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from graphlib import CycleError, TopologicalSorter
 
 from migrate.analyzers import builtin_analyzers
-from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.analyzers.base import OS_ANALYZER, Analyzer, Context, NotApplicable
 from migrate.model.inventory import LIST_FIELDS, AnalyzerRun, Findings, NetworkIdentity, Service, Unknown
 from migrate.rootfs import RootFS
 
@@ -21,7 +21,10 @@ def order_analyzers(analyzers: Sequence[Analyzer]) -> list[Analyzer]:
         by_name[a.name] = a
     sorter: TopologicalSorter[str] = TopologicalSorter()
     for a in sorted(analyzers, key=lambda a: a.name):
-        sorter.add(a.name, *[r for r in a.requires if r in by_name])
+        requires = set(a.requires)
+        if a.os_families is not None and a.name != OS_ANALYZER:
+            requires.add(OS_ANALYZER)
+        sorter.add(a.name, *sorted(r for r in requires if r in by_name))
     try:
         return [by_name[n] for n in sorter.static_order()]
     except CycleError as exc:
@@ -74,10 +77,6 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
         started = time.perf_counter()
         family = ctx.os.family if ctx.os else "unknown"
         if analyzer.os_families is not None and family not in analyzer.os_families:
-            result.runs.append(AnalyzerRun(name=analyzer.name, status="skipped"))
-            continue
-        missing = [r for r in analyzer.requires if r in ctx.results and ctx.results[r] is None]
-        if missing:
             result.runs.append(AnalyzerRun(name=analyzer.name, status="skipped"))
             continue
         try:

@@ -105,3 +105,14 @@ def test_redact_url():
         "postgresql://shop:****@localhost:5432/shop", "p%40ss")
     assert redact_url("redis://:pw@127.0.0.1:6379/0")[0] == "redis://:****@127.0.0.1:6379/0"
     assert redact_url("http://example/x") == ("http://example/x", None)
+
+
+def test_family_filtered_analyzers_run_after_the_os_analyzer():
+    class OsRelease(OS):
+        name = "os_release"
+
+    class Zeta(RedHatOnly):
+        name = "a-rhel-first-by-name"
+
+    names = [a.name for a in order_analyzers([Zeta(), OsRelease()])]
+    assert names == ["os_release", "a-rhel-first-by-name"]
