@@ -219,7 +219,7 @@ def to_networkx(graph: ServiceGraph) -> nx.MultiDiGraph:
     """A MultiDiGraph (a DiGraph with one edge per relation kind): nodes keyed by id."""
     g = nx.MultiDiGraph(name=graph.source_vm)
     for n in graph.nodes:
-        g.add_node(n.id, kind=n.kind, label=n.label, **{k: v for k, v in n.attrs.items() if v is not None})
+        g.add_node(n.id, kind=n.kind, label=n.label, attrs={k: v for k, v in n.attrs.items() if v is not None})
     for e in graph.edges:
         g.add_edge(e.source, e.target, key=f"{e.kind}:{e.detail or ''}", kind=e.kind, detail=e.detail,
                    evidence=[ev.model_dump() for ev in e.evidence])
