@@ -126,8 +126,17 @@ def _docker_client():
         raise BackendUnavailable(f"Docker engine not reachable: {exc}") from exc
 
 
-def _own_cpu(targets) -> float:
-    return sum((t.sample()[0] or 0.0) for t in targets)
+def _own_cpu_s(at_go: HostSample, samples: list[HostSample]) -> float:
+    """CPU seconds of the arm's own instances during load: the last 1 Hz reading of each instance
+    (processes and container cgroups vanish when they exit, so up to 1 s may be missed) minus its
+    reading at go."""
+    start = {i.index: i.cpu_s or 0.0 for i in at_go.instances}
+    last: dict[int, float] = {}
+    for s in samples:
+        for i in s.instances:
+            if i.cpu_s is not None:
+                last[i.index] = max(last.get(i.index, 0.0), i.cpu_s)
+    return sum(max(0.0, v - start.get(k, 0.0)) for k, v in last.items())
 
 
 def run_arm(arm: str, workload: str, rnd: int, *, n: int, duration_s: int, memory_mib: int, artifact: Artifact,
@@ -166,16 +175,17 @@ def run_arm(arm: str, workload: str, rnd: int, *, n: int, duration_s: int, memor
             basis=f"{driver.component or 'process PSS'} of the idle, booted instances / N, before load",
         )
         sampler.phase = "load"
-        j0, own0 = host.cpu_jiffies()[0], _own_cpu(targets)
+        j0 = host.cpu_jiffies()[0]
+        at_go = sampler.sample()
         run.go_t = round(time.monotonic() - t0, 3)
         if on_event:
             on_event("phase", f"{workload} round {rnd + 1}: arm {arm} running {duration_s}s")
         driver.go()
         outs = driver.wait(duration_s + 30.0 + (duration_s * 2 if arm in "AC" else 0))
-        j1, own1 = host.cpu_jiffies()[0], _own_cpu(targets)
+        j1 = host.cpu_jiffies()[0]
         run.end_t = round(time.monotonic() - t0, 3)
         run.host_cpu_s = (j1 - j0) / host.CLK_TCK
-        run.own_cpu_s = max(0.0, own1 - own0)
+        run.own_cpu_s = _own_cpu_s(at_go, sampler.samples)
         elapsed = run.end_t - run.go_t
         run.foreign_cpu_cores = round(max(0.0, run.host_cpu_s - run.own_cpu_s) / elapsed, 3) if elapsed else None
         size, basis = driver.storage()
