@@ -8,10 +8,11 @@ tests can check what the analyzers find against the truth.
 from __future__ import annotations
 
 import json
-
+import shutil
 import time
 from pathlib import Path
 
+from migrate.samples import classic, debootstrap, export, flagship, units
 from migrate.samples._common import (
     Progress,
     Recipe,
@@ -22,7 +23,6 @@ from migrate.samples._common import (
     debian_mirror,
     sample_cache_dir,
 )
-from migrate.samples import classic, debootstrap, export, flagship, units
 
 __all__ = [
     "SAMPLES",
@@ -61,7 +61,11 @@ def build_sample(name: str, cache_dir: Path | None = None, *, progress: Progress
         (tmp / "files.json").write_text(json.dumps(files, indent=2, sort_keys=True))
 
     entry, built = cached_entry(cache, f"{name}-{recipe.key()}", make, progress=say)
-    if not built:
+    if built:  # entries of older versions of this recipe are dead weight (gigabytes each)
+        for old in cache.glob(f"{name}-*"):
+            if old != entry and (old / ".complete").exists():
+                shutil.rmtree(old, ignore_errors=True)
+    else:
         say(f"{name}: cached at {entry} ({time.monotonic() - t0:.1f}s)")
     files = {k: entry / v for k, v in json.loads((entry / "files.json").read_text()).items()}
     facts = json.loads((entry / "facts.json").read_text())
@@ -72,6 +76,3 @@ def make_bad_images(directory: Path) -> dict[str, Path]:
     from migrate.samples.bad import make_bad_images as _make
 
     return _make(directory)
-
-
-

@@ -88,9 +88,7 @@ def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     env = os.environ.get("MIGRATE_DEBIAN_MIRROR")
     if env:
         return env
-    candidates: list[tuple[Path, Callable[[str], str | None]]] = [
-        (apt_dir / "sources.list", _mirror_from_sources_list)
-    ]
+    candidates: list[tuple[Path, Callable[[str], str | None]]] = [(apt_dir / "sources.list", _mirror_from_sources_list)]
     d = apt_dir / "sources.list.d"
     if d.is_dir():
         for p in sorted(d.iterdir()):
@@ -113,9 +111,7 @@ def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
             continue
         if uri:
             return uri
-    raise SampleBuildError(
-        "no Debian mirror found in /etc/apt/sources.list{,.d}; set MIGRATE_DEBIAN_MIRROR"
-    )
+    raise SampleBuildError("no Debian mirror found in /etc/apt/sources.list{,.d}; set MIGRATE_DEBIAN_MIRROR")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -139,7 +139,8 @@ def make_bad_images(directory: Path) -> dict[str, Path]:
         with open(p, "wb") as fh:
             fh.truncate(64 * MiB)
         run(["sfdisk", "--quiet", p], input=b"label: gpt\nstart=2048, type=L, name=data\n")
-        run(["mkfs.ext4", "-q", "-F", "-L", "empty", "-E", f"offset={2048 * 512}", p, f"{(64 * MiB - 2048 * 512 - 34 * 512) // 1024}k"])  # fmt: skip
+        fs_kib = (64 * MiB - 2048 * 512 - 34 * 512) // 1024
+        run(["mkfs.ext4", "-q", "-F", "-L", "empty", "-E", f"offset={2048 * 512}", p, f"{fs_kib}k"])
     out["no-os"] = p
 
     p = d / "luks.img"
@@ -177,5 +178,3 @@ def make_bad_images(directory: Path) -> dict[str, Path]:
         _ext4_image(tree, p, 16 * MiB, "brokennginx")
     out["broken-nginx"] = p
     return out
-
-

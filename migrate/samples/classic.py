@@ -158,7 +158,8 @@ def make_disk(tree: Path, raw: Path) -> None:
     """MBR + one ext4 partition written by ``mkfs.ext4 -d`` at the partition's offset."""
     with open(raw, "wb") as fh:
         fh.truncate(DISK_BYTES)
-    run(["sfdisk", "--quiet", raw], input=f"label: dos\nlabel-id: 0x4c414d50\nstart={PART_START}, type=83, bootable\n".encode())
+    table = f"label: dos\nlabel-id: 0x4c414d50\nstart={PART_START}, type=83, bootable\n"
+    run(["sfdisk", "--quiet", raw], input=table.encode())
     fs_bytes = DISK_BYTES - PART_START * 512
     run(
         ["mkfs.ext4", "-q", "-F", "-L", "classic-root", "-U", ROOT_UUID, "-E",

@@ -189,8 +189,7 @@ def _png(width: int = 16, height: int = 16) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     raw = b"".join(
-        b"\x00" + b"".join(bytes((x * 16 % 256, y * 16 % 256, 160)) for x in range(width))
-        for y in range(height)
+        b"\x00" + b"".join(bytes((x * 16 % 256, y * 16 % 256, 160)) for x in range(width)) for y in range(height)
     )
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
@@ -360,10 +359,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         chroot(
             tree,
             ["runuser", "-u", "postgres", "--", pg_bin, "--single", *pg_args, "postgres"],
-            input=(
-                f"CREATE ROLE shop LOGIN PASSWORD '{PG_PASSWORD}';\n"
-                "CREATE DATABASE shop OWNER shop;\n"
-            ).encode(),
+            input=(f"CREATE ROLE shop LOGIN PASSWORD '{PG_PASSWORD}';\nCREATE DATABASE shop OWNER shop;\n").encode(),
         )
         chroot(
             tree,
@@ -446,7 +442,7 @@ def _lv_offsets(vgmeta: str) -> dict[str, tuple[int, int]]:
     """``{lv: (byte offset in the PV, byte length)}`` from LVM text metadata (single-segment, linear LVs)."""
     extent = int(re.search(r"\bextent_size = (\d+)", vgmeta).group(1)) * 512  # type: ignore[union-attr]
     pe_start = int(re.search(r"\bpe_start = (\d+)", vgmeta).group(1)) * 512  # type: ignore[union-attr]
-    lvs = vgmeta[vgmeta.index("logical_volumes {"):]
+    lvs = vgmeta[vgmeta.index("logical_volumes {") :]
     out = {}
     for m in re.finditer(r"\n\s*(\w+) \{\s*\n\s*id = .*?segment_count = (\d+).*?start_extent = 0\s*\n"
                          r"\s*extent_count = (\d+).*?stripes = \[\s*\"pv0\", (\d+)\s*\]", lvs, re.S):  # fmt: skip

@@ -80,7 +80,8 @@ def test_units_backing_chain(units_images):
         assert "late-addition" not in debugfs(flat, "cat /etc/systemd/system/late.service")
         units = units_images.facts["units"]
         assert "/dev/null" in debugfs(flat, "stat /etc/systemd/system/apt-daily.service")
-        assert "worker@.service" in debugfs(flat, "stat /etc/systemd/system/multi-user.target.wants/worker@alpha.service")
+        wants = "/etc/systemd/system/multi-user.target.wants"
+        assert "worker@.service" in debugfs(flat, f"stat {wants}/worker@alpha.service")
         assert "S01legacyd" in debugfs(flat, "ls /etc/rc2.d")
         assert units["socket_activated"] == {"foo.socket": "foo.service"}
     finally:
@@ -100,8 +101,14 @@ def test_bad_images(bad_images):
     with open(bad_images["luks"], "rb") as fh:
         fh.seek(start)
         assert fh.read(6) == b"LUKS\xba\xbe"
-    assert "empty" in subprocess.run(["blkid", "-p", "-O", str(2048 * 512), "-o", "value", "-s", "LABEL",
-                                      str(bad_images["no-os"])], capture_output=True, text=True).stdout
+    assert (
+        "empty"
+        in subprocess.run(
+            ["blkid", "-p", "-O", str(2048 * 512), "-o", "value", "-s", "LABEL", str(bad_images["no-os"])],
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     tree = bad_images["hostile-tree"]
     assert (tree / "etc/os-release").readlink().as_posix() == "/etc/shadow"
     assert (tree / "etc/climb").readlink().as_posix().startswith("../../../../../../")

@@ -53,7 +53,7 @@ def test_ova_layout_and_manifest(flagship_images):
                 continue
             h = hashlib.sha256()
             fh = tar.extractfile(m)
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
+            while chunk := fh.read(1 << 20):
                 h.update(chunk)
             digests[m.name] = h.hexdigest()
     lines = dict(line.split("= ") for line in manifest.strip().splitlines())
@@ -102,8 +102,9 @@ def test_guest_contents_via_guestfs(flagship_images):
             assert hashlib.sha256(g.read_file(path)).hexdigest() == digest
             assert g.statns(path)["st_uid"] == 990
         assert g.is_file("/srv/exports/items.csv")
-        assert g.readlink("/etc/systemd/system/multi-user.target.wants/shop.service") == \
-            "/etc/systemd/system/shop.service"
+        assert (
+            g.readlink("/etc/systemd/system/multi-user.target.wants/shop.service") == "/etc/systemd/system/shop.service"
+        )
         assert "requirepass " + facts["passwords"]["redis"] in g.cat("/etc/redis/redis.conf")
     finally:
         g.close()
