@@ -7,6 +7,7 @@ come straight from the superblocks, which we parse ourselves (the bindings do no
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import uuid
 from dataclasses import dataclass
@@ -127,10 +128,14 @@ class _LibyalFilesystem(Filesystem):
         if e is None:
             raise GuestPathError("no such directory", path=path)
         names = []
+        base = path.rstrip("/")
         for i in range(e.number_of_sub_file_entries):
-            name = e.get_sub_file_entry(i).name
+            child = e.get_sub_file_entry(i)
+            name = child.name
             if name not in (".", ".."):
                 names.append(name)
+                # a walk lstats every child next: keep the entry so that needs no lookup by path
+                self._entries.put(f"{base}/{name}", child)
         return sorted(names)
 
     def read(self, path: str, offset: int, size: int) -> bytes:
@@ -148,10 +153,8 @@ class _LibyalFilesystem(Filesystem):
 
     def close(self) -> None:
         self._entries = LRU(1)
-        try:
+        with contextlib.suppress(OSError):
             self._volume.close()
-        except OSError:
-            pass
 
 
 class ExtFilesystem(_LibyalFilesystem):

@@ -5,6 +5,7 @@ not guessed at."""
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from dataclasses import dataclass, field
 
@@ -35,10 +36,8 @@ class VolumeGroups:
 
     def close(self) -> None:
         for h in self._handles:
-            try:
+            with contextlib.suppress(OSError):
                 h.close()  # type: ignore[attr-defined]
-            except OSError:
-                pass
 
 
 class LvDevice(BlockDevice):

@@ -73,6 +73,13 @@ def _unescape(field_: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field_)
 
 
+def _int(parts: list[str], i: int) -> int:
+    try:
+        return int(parts[i]) if len(parts) > i else 0
+    except ValueError:
+        return 0
+
+
 def parse_fstab(text: str) -> list[FstabEntry]:
     entries = []
     for number, raw in enumerate(text.splitlines(), 1):
@@ -86,12 +93,7 @@ def parse_fstab(text: str) -> list[FstabEntry]:
         fstype = parts[2] if len(parts) > 2 else "auto"
         options = parts[3].split(",") if len(parts) > 3 else ["defaults"]
 
-        def num(i: int) -> int:
-            try:
-                return int(parts[i]) if len(parts) > i else 0
-            except ValueError:
-                return 0
-        entries.append(FstabEntry(spec, mountpoint, fstype, options, num(4), num(5), number))
+        entries.append(FstabEntry(spec, mountpoint, fstype, options, _int(parts, 4), _int(parts, 5), number))
     return entries
 
 

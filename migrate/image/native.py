@@ -8,6 +8,7 @@ reader), so the ``auto`` backend can fall back to guestfs; bad images raise the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -45,10 +46,8 @@ class NativeRootFS(RootFS):
     def close(self) -> None:
         super().close()
         for res in reversed(self._resources):
-            try:
+            with contextlib.suppress(OSError):
                 res.close()  # type: ignore[attr-defined]
-            except OSError:
-                pass
         self._resources = []
 
 
@@ -72,10 +71,8 @@ class NativeBackend(Backend):
             return self._open(paths, resources)
         except BaseException:
             for res in reversed(resources):
-                try:
+                with contextlib.suppress(Exception):
                     res.close()  # type: ignore[attr-defined]
-                except Exception:  # noqa: S110 - closing after the real error
-                    pass
             raise
 
     def _open(self, paths: list[str], resources: list[object]) -> OpenedGuest:

@@ -123,9 +123,8 @@ def test_truncated_qcow2(source_disk, tmp_path):
     size = image.stat().st_size
     with open(image, "r+b") as fh:
         fh.truncate(size // 2)
-    with pytest.raises(CorruptImage) as exc:
-        with open_image(image) as dev:
-            _digest_device(dev)
+    with pytest.raises(CorruptImage) as exc, open_image(image) as dev:
+        _digest_device(dev)
     assert exc.value.path == str(image)
     assert "\n" not in str(exc.value)
     with open(image, "r+b") as fh:

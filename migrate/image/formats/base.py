@@ -42,6 +42,12 @@ class LRU:
         self._data.move_to_end(key)
         return value
 
+    def put(self, key: object, value: object) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        if len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
 
 class HostFile:
     """A host file read with pread; raises CorruptImage (naming ``report_path``) on short reads."""
