@@ -161,6 +161,15 @@ def _parse_volume(v: Any) -> VolumeUse:
     return VolumeUse(source=src, target=target, type=kind, read_only=len(parts) > 2 and "ro" in parts[2])
 
 
+def _plan_name(outdir: Path) -> str | None:
+    """The stack name plan.yaml chose (the generated README deploys under it)."""
+    try:
+        plan = yaml.safe_load((outdir / "plan.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return str(plan["name"]) if isinstance(plan, dict) and plan.get("name") else None
+
+
 def load_stack(outdir: Path, compose_file: str = COMPOSE_FILE) -> Stack:
     outdir = Path(outdir)
     path = outdir / compose_file
@@ -172,7 +181,8 @@ def load_stack(outdir: Path, compose_file: str = COMPOSE_FILE) -> Stack:
         raise InvalidDocument(f"not valid YAML: {exc}", path=str(path)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("services"), dict):
         raise InvalidDocument("no services in the compose file", path=str(path))
-    name = str(data.get("name") or re.sub(r"[^a-z0-9_-]+", "-", outdir.resolve().name.lower()).strip("-"))
+    name = data.get("name") or _plan_name(outdir) or re.sub(r"[^a-z0-9_-]+", "-",
+                                                             outdir.resolve().name.lower()).strip("-")
     services: dict[str, StackService] = {}
     for sname, s in data["services"].items():
         s = s or {}
@@ -202,7 +212,7 @@ def load_stack(outdir: Path, compose_file: str = COMPOSE_FILE) -> Stack:
             depends_on=list(deps) if isinstance(deps, list) else list(deps),
             raw=s,
         )
-    return Stack(dir=outdir.resolve(), compose_file=path, name=name, services=services,
+    return Stack(dir=outdir.resolve(), compose_file=path, name=str(name), services=services,
                  volumes={k: v or {} for k, v in (data.get("volumes") or {}).items()},
                  secrets={k: v or {} for k, v in (data.get("secrets") or {}).items()},
                  networks={k: v or {} for k, v in (data.get("networks") or {}).items()}, raw=data)
@@ -312,8 +322,15 @@ class UpResult:
     output: str
 
 
+OVERRIDE_FILE = "compose.override.yaml"
+
+
 def _compose_args(stack: Stack, project: str, overlays: list[str]) -> list[str]:
+    """``-f compose.yaml`` plus compose.override.yaml when the stack has one (Compose only loads it
+    by itself when no ``-f`` is given; it carries the health-conditioned start order) and overlays."""
     args = ["-p", project, "-f", str(stack.compose_file)]
+    if (stack.dir / OVERRIDE_FILE).is_file() and OVERRIDE_FILE not in overlays:
+        args += ["-f", str(stack.dir / OVERRIDE_FILE)]
     for o in overlays:
         args += ["-f", str(stack.dir / o)]
     return args
@@ -389,6 +406,22 @@ def wait_healthy(engine: Engine, stack: Stack, project: str, mode: str, *, timeo
         time.sleep(poll)
 
 
+SWARM_FILE = ".compose.swarm.yaml"
+
+
+def swarm_compose_file(stack: Stack) -> Path:
+    """compose.yaml as ``docker stack deploy`` accepts it: its schema has no top-level ``name``
+    (the stack name is given on the command line). Written next to compose.yaml so relative paths
+    (secret files) keep their meaning; compose.yaml itself is used when nothing needs dropping."""
+    if "name" not in stack.raw:
+        return stack.compose_file
+    data = {k: v for k, v in stack.raw.items() if k != "name"}
+    path = stack.dir / SWARM_FILE
+    path.write_text("# written by migrate up --swarm from compose.yaml (without `name`)\n"
+                    + yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
 def project_name(stack: Stack, project: str | None) -> str:
     name = project or stack.name
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
@@ -413,8 +446,8 @@ def up(outdir: Path, *, swarm: bool = False, project: str | None = None, secrets
             raise UsageError("this engine is not a swarm manager: `docker swarm init` first, or deploy without "
                              "--swarm")
         progress(f"docker stack deploy {name}")
-        res = engine.docker("stack", "deploy", "--resolve-image", "never", "--prune", "-c", str(stack.compose_file),
-                            name, cwd=stack.dir)
+        res = engine.docker("stack", "deploy", "--resolve-image", "never", "--prune", "-c",
+                            str(swarm_compose_file(stack)), name, cwd=stack.dir)
     else:
         progress(f"docker compose -p {name} up -d")
         res = engine.compose(*_compose_args(stack, name, overlays or []), "up", "-d", "--no-build",
@@ -463,7 +496,7 @@ def down(outdir: Path, *, project: str | None = None, volumes: bool = False, tim
             [f"com.docker.compose.project={name}"]):
         progress(f"docker compose -p {name} down")
         args = ["down", "--remove-orphans", "-t", "20"] + (["-v"] if volumes else [])
-        res = engine.compose("-p", name, "-f", str(stack.compose_file), *args, cwd=stack.dir)
+        res = engine.compose(*_compose_args(stack, name, []), *args, cwd=stack.dir)
         outputs.append(res.output)
         if res.returncode != 0:
             raise DockerError(f"compose down of {name} failed: {res.output[-3000:]}", output=res.output)

@@ -75,7 +75,7 @@ def make_stack(outdir: Path, *, project: str, published: int = 18081, broken: bo
             "front": {"image": f"{project}-front:latest", "build": {"context": "./front"}, "user": "991:991",
                       "ports": [{"target": 8081, "published": published, "protocol": "tcp"}],
                       "secrets": ["api_token"], "networks": ["backend"],
-                      "depends_on": {"api": {"condition": "service_healthy"}},
+                      "depends_on": ["api"],
                       "healthcheck": {"test": ["CMD", "bash", "-c", "</dev/tcp/127.0.0.1/8081"], "interval": "2s",
                                       "timeout": "2s", "retries": 15, "start_period": "5s"}},
         },
