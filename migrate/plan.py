@@ -797,8 +797,9 @@ class Planner:
             if any(root.startswith(r + "/") for r in seen):
                 continue
             seen.add(root)
-            secret_files = sorted(c.path for c in self.inv.configs
-                                  if c.contains_secrets and c.path.startswith(root.rstrip("/") + "/"))
+            inside = root.rstrip("/") + "/"
+            secret_files = sorted(c.path for c in self.inv.configs if c.contains_secrets and c.path.startswith(inside))
+            secret_files += sorted(d for d in data_paths if d.startswith(inside))
             out.append(FileCopy(source=root, kind="tree", uid=0, gid=0, exclude=secret_files,
                                 reason=f"the application tree ({why}); owned by root in the image so the service "
                                        f"(uid {user.uid}) can read but not change its code"))
