@@ -385,6 +385,7 @@ def run_bench(settings: BenchSettings, *, accel: str = "auto", idle_policy: str 
     orders = round_order(list(settings.arms), settings.rounds)
     settings.order = ["→".join(o) for o in orders]
     results = BenchResults(context=ctx, settings=settings, warnings=warnings)
+    warnings = results.warnings  # pydantic copied the list: keep appending to the document's
     run_id = uuid.uuid4().hex[:8]
     try:
         with _terminate_as_interrupt():
