@@ -1,0 +1,1 @@
+from tests.build.docker_fixtures import base_image, docker_engine  # noqa: F401
