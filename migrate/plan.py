@@ -121,7 +121,7 @@ class Role:
 
 ROLES: dict[str, Role] = {
     "postgresql": Role("postgres", (r"postgresql-\d+", r"postgresql-client-\d+", r"postgresql-common",
-                                    r"postgresql\d*-server", r"postgresql\d+", r"postgresql-contrib"),
+                                    r"postgresql\d*-server", r"postgresql\d+", r"postgresql-contrib", r"ssl-cert"),
                        4, "SIGINT", "60s", (("/var/run/postgresql", 0o2775),)),
     "mysql": Role("mysql", (r"mysql-server.*", r"mysql-community-server"), 4, None, "60s",
                   (("/var/run/mysqld", 0o755),)),
@@ -135,6 +135,8 @@ ROLES: dict[str, Role] = {
     "httpd": Role("httpd", (r"apache2", r"apache2-bin", r"httpd"), 1, "SIGWINCH", "10s", (), True),
 }
 DEFAULT_ROLE = Role(None, (), 2)
+ROLE_USERS = {"postgresql": "postgres", "redis": "redis", "mysql": "mysql", "mariadb": "mysql",
+              "memcached": "memcache"}
 INTERPRETER_PACKAGES = {
     "python3": (r"python3", r"python3-(?!minimal$|apt$|debian$|debconf|distutils$|lib2to3$|pkg-resources$|setuptools"
                 r"$|pip$|venv$|dev$|gi$|dbus$|libs$|libcomps$|dnf|rpm$|hawkey$|gpg$|six$|chardet$)[a-z0-9.+-]+"),
@@ -235,14 +237,18 @@ def pin(manager: str, name: str, version: str) -> str:
 # --- the planner ------------------------------------------------------------------------------------
 
 
-def vm_only_reason(s: Service) -> str | None:
+def vm_only_reason(s: Service, listens: bool = False) -> str | None:
     if s.vm_only:
         return s.vm_only_reason or "marked VM-only by the inspector"
     for pattern, reason in VM_ONLY:
         if re.fullmatch(pattern, s.name) or (s.role and re.fullmatch(pattern, s.role)):
             return reason
+    if s.name.endswith("@"):
+        return "a template unit: its instances are planned, not the template"
     if s.state in ("disabled", "masked"):
         return f"{s.state} in the VM: nothing started it"
+    if s.role in ROLES or listens:
+        return None  # a server, even behind a wrapper unit (Debian's postgresql.service): planned from its role
     if not s.exec_start:
         return "no command to run (no ExecStart or script found)"
     if s.unit_type == "oneshot" and s.exec_start[0].lstrip("-@+!:") in ("/bin/true", "/usr/bin/true"):
@@ -282,8 +288,9 @@ class Planner:
     # -- selection
 
     def select(self) -> None:
+        listening = {p.service for p in self.inv.ports}
         for s in self.inv.services:
-            reason = vm_only_reason(s)
+            reason = vm_only_reason(s, s.name in listening)
             if reason:
                 self.dropped.append(DroppedModel(service=s.name, reason=reason))
                 continue
@@ -304,14 +311,21 @@ class Planner:
     def user_of(self, s: Service) -> UserSpec:
         users = {u.name: u for u in self.inv.users}
         name = s.user or "root"
+        default = ROLE_USERS.get(s.role or "")
+        borrowed = False
+        if s.user is None and default in users:
+            name, borrowed = default, True  # the unit starts as root and the server drops to its user
         u = users.get(name)
-        uid = s.uid if s.uid is not None else (u.uid if u else (0 if name == "root" else None))
-        gid = s.gid if s.gid is not None else (u.gid if u else (0 if name == "root" else None))
+        uid = s.uid if s.uid is not None and not borrowed else (u.uid if u else (0 if name == "root" else None))
+        gid = s.gid if s.gid is not None and not borrowed else (u.gid if u else (0 if name == "root" else None))
         if uid is None or gid is None:
             raise InvalidDocument(f"services[{s.name}].user: {name!r} has no numeric uid/gid in the inventory",
                                   path="inventory")
         group = s.group or next((g.name for g in self.inv.groups if g.gid == gid), None) or name
-        if uid == 0:
+        if borrowed:
+            why = (f"the {s.role} server runs as {name} ({uid}:{gid}) in the VM (its unit starts as root and "
+                   "drops privileges); the container starts as that user directly")
+        elif uid == 0:
             why = ("runs as root in the VM" + (f" ({s.role} drops privileges for its workers itself)"
                                                if s.role in ("nginx", "apache", "httpd") else ""))
         else:
@@ -357,11 +371,15 @@ class Planner:
         reasons = [f"ExecStart of {s.unit_path or s.name}"]
         blockers: list[Blocker] = []
         role = s.role or ""
+        if role == "postgresql" and Path(argv[0]).name == "true":
+            # Debian's postgresql.service wrapper: the cluster comes from the data directory
+            ver, name = self.pg_cluster(volumes)
+            argv = ["/usr/bin/pg_ctlcluster", f"{ver}-{name}", "start"]  # rewritten just below
         if role == "postgresql" and Path(argv[0]).name == "pg_ctlcluster":
             cluster = next((a for a in argv[1:] if re.fullmatch(r"\d+(\.\d+)?-[\w-]+", a)), None)
             if cluster is None:
                 m = re.search(r"@(\d+)-(.+)$", s.name)
-                cluster = f"{m.group(1)}-{m.group(2)}" if m else "15-main"
+                cluster = f"{m.group(1)}-{m.group(2)}" if m else "-".join(self.pg_cluster(volumes))
             ver, name = cluster.split("-", 1)
             data = next((v.target for v in volumes), f"/var/lib/postgresql/{ver}/{name}")
             argv = [f"/usr/lib/postgresql/{ver}/bin/postgres", "-D", data,
@@ -404,6 +422,16 @@ class Planner:
                                     detail="Type=forking: the command daemonises; give it its foreground flag"))
         return Command(argv=argv, workdir=s.working_directory, stop_signal=self.role(s).stop_signal,
                        reason="; ".join(reasons)), blockers
+
+    def pg_cluster(self, volumes: list[VolumeMount]) -> tuple[str, str]:
+        """(version, cluster) of a Debian PostgreSQL cluster, from its data directory or package."""
+        for v in volumes:
+            m = re.fullmatch(r"/var/lib/postgresql/(\d+)/([\w-]+)", v.target)
+            if m:
+                return m.group(1), m.group(2)
+        versions = sorted((int(m.group(1)) for n in self.installed if (m := re.fullmatch(r"postgresql-(\d+)", n))),
+                          reverse=True)
+        return (str(versions[0]) if versions else "15"), "main"
 
     def incoming(self, s: Service) -> list[str]:
         return sorted({e.source.removeprefix("service:") for e in self.graph.edges
@@ -613,7 +641,9 @@ class Planner:
 
         # volumes
         vols: list[VolumeMount] = []
-        unmounted = [m for m in self.inv.mounts if not m.mounted and m.mountpoint != "/"]
+        # `mounted` only means something when a backend mounted the guest's filesystems (not for trees)
+        unmounted = [m for m in self.inv.mounts if not m.mounted and m.mountpoint != "/"] \
+            if self.inv.filesystems else []
         for pp in sorted(self.inv.persistent_paths, key=lambda p: p.path):
             if pp.service != s.name:
                 continue
@@ -825,9 +855,12 @@ class Planner:
                 if path.startswith("/") and not path.startswith(("/usr/share/nginx", "/etc")):
                     roots.add(path)
         out = []
+        volumes = [pp.path for pp in self.inv.persistent_paths if pp.service == s.name]
         for r in sorted(roots):
             if any(r.startswith(o + "/") for o in roots):
                 continue
+            if any(r == v or r.startswith(v + "/") for v in volumes):
+                continue  # a named volume: its data moves with the volume
             if self.reader.is_dir(r):
                 out.append(FileCopy(source=r, kind="tree", uid=0, gid=0,
                                     reason="document root named by root/alias/DocumentRoot in the web config"))

@@ -178,3 +178,21 @@ def test_base_image_override() -> None:
     p = make_plan(load_fixture("rocky9"), options=PlanOptions(base_image="almalinux:9"))
     assert {c.base.image for c in p.containers} == {"almalinux:9"}
     assert "set by the user" in p.containers[0].base.reason
+
+
+def test_debian_wrapper_unit_with_the_role_is_planned() -> None:
+    """inspect may attribute PostgreSQL to Debian's postgresql.service wrapper (/bin/true, no user)."""
+    inv = load_fixture("flagship-debian12")
+    inv.services = [s for s in inv.services if s.name != "postgresql@15-main"]
+    wrapper = next(s for s in inv.services if s.name == "postgresql")
+    wrapper.role = "postgresql"
+    for item in [*inv.ports, *inv.configs, *inv.persistent_paths]:
+        if item.service == "postgresql@15-main":
+            item.service = "postgresql"
+    p = make_plan(inv)
+    pg = p.container("postgres")
+    assert pg is not None and pg.source_service == "postgresql"
+    assert pg.command.argv[:3] == ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]
+    assert (pg.user.name, pg.user.uid, pg.user.gid) == ("postgres", 104, 110)
+    assert "drops privileges" in pg.user.reason
+    assert [d.service for d in p.container("shop").depends_on] == ["postgres", "redis"]

@@ -16,6 +16,7 @@ from migrate.model.base import Evidence
 from migrate.model.inventory import (
     ConfigFile,
     Connection,
+    Filesystem,
     HostEntry,
     Inventory,
     Mount,
@@ -374,6 +375,8 @@ def alpine319() -> Inventory:
         configs=[ConfigFile(path="/etc/redis.conf", service="redis", kind="redis.conf", from_package="redis",
                             modified_from_package=True, uid=100, gid=101, mode=0o640,
                             evidence=ev("redis", "/etc/redis.conf"))],
+        filesystems=[Filesystem(device="/dev/vda1", fstype="ext4", mountpoint="/"),
+                     Filesystem(device="/dev/vdb1", fstype="ext4", label="data")],
         mounts=[Mount(spec="LABEL=data", mountpoint="/data", fstype="ext4", mounted=False,
                       evidence=ev("fstab", "/etc/fstab"))],
         persistent_paths=[PersistentPath(path="/data/redis", service="redis", kind="database", reason="Redis dir",
