@@ -96,7 +96,7 @@ def redact(text: str, key: str, secret: str) -> tuple[str, list[str]]:
 def apply_edits(text: str, f: FileCopy) -> str:
     for e in f.edits:
         if e.pattern is not None:
-            text = re.sub(e.pattern, (e.replacement or "").replace("\\", "\\\\"), text, flags=re.M)
+            text = re.sub(e.pattern, e.replacement or "", text, flags=re.M)
         if e.append:
             if text and not text.endswith("\n"):
                 text += "\n"

@@ -34,6 +34,7 @@ from migrate.model.plan import (
     Fitness,
     Healthcheck,
     Job,
+    Link,
     Network,
     OSDecision,
     Packages,
@@ -414,9 +415,10 @@ class Planner:
                     next(it, None)
                     continue
                 cleaned.append(argv[i])
-            argv = cleaned + ["--daemonize", "no", "--bind", "0.0.0.0"]
+            argv = cleaned + ["--daemonize", "no", "--bind", "0.0.0.0", "--logfile", ""]
             reasons.append("--daemonize no (foreground, no systemd supervision); --bind 0.0.0.0 because clients "
-                           "reach it over the container network instead of loopback")
+                           "reach it over the container network instead of loopback; --logfile '' logs to stdout "
+                           "for `docker logs`")
         if s.unit_type == "forking" and role not in ("postgresql", "nginx", "redis"):
             blockers.append(Blocker(kind="forking", severity="warning", evidence=s.unit_path,
                                     detail="Type=forking: the command daemonises; give it its foreground flag"))
@@ -724,6 +726,11 @@ class Planner:
         runtime = [RuntimeDir(path=p, uid=user.uid, gid=user.gid, mode=mode,
                               reason="systemd's RuntimeDirectory/tmpfiles.d made it in the VM; the image has to")
                    for p, mode in role.runtime_dirs]
+        links: list[Link] = []
+        if s.role == "nginx":
+            links = [Link(path=f"/var/log/nginx/{n}.log", target=f"/dev/{t}",
+                          reason="the package's default logs go to the container's output (`docker logs`)")
+                     for n, t in (("access", "stdout"), ("error", "stderr"))]
         removals: list[Removal] = []
         if s.role == "nginx" and self.manager == "apt" and not any(
                 c.path == "/etc/nginx/sites-enabled/default" for c in self.inv.configs):
@@ -747,7 +754,8 @@ class Planner:
             name=name, source_service=s.name, role=s.role, image=f"{self.image_prefix}-{name}:latest",
             base=self.base.model_copy(), packages=pkgs_items, user=user,
             extra_users=self.extra_users(user, files, vols),
-            command=command, files=files, runtime_dirs=runtime, remove=removals, ports=ports, healthcheck=health,
+            command=command, files=files, runtime_dirs=runtime, remove=removals, links=links, ports=ports,
+            healthcheck=health,
             volumes=vols, secrets=mounts, environment=env, depends_on=[], networks=networks, deploy=deploy,
             labels=labels, to_provide=to_provide, left_out=left_out,
             fitness=Fitness(score=score, rule=FITNESS_RULE, blockers=blockers), reason=why,
@@ -795,6 +803,11 @@ class Planner:
                                                                 "not copied: provide it (e.g. as a Docker config)"))
             return None
         edits = self.connection_edits(s)
+        if s.role == "nginx":
+            for directive, target in (("access_log", "/dev/stdout"), ("error_log", "/dev/stderr")):
+                edits.append(FileEdit(pattern=rf"^(\s*{directive}\s+)/[^\s;]+", replacement=rf"\g<1>{target}",
+                                      reason=f"{directive} to the container's {target.rsplit('/', 1)[1]}, so "
+                                             "`docker logs` shows it"))
         if s.role == "postgresql" and c.kind == "pg_hba.conf":
             ver = next((int(m.group(1)) for m in [re.search(r"/(\d+)/", c.path)] if m), 15)
             method = "scram-sha-256" if ver >= 14 else "md5"
@@ -954,22 +967,34 @@ class Planner:
                                  "monthly": "@monthly"}.get(cal)
             else:
                 schedule_cron = schedule
+            job = Job(schedule=j.schedule, command=j.command, user=j.user, source=f"{j.source}:{j.evidence.path}",
+                      run_in=cname, reason="")
             if cname:
-                user = ""
                 c = next(c for c in containers if c.name == cname)
+                job.uid, job.gid = c.user.uid, c.user.gid
+                user = ""
                 if j.user and j.user != c.user.name:
-                    uid = next((u.uid for u in self.inv.users if u.name == j.user), None)
-                    user = f" --user {uid}" if uid is not None else ""
-                line = (f"{schedule_cron or '<schedule>'} cd /path/to/{self.stack} && docker compose run --rm --no-deps"
-                        f"{user} {cname} sh -c {shlex.quote(j.command)}")
-                why = (f"Compose and swarm have no scheduler and cron inside a container hides failures: run it from "
-                       f"the host's cron in the {cname} container, which has its files and volumes")
+                    u = next((u for u in self.inv.users if u.name == j.user), None)
+                    if u is not None:
+                        job.uid, job.gid = u.uid, u.gid
+                        user = f" --user {u.uid}:{u.gid}"
+                job.host_cron = (f"{schedule_cron or '<schedule>'} cd /path/to/{self.stack} && docker compose run --rm "
+                                 f"--no-deps{user} {cname} sh -c {shlex.quote(j.command)}")
+                interval = cron_interval(schedule_cron or "")
+                if interval:
+                    job.action, job.interval_seconds = "service", interval
+                    job.name = f"{cname}-job-{i + 1}"
+                    job.reason = (f"runs every {interval // 60} min: a companion service {job.name} in the {cname} "
+                                  "image (same volumes, secrets and environment) runs it in a loop; its output goes "
+                                  "to `docker logs`")
+                else:
+                    job.reason = (f"a calendar schedule: Compose and swarm have no scheduler and cron inside a "
+                                  f"container hides failures: run it from the host's cron in the {cname} container, "
+                                  "which has its files and volumes (line below)")
             else:
-                line = None
-                why = ("uses nothing a planned container provides: keep it on a host (or rewrite it against the "
-                       "stack, e.g. `docker compose exec`)")
-            out.append(Job(schedule=j.schedule, command=j.command, user=j.user, source=f"{j.source}:{j.evidence.path}",
-                           run_in=cname, host_cron=line, reason=why))
+                job.reason = ("uses nothing a planned container provides: keep it on a host (or rewrite it against "
+                              "the stack, e.g. `docker compose exec`)")
+            out.append(job)
         return out
 
     def shared_files(self, containers: list[Container], jobs: list[Job]) -> list[ReportItem]:
@@ -1007,6 +1032,25 @@ class Planner:
         score = max(0, mean - 35 * sum(b.severity == "blocker" for b in blockers)
                     - 10 * sum(b.severity == "warning" for b in blockers))
         return Fitness(score=score, rule=VM_FITNESS_RULE, blockers=blockers)
+
+
+def cron_interval(schedule: str) -> int | None:
+    """Seconds between runs for schedules that are a plain interval below a day, else None."""
+    fields = schedule.split()
+    if schedule == "@hourly" or fields == ["0", "*", "*", "*", "*"]:
+        return 3600
+    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
+        return None
+    minute, hour = fields[0], fields[1]
+    if hour == "*":
+        if minute == "*":
+            return 60
+        m = re.fullmatch(r"\*/(\d+)", minute)
+        return int(m.group(1)) * 60 if m and 60 % int(m.group(1)) == 0 else None
+    m = re.fullmatch(r"\*/(\d+)", hour)
+    if m and re.fullmatch(r"\d+", minute) and 24 % int(m.group(1)) == 0:
+        return int(m.group(1)) * 3600
+    return None
 
 
 def make_plan(inv: Inventory, graph: ServiceGraph | None = None, options: PlanOptions | None = None,

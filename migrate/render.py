@@ -97,6 +97,8 @@ def install_commands(c: Container) -> list[str]:
             cmds.append(f"apk add --no-cache {specs}")
     for r in c.remove:
         cmds.append(f"rm -f {shlex.quote(r.path)}")
+    for link in c.links:
+        cmds.append(f"ln -sf {shlex.quote(link.target)} {shlex.quote(link.path)}")
     for d in c.runtime_dirs:
         cmds.append(f"install -d -o {d.uid} -g {d.gid} -m {d.mode:04o} {shlex.quote(d.path)}")
     for v in c.volumes:
@@ -215,6 +217,29 @@ def compose_document(plan: Plan) -> dict[str, Any]:
         svc["deploy"] = _deploy(c)
         svc["labels"] = dict(sorted(c.labels.items()))
         services[c.name] = svc
+    for j in plan.jobs:
+        if j.action != "service":
+            continue
+        base = services[j.run_in]
+        svc = {k: base[k] for k in ("image", "build", "environment", "secrets", "volumes", "networks",
+                                     "depends_on") if k in base}
+        loop = (f"while :; do sleep {j.interval_seconds}; {j.command} "
+                f"|| echo \"migrate job {j.name} failed with status $?\" >&2; done")
+        svc["command"] = ["sh", "-c", loop]
+        if j.uid is not None:
+            svc["user"] = f"{j.uid}:{j.gid if j.gid is not None else j.uid}"
+        svc["healthcheck"] = {"disable": True}
+        labels = {**base["labels"], f"{plan.label_prefix}.job-schedule": j.schedule,
+                  f"{plan.label_prefix}.job-source": j.source}
+        svc["deploy"] = {"mode": "replicated", "replicas": 1,
+                         "resources": {"limits": {"cpus": "0.25", "memory": "256M"}},
+                         "restart_policy": {"condition": "any", "delay": "5s", "window": "120s"},
+                         "placement": base["deploy"].get("placement", {}),
+                         "labels": dict(sorted(labels.items()))}
+        if not svc["deploy"]["placement"]:
+            del svc["deploy"]["placement"]
+        svc["labels"] = dict(sorted(labels.items()))
+        services[j.name] = svc
     doc: dict[str, Any] = {
         "services": services,
         "networks": {n.name: {"labels": dict(sorted(n.labels.items()))} for n in plan.networks},

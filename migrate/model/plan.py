@@ -56,7 +56,7 @@ class Packages(Decision):
 
 class FileEdit(Decision):
     """A change applied to a copied file: ``pattern`` (a Python regex, multiline) replaced by
-    ``replacement``, or ``append`` added at the end."""
+    ``replacement`` (a re.sub template: \\1 is the first group), or ``append`` added at the end."""
 
     pattern: str | None = None
     replacement: str | None = None
@@ -193,6 +193,13 @@ class Removal(Decision):
     path: str
 
 
+class Link(Decision):
+    """A symlink made in the image, e.g. a log file pointed at the container's stdout."""
+
+    path: str
+    target: str
+
+
 class Container(Decision):
     name: str
     source_service: str
@@ -206,6 +213,7 @@ class Container(Decision):
     files: list[FileCopy] = Field(default_factory=list)
     runtime_dirs: list[RuntimeDir] = Field(default_factory=list)
     remove: list[Removal] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
     ports: list[PortSpec] = Field(default_factory=list)
     healthcheck: Healthcheck
     volumes: list[VolumeMount] = Field(default_factory=list)
@@ -232,6 +240,10 @@ class Job(Decision):
     action: Literal["report", "service"] = "report"
     run_in: str | None = None  # container whose image has what the job needs
     host_cron: str | None = None  # suggested host crontab line
+    name: str | None = None  # compose service running it (action: service)
+    interval_seconds: int | None = Field(default=None, ge=60)
+    uid: int | None = Field(default=None, ge=0)
+    gid: int | None = Field(default=None, ge=0)
 
 
 class Volume(Decision):
@@ -296,6 +308,7 @@ class Plan(Document):
             c.networks.sort()
             c.extra_users.sort(key=lambda u: u.uid)
             c.runtime_dirs.sort(key=lambda v: v.path)
+            c.links.sort(key=lambda v: v.path)
         data.dropped.sort(key=lambda d: d.service)
         data.jobs.sort(key=lambda j: (j.source, j.schedule, j.command))
         data.volumes.sort(key=lambda v: v.name)
@@ -418,6 +431,18 @@ class Plan(Document):
             ports = [(p.port, p.proto) for p in c.ports]
             if len(set(ports)) != len(ports):
                 problems.append(f"{at}.ports: a port is listed twice")
+        for i, j in enumerate(self.jobs):
+            at = f"jobs[{i}]"
+            if j.action == "service":
+                if j.run_in not in names:
+                    problems.append(f"{at}.run_in: a job service runs in a container's image; {j.run_in!r} is not one")
+                if not j.name or not NAME_RE.match(j.name) or j.name in names:
+                    problems.append(f"{at}.name: needs a service name that is not a container's")
+                if j.interval_seconds is None:
+                    problems.append(f"{at}.interval_seconds: a job service needs its interval")
+        job_names = [j.name for j in self.jobs if j.action == "service"]
+        if len(set(job_names)) != len(job_names):
+            problems.append("jobs: two job services have the same name")
         return problems
 
 

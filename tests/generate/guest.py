@@ -14,6 +14,7 @@ FILES: dict[str, tuple[str, int]] = {
     "/etc/nginx/nginx.conf": ("user www-data;\nworker_processes auto;\ninclude /etc/nginx/sites-enabled/*;\n", 0o644),
     "/etc/nginx/sites-available/shop": (
         "upstream shop_app {\n    server 127.0.0.1:8080;\n}\n\nserver {\n    listen 80 default_server;\n"
+        "    access_log /var/log/nginx/shop.access.log;\n    error_log /var/log/nginx/shop.error.log;\n"
         "    root /var/www/shop;\n    location /static/ {\n        alias /var/www/shop/static/;\n    }\n"
         "    location / {\n        proxy_pass http://127.0.0.1:8080;\n    }\n"
         "    location /api/ {\n        proxy_pass http://shop_app;\n    }\n}\n", 0o644),

@@ -139,6 +139,7 @@ def test_flagship_outcome(stacks: dict[str, Path]) -> None:
     assert not (root / "secrets/redis_password.txt").exists()
     nginx_site = (root / "nginx/rootfs/etc/nginx/sites-available/shop").read_text()
     assert "proxy_pass http://shop:8080;" in nginx_site and "server shop:8080;" in nginx_site
+    assert "access_log /dev/stdout;" in nginx_site and "error_log /dev/stderr;" in nginx_site
     template = root / "redis/rootfs/usr/local/share/migrate/secret-templates/etc/redis/redis.conf"
     assert "requirepass @@MIGRATE_SECRET_redis_password@@" in template.read_text()
     assert not (root / "redis/rootfs/etc/redis/redis.conf").exists()  # created empty in the image
@@ -272,3 +273,24 @@ def test_inventory_fixtures_are_current() -> None:
     spec.loader.exec_module(module)
     for name, make in module.FIXTURES.items():
         assert Inventory.load(INVENTORIES / f"{name}.json") == make().canonical()
+
+
+def test_interval_job_becomes_a_service(tmp_path: Path) -> None:
+    inv = load_fixture("flagship-debian12")
+    job = inv.jobs[0].model_copy(update={"schedule": "*/15 * * * *", "command": "python3 /opt/shop/cleanup.py"})
+    inv.jobs.append(job)
+    plan = make_plan(inv)
+    planned = next(j for j in plan.jobs if j.schedule == "*/15 * * * *")
+    assert (planned.action, planned.name, planned.interval_seconds) == ("service", "shop-job-1", 900)
+    out = generate(plan, tmp_path / "stack").outdir
+    svc = yaml.safe_load((out / "compose.yaml").read_text())["services"]["shop-job-1"]
+    assert svc["healthcheck"] == {"disable": True} and svc["user"] == "990:990"
+    assert svc["command"][:2] == ["sh", "-c"] and "sleep 900; python3 /opt/shop/cleanup.py" in svc["command"][2]
+    assert svc["volumes"] == [{"type": "volume", "source": "shop-data", "target": "/var/lib/shop"}]
+    if DOCKER:
+        proc = subprocess.run([DOCKER, "stack", "config", "-c", "compose.yaml"], cwd=out, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    if COMPOSE:
+        proc = subprocess.run([COMPOSE, "config", "-q"], cwd=out, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr

@@ -196,3 +196,13 @@ def test_debian_wrapper_unit_with_the_role_is_planned() -> None:
     assert (pg.user.name, pg.user.uid, pg.user.gid) == ("postgres", 104, 110)
     assert "drops privileges" in pg.user.reason
     assert [d.service for d in p.container("shop").depends_on] == ["postgres", "redis"]
+
+
+@pytest.mark.parametrize(("schedule", "seconds"), [
+    ("*/15 * * * *", 900), ("* * * * *", 60), ("@hourly", 3600), ("0 * * * *", 3600), ("5 */6 * * *", 21600),
+    ("15 3 * * *", None), ("*/7 * * * *", None), ("0 4 * * 0", None), ("@daily", None), ("", None),
+])
+def test_cron_interval(schedule: str, seconds: int | None) -> None:
+    from migrate.plan import cron_interval
+
+    assert cron_interval(schedule) == seconds
