@@ -94,7 +94,7 @@ def _resolve_unit(inv: Inventory, unit: str) -> str | None:
     for its ``postgresql@15-main`` instances: a dependency on the wrapper is one on the instance."""
     base = unit.removesuffix(".service")
     by_name = {s.name: s for s in inv.services}
-    instances = sorted(n for n in by_name if n.startswith(base + "@"))
+    instances = sorted(n for n in by_name if n.startswith(base + "@") and not n.endswith("@"))  # not templates
     exact = by_name.get(base)
     if exact is not None and not (instances and _is_wrapper(exact)):
         return base

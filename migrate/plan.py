@@ -64,6 +64,7 @@ class GuestReader(Protocol):
     def walk(self, top: str, *, max_entries: int = 1_000_000) -> Iterator[tuple[str, object]]: ...
 
 
+UNIT_KINDS = ("unit", "systemd-unit", "systemd-dropin", "init-script", "openrc-script")
 LABEL_KEYS = ("environment", "maturity", "maintainer", "geo", "ops-guide", "test-script")
 
 
@@ -693,8 +694,8 @@ class Planner:
         for c in sorted(self.inv.configs, key=lambda c: c.path):
             if c.service != s.name:
                 continue
-            if c.kind in ("unit", "env-file") or c.path in s.environment_files:
-                if c.kind == "unit":
+            if c.kind in UNIT_KINDS or c.kind == "env-file" or c.path in s.environment_files:
+                if c.kind in UNIT_KINDS:
                     left_out.append(ReportItem(subject=c.path, reason="systemd unit: replaced by the container's "
                                                                       "command, user and restart policy"))
                 continue

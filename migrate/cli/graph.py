@@ -45,8 +45,9 @@ def graph(
         table = Table(title=f"Service graph of {g.source_vm}")
         for col in ("from", "relation", "to", "because"):
             table.add_column(col)
+        vm_only = {n.id for n in g.nodes if n.attrs.get("vm_only")}
         for e in g.edges:
-            if e.kind in ("depends-on", "connects-to"):
+            if e.kind in ("depends-on", "connects-to") and not {e.source, e.target} <= vm_only:
                 table.add_row(e.source.removeprefix("service:"), e.kind, e.target.removeprefix("service:"),
                               e.detail or "")
         console.print(table)

@@ -189,7 +189,17 @@ def test_debian_wrapper_unit_with_the_role_is_planned() -> None:
     for item in [*inv.ports, *inv.configs, *inv.persistent_paths]:
         if item.service == "postgresql@15-main":
             item.service = "postgresql"
+    # the template unit itself, as inspect reports it, and the analyzers' name for unit files
+    inv.services.append(wrapper.model_copy(update={"name": "postgresql@", "role": None, "state": "disabled",
+                                                   "exec_start": ["/usr/bin/pg_ctlcluster", "%i", "start"]}))
+    for c in inv.configs:
+        if c.kind == "unit":
+            c.kind = "systemd-unit"
     p = make_plan(inv)
+    assert "postgresql@" in {d.service for d in p.dropped}
+    shop = p.container("shop")
+    assert "Requires=postgresql.service" in shop.depends_on[0].reason
+    assert not any(f.source.endswith(".service") for f in shop.files)
     pg = p.container("postgres")
     assert pg is not None and pg.source_service == "postgresql"
     assert pg.command.argv[:3] == ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]
