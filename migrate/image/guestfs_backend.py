@@ -22,7 +22,8 @@ QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc", "vhdx": "vhdx", "
 PREAD_CHUNK = 2 * 1024 * 1024  # the libguestfs protocol caps one message at 4 MiB
 
 
-def _environment() -> None:
+def guestfs_environment() -> None:
+    """Settings every libguestfs user in migrate shares (backend, samples, tests)."""
     os.environ.setdefault("LIBGUESTFS_BACKEND", "direct")
     # /dev/kvm on these machines exists but cannot run guests (design.md §7): emulate unless told.
     if os.environ.get("MIGRATE_GUESTFS_KVM") != "1":
@@ -81,7 +82,7 @@ class GuestfsBackend(Backend):
     def open(self, images: list[Path]) -> OpenedGuest:
         from migrate.image.formats import detect_format
 
-        _environment()
+        guestfs_environment()
         try:
             import guestfs
         except ImportError as exc:

@@ -463,6 +463,8 @@ def make_disk(tree: Path, raw: Path, progress: Progress = _noop) -> dict[str, An
     """
     import guestfs
 
+    from migrate.image.guestfs_backend import guestfs_environment
+
     work = raw.parent / "fs"
     work.mkdir()
     parts = _split_tree(tree, work)
@@ -480,7 +482,7 @@ def make_disk(tree: Path, raw: Path, progress: Progress = _noop) -> dict[str, An
     used = {mp: dir_used_bytes(p) for mp, p in parts.items()}
     with open(raw, "wb") as fh:
         fh.truncate(DISK_BYTES)
-    os.environ.setdefault("LIBGUESTFS_BACKEND", "direct")
+    guestfs_environment()  # direct backend; emulation where /dev/kvm cannot run guests
     boot_start = 2048 * 512
     pv_start = boot_start + BOOT_MB * MiB
     g = guestfs.GuestFS(python_return_dict=True)
