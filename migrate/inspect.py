@@ -31,7 +31,12 @@ def make_backend(name: str) -> Backend:
 
 def open_guest(images: list[Path], backend: str = "auto") -> OpenedGuest:
     """Open one VM's disks with the chosen backend; ``auto`` uses native and falls back to
-    guestfs only when native reports a layout it cannot read (never for a bad image)."""
+    guestfs only when native reports a layout it cannot read (never for a bad image). A directory
+    is an extracted guest tree."""
+    if any(p.is_dir() for p in images):
+        from migrate.image.directory import DirectoryBackend
+
+        return DirectoryBackend().open(images)
     if backend == "auto":
         try:
             return make_backend("native").open(images)
@@ -48,8 +53,8 @@ def _check_inputs(paths: list[Path]) -> None:
     for p in paths:
         if not p.exists():
             raise ImageNotFound("no such file", path=str(p))
-        if not p.is_file():
-            raise ImageNotFound("not a regular file", path=str(p))
+        if not (p.is_file() or p.is_dir()):
+            raise ImageNotFound("neither a disk image nor a guest directory", path=str(p))
 
 
 def inspect_images(paths: list[Path], backend: str = "auto", *,
@@ -62,7 +67,7 @@ def inspect_images(paths: list[Path], backend: str = "auto", *,
     with tempfile.TemporaryDirectory(prefix="migrate-ova-") as tmp:
         sizing: VMSizing | None = None
         disks = paths
-        if len(paths) == 1 and is_ova(paths[0]):
+        if len(paths) == 1 and paths[0].is_file() and is_ova(paths[0]):
             if progress:
                 progress("checking the OVA manifest and unpacking its disks")
             ova = open_ova(paths[0], Path(tmp))

@@ -81,7 +81,7 @@ def _summary(inv: Inventory) -> None:
 
 
 def inspect(
-    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order), or one OVA.",
+    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order), one OVA, or an extracted guest directory.",
                                                  show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the inventory JSON here.")] = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs. auto: native, guestfs for layouts "

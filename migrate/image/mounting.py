@@ -17,7 +17,8 @@ IGNORED_FSTYPES = frozenset({
     "binfmt_misc", "autofs", "nfs", "nfs4", "cifs", "smbfs", "smb3", "9p", "virtiofs", "fuse", "sshfs",
     "glusterfs", "ceph", "davfs", "none", "usbfs", "rpc_pipefs", "nfsd", "iso9660", "udf",
 })
-ROOT_MARKERS = (("/etc/fstab", "/etc/os-release"), ("/usr", "/bin"))
+# systemd systems may ship only /usr/lib/os-release (os-release(5)); /etc/passwd marks a root too
+ROOT_MARKERS = (("/etc/fstab", "/etc/os-release", "/usr/lib/os-release", "/etc/passwd"), ("/usr", "/bin"))
 
 
 @dataclass
@@ -140,7 +141,7 @@ def resolve_spec(spec: str, volumes: list[Volume]) -> Volume | None:
 
 
 def find_root(volumes: list[Volume], has: Callable[[Volume, str], bool]) -> Volume | None:
-    """The volume holding the OS: one with /etc/fstab or /etc/os-release, and /usr or /bin; among
+    """The volume holding the OS: one with /etc/fstab, an os-release or /etc/passwd, and /usr or /bin; among
     several, the one with the most of those four (first in disk order on a tie)."""
     best: tuple[int, int] | None = None
     chosen = None

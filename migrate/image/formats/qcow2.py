@@ -80,6 +80,7 @@ class Qcow2Device(ChunkedDevice):
                                        path=self.report_path)
             self._l2 = LRU(256)
             self._clusters = LRU(64)
+            self._check_allocations()
             self._has_compressed: bool | None = None
             self.backing: BlockDevice | None = None
             self.backing_name: str | None = None
@@ -119,6 +120,23 @@ class Qcow2Device(ChunkedDevice):
             raw = self.file.pread(l2_off, self.chunk_size, what="qcow2 L2 table")
             return struct.unpack(f">{self.l2_entries}Q", raw)
         return self._l2.get(l2_off, load)  # type: ignore[return-value]
+
+    def _check_allocations(self) -> None:
+        """Every allocated cluster must start inside the file: a truncated image is reported at open,
+        not only when some later read happens to land past the end (or never, if none does)."""
+        end = self.file.size
+        compressed_mask = (1 << (62 - (self.cluster_bits - 8))) - 1
+        for l2_off in self.l1:
+            if not l2_off:
+                continue
+            for entry in self._l2_table(l2_off):
+                if not entry:
+                    continue
+                host = entry & compressed_mask if entry & _COMPRESSED else entry & _OFFSET_MASK
+                if host >= end:
+                    raise CorruptImage(
+                        f"truncated or damaged: a data cluster at offset {host} lies past the end of the "
+                        f"file ({end} bytes)", path=self.report_path)
 
     def _entry(self, index: int) -> int:
         l1i, l2i = divmod(index, self.l2_entries)
