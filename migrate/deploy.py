@@ -450,8 +450,9 @@ def up(outdir: Path, *, swarm: bool = False, project: str | None = None, secrets
                             str(swarm_compose_file(stack)), name, cwd=stack.dir)
     else:
         progress(f"docker compose -p {name} up -d")
+        # `up -d` itself waits for depends_on health conditions (compose.override.yaml): bound it too
         res = engine.compose(*_compose_args(stack, name, overlays or []), "up", "-d", "--no-build",
-                             "--pull", "never", "--remove-orphans", cwd=stack.dir)
+                             "--pull", "never", "--remove-orphans", cwd=stack.dir, timeout=timeout + 60)
     if res.returncode != 0:
         raise DockerError(f"deploying {name} failed: {res.output[-3000:]}", output=res.output)
     deployed = time.monotonic() - t0
