@@ -324,6 +324,7 @@ class Planner:
             raise InvalidDocument(f"services[{s.name}].user: {name!r} has no numeric uid/gid in the inventory",
                                   path="inventory")
         group = s.group or next((g.name for g in self.inv.groups if g.gid == gid), None) or name
+        groups = sorted(g.name for g in self.inv.groups if name in g.members and g.gid != gid and name != "root")
         if borrowed:
             why = (f"the {s.role} server runs as {name} ({uid}:{gid}) in the VM (its unit starts as root and "
                    "drops privileges); the container starts as that user directly")
@@ -333,7 +334,10 @@ class Planner:
         else:
             why = (f"User={name} in the VM: the same numeric uid:gid {uid}:{gid} so files in volumes keep "
                    "the owner the service expects")
-        return UserSpec(name=name, uid=uid, gid=gid, group=group, home=u.home if u else None,
+        if groups:
+            why += (f"; also a member of {', '.join(groups)} in the VM: the image adds the memberships and USER "
+                    "names the uid alone, because Docker drops supplementary groups when USER gives a group")
+        return UserSpec(name=name, uid=uid, gid=gid, group=group, groups=groups, home=u.home if u else None,
                         shell=u.shell if u else None, reason=why)
 
     def packages_for(self, s: Service, extra: list[str]) -> Packages:

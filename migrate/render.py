@@ -95,6 +95,10 @@ def install_commands(c: Container) -> list[str]:
         cmds += user_cmds
         if specs:
             cmds.append(f"apk add --no-cache {specs}")
+    for g in c.user.groups:  # after the packages: they create groups such as ssl-cert
+        add = (f"addgroup {shlex.quote(c.user.name)} {shlex.quote(g)}" if family == "alpine"
+               else f"usermod -a -G {shlex.quote(g)} {shlex.quote(c.user.name)}")
+        cmds.append(f"if getent group {shlex.quote(g)} >/dev/null; then {add}; fi")
     for r in c.remove:
         cmds.append(f"rm -f {shlex.quote(r.path)}")
     for link in c.links:
@@ -116,6 +120,11 @@ class FileFill:
     fills: list[dict[str, str]] = field(default_factory=list)
 
 
+def user_instruction(c: Container) -> str:
+    """uid:gid, or the uid alone when the user has supplementary groups (Docker keeps them only then)."""
+    return str(c.user.uid) if c.user.groups else f"{c.user.uid}:{c.user.gid}"
+
+
 def healthcheck_instruction(test: list[str]) -> str:
     if test[0] == "CMD-SHELL":
         return test[1]
@@ -130,7 +139,7 @@ def render_dockerfile(plan: Plan, c: Container, prepare: list[str], entrypoint: 
     rendered = [(k, json.dumps(v) if k == "org.opencontainers.image.base.name" else _docker_label_value(v))
                 for k, v in sorted(labels)]
     text = render_template("Dockerfile.j2", plan=plan, c=c, prepare=prepare, install=install_commands(c),
-                           labels=rendered, entrypoint=entrypoint,
+                           labels=rendered, entrypoint=entrypoint, user=user_instruction(c),
                            healthcheck_cmd=healthcheck_instruction(c.healthcheck.test) if c.healthcheck.test else "")
     return text
 

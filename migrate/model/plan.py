@@ -91,6 +91,7 @@ class UserSpec(Decision):
     uid: int = Field(ge=0)
     gid: int = Field(ge=0)
     group: str | None = None
+    groups: list[str] = Field(default_factory=list)  # supplementary groups in the VM (ssl-cert ...)
     home: str | None = None
     shell: str | None = None
 

@@ -86,7 +86,8 @@ def test_dockerfiles_follow_the_rules(name: str, stacks: dict[str, Path]) -> Non
         assert names.index("RUN") < names.index("COPY")
         assert names.count("USER") == 1
         user = next(i for i in runtime if i.name == "USER")
-        assert re.fullmatch(r"\d+:\d+", user.args) and user.args == f"{c.user.uid}:{c.user.gid}"
+        assert re.fullmatch(r"\d+(:\d+)?", user.args)
+        assert user.args == (str(c.user.uid) if c.user.groups else f"{c.user.uid}:{c.user.gid}")
         assert "HEALTHCHECK" in names
         exposed = {i.args for i in runtime if i.name == "EXPOSE"}
         assert exposed == {f"{p.port}/{p.proto}" for p in c.ports}
