@@ -3,10 +3,11 @@
 # Builds the images, starts the stack and waits until every healthcheck passes.
 set -eu
 cd "$(dirname "$0")"
+if docker compose version >/dev/null 2>&1; then dc="docker compose"; else dc="docker-compose"; fi
 for s in secrets/postgres_shop_password.txt secrets/redis_password.txt ; do
     [ -s "$s" ] || { echo "missing secret file $s (see README.md)" >&2; exit 2; }
 done
-docker compose build
-docker compose up -d --wait --wait-timeout 300   # compose.yaml + compose.override.yaml
-docker compose ps
+$dc build
+$dc up -d --wait --wait-timeout 300   # compose.yaml + compose.override.yaml
+$dc ps
 echo "all services are healthy"
