@@ -18,7 +18,7 @@ class FstabAnalyzer(Analyzer):
         text = read_text(ctx, self, FSTAB, f)
         if text is None:
             raise NotApplicable("no /etc/fstab")
-        mounted = set(ctx.rootfs.mounts)
+        mounted = ctx.rootfs.mountpoints
         for lineno, line in enumerate(text.splitlines(), 1):
             s = line.strip()
             if not s or s.startswith("#"):

@@ -18,23 +18,13 @@ from pathlib import Path
 
 from migrate.deploy import Stack, StackService, load_stack
 from migrate.docker_engine import DockerError, Engine
-from migrate.errors import ExternalToolError, UsageError
+from migrate.errors import (
+    BuildFailed,  # noqa: F401 - raised here, defined with the others
+    UsageError,
+)
 
 LOG_DIR = ".migrate/build-logs"
 STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-
-
-class BuildFailed(ExternalToolError):
-    """A service image did not build; the message names the service and the failing step."""
-
-    exit_code = 23
-
-    def __init__(self, service: str, step: str, output: str, log: Path) -> None:
-        tail = "\n".join(output.rstrip().splitlines()[-40:])
-        super().__init__(f"building {service} failed at {step}\n{tail}\n(full log: {log})", output=output)
-        self.service = service
-        self.step = step
-        self.log = log
 
 
 # (service, event, detail): event is "start", "step" (detail "3/12 RUN ..."), "done", "failed"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.docker_engine import Engine
-from migrate.errors import GuestPathError, MigrateError, OutputError, UsageError
+from migrate.errors import DataVerificationFailed, GuestPathError, MigrateError, OutputError, UsageError, VolumeNotEmpty  # noqa: F401 - raised here, defined with the others
 from migrate.model.data import (
     DataImportReport,
     DataManifest,
@@ -46,18 +46,6 @@ Progress = Callable[[str], None]
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 KIND_LETTER = {"f": "file", "d": "dir", "l": "symlink", "p": "fifo", "s": "socket", "c": "char", "b": "block"}
-
-
-class DataVerificationFailed(MigrateError):
-    """A seeded volume does not hold what the manifest says."""
-
-    exit_code = 24
-
-
-class VolumeNotEmpty(MigrateError):
-    """The volume to seed already holds data (seeding is for before the first start; --force replaces)."""
-
-    exit_code = 25
 
 
 def _noop(_m: str) -> None:

@@ -23,27 +23,18 @@ from typing import Any
 import yaml
 
 from migrate.docker_engine import DockerError, Engine
-from migrate.errors import InvalidDocument, MigrateError, UsageError
+from migrate.errors import (  # noqa: F401 - raised here, defined with the others
+    InsecureSecretsFile,
+    InvalidDocument,
+    MigrateError,
+    SecretsMissing,
+    StackNotHealthy,
+    UsageError,
+)
 
 Progress = Callable[[str], None]
 COMPOSE_FILE = "compose.yaml"
 SECRET_ENV_PREFIX = "MIGRATE_SECRET_"
-
-
-class SecretsMissing(UsageError):
-    """A secret the stack needs has no value (secrets file, environment or existing file)."""
-
-    exit_code = 26
-
-
-class InsecureSecretsFile(UsageError):
-    exit_code = 27
-
-
-class StackNotHealthy(MigrateError):
-    """The stack did not become healthy within the timeout; the unhealthy services are named."""
-
-    exit_code = 28
 
 
 def _noop(_m: str) -> None:

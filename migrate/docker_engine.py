@@ -20,19 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate.errors import BackendUnavailable, ExternalToolError
-
-
-class DockerUnavailable(BackendUnavailable):
-    """No Docker engine answers (daemon not running, no permission on the socket)."""
-
-    exit_code = 18
-
-
-class DockerError(ExternalToolError):
-    """The engine refused or failed a request; ``output`` holds what it said."""
-
-    exit_code = 22
+from migrate.errors import BackendUnavailable, DockerError, DockerUnavailable, ExternalToolError  # noqa: F401 - raised here, defined with the others
 
 
 @dataclass

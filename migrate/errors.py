@@ -6,6 +6,8 @@ exit code declared here, in exactly one place. Exit codes are part of the CLI co
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MigrateError(Exception):
     """Base of every error a user can act on. ``exit_code`` is the CLI's exit status for it."""
@@ -111,6 +113,68 @@ class ExternalToolError(MigrateError):
         self.output = output
 
 
+# -- the Docker side: build, deploy, data, verify --------------------------------------------
+
+
+class BuildFailed(ExternalToolError):
+    """A service image did not build; the message names the service and the failing step."""
+
+    exit_code = 23
+
+    def __init__(self, service: str, step: str, output: str, log: Path) -> None:
+        tail = "\n".join(output.rstrip().splitlines()[-40:])
+        super().__init__(f"building {service} failed at {step}\n{tail}\n(full log: {log})", output=output)
+        self.service = service
+        self.step = step
+        self.log = log
+
+
+class DataVerificationFailed(MigrateError):
+    """A seeded volume does not hold what the manifest says."""
+
+    exit_code = 24
+
+
+class VolumeNotEmpty(MigrateError):
+    """The volume to seed already holds data (seeding is for before the first start; --force replaces)."""
+
+    exit_code = 25
+
+
+class SecretsMissing(UsageError):
+    """A secret the stack needs has no value (secrets file, environment or existing file)."""
+
+    exit_code = 26
+
+
+class InsecureSecretsFile(UsageError):
+    exit_code = 27
+
+
+class StackNotHealthy(MigrateError):
+    """The stack did not become healthy within the timeout; the unhealthy services are named."""
+
+    exit_code = 28
+
+
+class DockerUnavailable(BackendUnavailable):
+    """No Docker engine answers (daemon not running, no permission on the socket)."""
+
+    exit_code = 18
+
+
+class DockerError(ExternalToolError):
+    """The engine refused or failed a request; ``output`` holds what it said."""
+
+    exit_code = 22
+
+
+class VerificationFailed(MigrateError):
+    """At least one verification check failed; the report says which."""
+
+    exit_code = 29
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -129,5 +193,12 @@ EXIT_CODES: dict[str, int] = {
         InvalidDocument,
         OutputError,
         ExternalToolError,
+        BuildFailed,
+        DataVerificationFailed,
+        VolumeNotEmpty,
+        SecretsMissing,
+        InsecureSecretsFile,
+        StackNotHealthy,
+        VerificationFailed,
     )
 }

@@ -126,10 +126,13 @@ class RootFS:
     """A read-only, fstab-mounted view of a guest. All paths are guest paths."""
 
     def __init__(self, mounts: dict[str, Filesystem], *, source: str = "guest",
-                 max_read: int = DEFAULT_MAX_READ) -> None:
+                 max_read: int = DEFAULT_MAX_READ, mountpoints: set[str] | None = None) -> None:
+        """``mountpoints``: the guest mountpoints really mounted, where a backend mounts inside one
+        Filesystem itself (libguestfs); by default the keys of ``mounts``."""
         if "/" not in mounts:
             raise ValueError("a RootFS needs a filesystem mounted at /")
         self.mounts = {normalize(k): v for k, v in mounts.items()}
+        self.mountpoints = {normalize(m) for m in mountpoints} if mountpoints is not None else set(self.mounts)
         self._mount_order = sorted(self.mounts, key=len, reverse=True)
         self.source = source
         self.max_read = max_read

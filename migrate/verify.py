@@ -22,7 +22,7 @@ import yaml
 
 from migrate.deploy import Stack, collect_secrets, load_stack, project_name
 from migrate.docker_engine import Engine
-from migrate.errors import MigrateError
+from migrate.errors import MigrateError, VerificationFailed
 from migrate.model.verify import Check, ImageSizes, VerificationReport
 
 Progress = Callable[[str], None]
@@ -33,10 +33,6 @@ exec 3<>"/dev/tcp/$1/$2" || exit 7
 printf 'GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: migrate-verify\r\nConnection: close\r\n\r\n' "$3" "$1" >&3
 timeout 10 cat <&3
 """
-
-
-class VerificationFailed(MigrateError):
-    exit_code = 29
 
 
 def _noop(_m: str) -> None:

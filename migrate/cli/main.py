@@ -28,6 +28,11 @@ COMMAND_MODULES = (
     "plan",
     "generate",
     "convert",
+    "base_image",
+    "build",
+    "data",
+    "up",
+    "verify",
     "bench",
     "capacity",
 )

@@ -134,5 +134,6 @@ class GuestfsBackend(Backend):
         except BaseException:
             g.close()
             raise
-        rootfs = RootFS({"/": GuestfsFilesystem(g)}, source=", ".join(map(str, images)))
+        rootfs = RootFS({"/": GuestfsFilesystem(g)}, source=", ".join(map(str, images)),
+                        mountpoints=set(mounted.values()))
         return OpenedGuest(backend=self.name, rootfs=rootfs, images=sources, filesystems=records, notes=notes)
