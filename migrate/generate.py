@@ -158,7 +158,7 @@ class StackWriter:
                                   fills=[{"placeholder": placeholder(x.secret), "secret": x.secret}
                                          for x in f.secret_fills]))
         else:
-            self.write(self._guest_rel(c, dest), data)
+            self.write(self._guest_rel(c, dest), data, mode=(mode & 0o777) | 0o400)
             prepare.append(f"chown {uid}:{gid} /rootfs{dest} && chmod {mode:04o} /rootfs{dest}")
 
     def copy_tree(self, c: Container, f: FileCopy, prepare: list[str]) -> None:

@@ -430,6 +430,19 @@ class Planner:
         return Command(argv=argv, workdir=s.working_directory, stop_signal=self.role(s).stop_signal,
                        reason="; ".join(reasons)), blockers
 
+    def static_binary(self, s: Service) -> str | None:
+        """The executable's path when it is a statically linked ELF file no package owns (needs a reader)."""
+        if self.reader is None or not s.exec_start or s.role in ROLES or s.interpreter:
+            return None
+        path = s.exec_start[0].lstrip("-@+!:")
+        if not path.startswith("/") or path.startswith(("/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/lib")):
+            return None  # the distribution's own programs come from packages
+        try:
+            head = self.reader.read_bytes(path, max_bytes=256 * 1024 * 1024)
+        except Exception:  # noqa: BLE001 - unreadable: not something we can put on scratch
+            return None
+        return path if is_static_elf(head) else None
+
     def pg_cluster(self, volumes: list[VolumeMount]) -> tuple[str, str]:
         """(version, cluster) of a Debian PostgreSQL cluster, from its data directory or package."""
         for v in volumes:
@@ -717,11 +730,26 @@ class Planner:
         files += self.app_trees(s, user)
         files += self.web_roots(s, to_provide)
 
-        pkgs_items = self.packages_for(s, [])
+        base = self.base.model_copy()
+        static = self.static_binary(s)
+        if static:
+            base.runtime = "scratch"
+            base.reason = (f"{static} is a static executable (no ELF interpreter): the runtime stage is FROM "
+                           f"scratch and holds only what runs; {base.image} is the build stage's base")
+            files.append(FileCopy(source=static, kind="file", uid=0, gid=0, mode=0o755,
+                                  reason="the service's static executable, copied from the VM"))
+            pkgs_items = Packages(reason="none: a static executable on FROM scratch")
+        else:
+            pkgs_items = self.packages_for(s, [])
         ports, port_blockers = self.ports_for(s)
         blockers += port_blockers
         secret_of = {x.key: members[x.id] for x in self.inv.secrets if x.id in mine and x.key}
-        health, extra = self.healthcheck_for(s, ports, secret_of, [p.name for p in pkgs_items.items])
+        if static:
+            health, extra = Healthcheck(kind="none", test=["NONE"], reason="FROM scratch has no shell or probe "
+                                        "tools; Docker watches the process (add a health endpoint client to the "
+                                        "binary to do better)"), []
+        else:
+            health, extra = self.healthcheck_for(s, ports, secret_of, [p.name for p in pkgs_items.items])
         if extra:
             pkgs_items = self.packages_for(s, extra)
         command, cmd_blockers = self.command_for(s, vols)
@@ -757,7 +785,7 @@ class Planner:
         why = f"{s.manager} service {s.name}" + (f" ({s.role})" if s.role else "") + " runs in the VM"
         return Container(
             name=name, source_service=s.name, role=s.role, image=f"{self.image_prefix}-{name}:latest",
-            base=self.base.model_copy(), packages=pkgs_items, user=user,
+            base=base, packages=pkgs_items, user=user,
             extra_users=self.extra_users(user, files, vols),
             command=command, files=files, runtime_dirs=runtime, remove=removals, links=links, ports=ports,
             healthcheck=health,
@@ -1037,6 +1065,33 @@ class Planner:
         score = max(0, mean - 35 * sum(b.severity == "blocker" for b in blockers)
                     - 10 * sum(b.severity == "warning" for b in blockers))
         return Fitness(score=score, rule=VM_FITNESS_RULE, blockers=blockers)
+
+
+def is_static_elf(data: bytes) -> bool:
+    """An ELF executable without a PT_INTERP program header: it needs no dynamic loader or libraries."""
+    import struct
+
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return False
+    end = "<" if data[5] == 1 else ">"
+    if data[4] == 2:
+        e_type, = struct.unpack_from(end + "H", data, 16)
+        phoff, = struct.unpack_from(end + "Q", data, 32)
+        phentsize, phnum = struct.unpack_from(end + "HH", data, 54)
+    else:
+        e_type, = struct.unpack_from(end + "H", data, 16)
+        phoff, = struct.unpack_from(end + "I", data, 28)
+        phentsize, phnum = struct.unpack_from(end + "HH", data, 42)
+    if e_type not in (2, 3) or phnum == 0:  # EXEC or DYN (static-pie)
+        return False
+    types = []
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if off + 4 > len(data):
+            return False
+        types.append(struct.unpack_from(end + "I", data, off)[0])
+    PT_INTERP, PT_DYNAMIC = 3, 2  # noqa: N806
+    return PT_INTERP not in types and (e_type == 2 or PT_DYNAMIC in types)
 
 
 def cron_interval(schedule: str) -> int | None:

@@ -62,6 +62,28 @@ def _user_cmds(family: str, u: UserSpec) -> list[str]:
             f"--home-dir {shlex.quote(home)} --shell {shlex.quote(shell)} {shlex.quote(u.name)})"]
 
 
+def scratch_prepare(c: Container) -> list[str]:
+    """Build-stage commands for a FROM scratch runtime: passwd/group entries and directories that a
+    distribution runtime stage would have made with RUN."""
+    users = {0: ("root", 0, "/root")}
+    for u in [c.user, *c.extra_users]:
+        users[u.uid] = (u.name, u.gid, u.home or "/nonexistent")
+    passwd = [f"{n}:x:{uid}:{gid}::{home}:/sbin/nologin" for uid, (n, gid, home) in sorted(users.items())]
+    groups = {0: "root", c.user.gid: c.user.group or c.user.name}
+    group = [f"{name}:x:{gid}:" for gid, name in sorted(groups.items())]
+    cmds = ["mkdir -p /rootfs/etc /rootfs/tmp && chmod 1777 /rootfs/tmp",
+            "printf '%s\\n' " + " ".join(shlex.quote(x) for x in passwd) + " > /rootfs/etc/passwd",
+            "printf '%s\\n' " + " ".join(shlex.quote(x) for x in group) + " > /rootfs/etc/group"]
+    for d in c.runtime_dirs:
+        cmds.append(f"install -d -o {d.uid} -g {d.gid} -m {d.mode:04o} /rootfs{d.path}")
+    for v in c.volumes:
+        uid = v.uid if v.uid is not None else c.user.uid
+        gid = v.gid if v.gid is not None else c.user.gid
+        mode = f" -m {v.mode:04o}" if v.mode is not None else ""
+        cmds.append(f"install -d -o {uid} -g {gid}{mode} /rootfs{v.target}")
+    return cmds
+
+
 def install_commands(c: Container) -> list[str]:
     """One RUN: create the VM's users with their ids (before packages, whose scripts would pick other
     ids), install the pinned packages, clean the package caches in the same layer, make directories."""
@@ -135,10 +157,14 @@ def healthcheck_instruction(test: list[str]) -> str:
 
 def render_dockerfile(plan: Plan, c: Container, prepare: list[str], entrypoint: bool) -> str:
     labels = sorted(c.labels.items())
-    labels.append(("org.opencontainers.image.base.name", "${BASE_IMAGE}"))
+    labels.append(("org.opencontainers.image.base.name", "scratch" if c.base.runtime == "scratch" else "${BASE_IMAGE}"))
     rendered = [(k, json.dumps(v) if k == "org.opencontainers.image.base.name" else _docker_label_value(v))
                 for k, v in sorted(labels)]
-    text = render_template("Dockerfile.j2", plan=plan, c=c, prepare=prepare, install=install_commands(c),
+    scratch = c.base.runtime == "scratch"
+    if scratch:
+        prepare = scratch_prepare(c) + prepare
+    text = render_template("Dockerfile.j2", plan=plan, c=c, prepare=prepare,
+                           install=[] if scratch else install_commands(c),
                            labels=rendered, entrypoint=entrypoint, user=user_instruction(c),
                            healthcheck_cmd=healthcheck_instruction(c.healthcheck.test) if c.healthcheck.test else "")
     return text

@@ -39,9 +39,10 @@ class Decision(Model):
 
 
 class BaseImage(Decision):
-    image: str  # default of ARG BASE_IMAGE
+    image: str  # default of ARG BASE_IMAGE (the build stage's base; the runtime's too unless scratch)
     family: str
     package_manager: PackageManager
+    runtime: Literal["distro", "scratch"] = "distro"  # scratch: a static binary needs no distribution
 
 
 class PinnedPackage(Model):
