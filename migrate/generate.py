@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from migrate.analyzers.base import SecretVault
 from migrate.errors import MigrateError, OutputError, UsageError
+from migrate.fsutil import atomic_write_text
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
 from migrate.plan import GuestReader
@@ -343,7 +345,8 @@ def input_kind(path: Path) -> str:
 
 @contextmanager
 def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> Iterator[Source]:
+                progress: Callable[[str], None] | None = None, vault: SecretVault | None = None,
+                ) -> Iterator[Source]:
     """Load an inventory/plan document or inspect disk images; keep the guest open for reading files
     until the block ends. ``rootfs`` is an extracted guest tree to read files from instead."""
     if not paths:
@@ -354,8 +357,7 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
         if kinds == {"image"}:
             from migrate.inspect import inspect_images, open_guest
 
-            src.inventory = inspect_images([Path(p) for p in paths], backend,
-                                           **({"progress": progress} if progress else {}))
+            src.inventory = inspect_images([Path(p) for p in paths], backend, progress=progress, vault=vault)
             if rootfs is None:
                 try:
                     guest = stack.enter_context(open_guest([Path(p) for p in paths], backend))
@@ -380,13 +382,21 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
 def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: Path | None = None,
             org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
             base_image: str | None = None, progress: Callable[[str], None] | None = None,
-            ) -> tuple[GenerateResult, Plan]:
-    """inspect -> graph -> plan -> generate; the intermediate documents are written into OUTDIR."""
+            secrets_out: Path | None = None) -> tuple[GenerateResult, Plan]:
+    """inspect -> graph -> plan -> generate; the intermediate documents are written into OUTDIR.
+
+    ``secrets_out``: also write the secret values found in the guest, in the clear, as NAME=value
+    lines (mode 0600) for ``migrate up --secrets-file``: the migrated data (e.g. PostgreSQL's role
+    passwords) keeps working with the VM's own credentials. Refused inside OUTDIR."""
     from migrate.graph import build_graph, to_mermaid
     from migrate.plan import build_options, make_plan
 
     options = build_options(org=org, labels=labels, labels_config=labels_config, base_image=base_image)
-    with open_source(paths, backend=backend, rootfs=rootfs, progress=progress) as src:
+    vault = SecretVault()
+    if secrets_out is not None and Path(secrets_out).resolve().is_relative_to(Path(outdir).resolve()):
+        raise UsageError("--secrets-out must be outside the stack directory (it holds passwords in the clear)",
+                         path=str(secrets_out))
+    with open_source(paths, backend=backend, rootfs=rootfs, progress=progress, vault=vault) as src:
         if src.inventory is None:
             raise UsageError("convert needs disk images or an inventory; for a plan use `migrate generate`")
         if progress:
@@ -398,4 +408,17 @@ def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: P
         extra = {"inventory.json": src.inventory.to_json(), "graph.json": graph.to_json(),
                  "graph.mmd": to_mermaid(graph)}
         result = generate(plan, outdir, src.reader, extra_files=extra)
+    if secrets_out is not None:
+        write_secrets_file(plan, src.inventory, vault, Path(secrets_out))
     return result, plan
+
+
+def write_secrets_file(plan: Plan, inventory: Inventory, vault: SecretVault, path: Path) -> Path:
+    """NAME=value for every stack secret whose value was found in the guest (mode 0600, atomic)."""
+    refs = {s.id: s.value_ref for s in inventory.secrets}
+    lines = []
+    for secret in sorted(plan.secrets, key=lambda s: s.name):
+        ref = next((refs[i] for i in secret.found_as if refs.get(i)), None)
+        if ref is not None:
+            lines.append(f"{secret.name}={vault.value(ref)}")
+    return atomic_write_text(path, "".join(line + "\n" for line in lines), mode=0o600)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from migrate.analysis import run_analyzers
-from migrate.analyzers.base import Context
+from migrate.analyzers.base import Context, SecretVault
 from migrate.errors import ImageNotFound, UnsupportedLayout, UsageError
 from migrate.image.backend import Backend, OpenedGuest
 from migrate.model.inventory import DiskSizing, Inventory, OSInfo, Unknown, VMSizing
@@ -58,8 +58,11 @@ def _check_inputs(paths: list[Path]) -> None:
 
 
 def inspect_images(paths: list[Path], backend: str = "auto", *,
-                   progress: Callable[[str], None] | None = None) -> Inventory:
-    """Inspect the disks of one VM (several images = several disks, in order; or one OVA)."""
+                   progress: Callable[[str], None] | None = None, vault: SecretVault | None = None) -> Inventory:
+    """Inspect the disks of one VM (several images = several disks, in order; or one OVA).
+
+    ``vault`` receives the secret values found (in memory), for a caller that must hand them on
+    (``convert --secrets-out``); the inventory itself only ever holds redactions."""
     from migrate.image.ova import is_ova, open_ova
 
     paths = [Path(p) for p in paths]
@@ -75,7 +78,7 @@ def inspect_images(paths: list[Path], backend: str = "auto", *,
         if progress:
             progress(f"opening {len(disks)} disk(s) with the {backend} backend")
         with open_guest(disks, backend) as guest:
-            ctx = Context(rootfs=guest.rootfs)
+            ctx = Context(rootfs=guest.rootfs, secrets=vault if vault is not None else SecretVault())
             result, ctx = run_analyzers(guest.rootfs, ctx, progress=(lambda n: progress(f"analyzer {n}"))
                                         if progress else None)
             images = guest.images

@@ -22,6 +22,9 @@ def convert(
     base_image: BaseImage = None,
     rootfs: RootfsOpt = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
+    secrets_out: Annotated[Path | None, typer.Option(
+        "--secrets-out", help="Also write the passwords found in the guest, in the clear, to this file (mode 0600; "
+                              "outside OUTDIR) for `migrate up --secrets-file`.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Report as JSON.")] = False,
 ) -> None:
     """Convert a VM to a container stack: inventory.json, graph.json and plan.yaml are kept in OUTDIR
@@ -30,12 +33,12 @@ def convert(
 
     if as_json:
         result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
-                                labels_config=labels_config, base_image=base_image)
+                                labels_config=labels_config, base_image=base_image, secrets_out=secrets_out)
     else:
         with err_console.status("converting") as status:
             result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
                                     labels_config=labels_config, base_image=base_image,
-                                    progress=lambda msg: status.update(msg))
+                                    progress=lambda msg: status.update(msg), secrets_out=secrets_out)
         print_plan_summary(p)
     report(result, as_json)
 
