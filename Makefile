@@ -6,7 +6,8 @@ PY     := $(VENV)/bin/python
 OUT    ?= out/demo
 PYTEST ?= $(PY) -m pytest
 
-.PHONY: demo test test-fast lint bench host venv clean
+
+.PHONY: demo demo-down test test-fast lint bench host venv clean
 
 host:
 	bash scripts/setup-host.sh
@@ -20,9 +21,24 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The whole chain on the built-in example VM: inspect -> convert -> build -> move the data -> up -> verify.
+# The stack stays up afterwards (nginx on http://127.0.0.1/); `make demo-down` removes it.
+IMAGE = $$($(PY) -m migrate sample path flagship --format qcow2)
 demo: host venv
 	$(PY) -m migrate sample build flagship
-	$(PY) -m migrate inspect $$($(PY) -m migrate sample path flagship --format qcow2) -o $(OUT)/inventory.json
+	if [ -f $(OUT)/stack/compose.yaml ]; then $(PY) -m migrate down $(OUT)/stack --volumes; fi
+	rm -rf $(OUT)/data
+	$(PY) -m migrate inspect $(IMAGE) -o $(OUT)/inventory.json
+	$(PY) -m migrate convert $(IMAGE) -o $(OUT)/stack --secrets-out $(OUT)/secrets.env
+	$(PY) -m migrate base-image debian:bookworm-slim
+	$(PY) -m migrate build $(OUT)/stack
+	$(PY) -m migrate data export $(IMAGE) -o $(OUT)/data --inventory $(OUT)/stack/inventory.json
+	$(PY) -m migrate data import $(OUT)/data --project shop-vm01 --outdir $(OUT)/stack
+	$(PY) -m migrate up $(OUT)/stack --secrets-file $(OUT)/secrets.env
+	$(PY) -m migrate verify $(OUT)/stack --secrets-file $(OUT)/secrets.env
+
+demo-down: venv
+	$(PY) -m migrate down $(OUT)/stack --volumes
 
 test: host venv
 	$(PYTEST)

@@ -400,17 +400,56 @@ def wait_healthy(engine: Engine, stack: Stack, project: str, mode: str, *, timeo
 SWARM_FILE = ".compose.swarm.yaml"
 
 
-def swarm_compose_file(stack: Stack) -> Path:
-    """compose.yaml as ``docker stack deploy`` accepts it: its schema has no top-level ``name``
-    (the stack name is given on the command line). Written next to compose.yaml so relative paths
-    (secret files) keep their meaning; compose.yaml itself is used when nothing needs dropping."""
-    if "name" not in stack.raw:
-        return stack.compose_file
+def ipvs_available() -> bool:
+    """Swarm's service virtual IPs and its ingress routing mesh are built on the kernel's IPVS.
+    Minimal VM kernels (this project's CI machines among them) have none: there a VIP accepts no
+    connection ("No route to host") and published ports answer nothing."""
+    return os.path.exists("/proc/net/ip_vs")
+
+
+def _host_mode_port(port: object) -> object:
+    """A published port in long syntax with ``mode: host`` (the ingress mesh needs IPVS)."""
+    if isinstance(port, dict):
+        return {**port, "mode": "host"}
+    text = str(port)
+    proto = "tcp"
+    if "/" in text:
+        text, proto = text.split("/", 1)
+    parts = text.split(":")
+    if len(parts) == 1:
+        return {"target": int(parts[0]), "protocol": proto, "mode": "host"}
+    out = {"target": int(parts[-1]), "published": int(parts[-2]), "protocol": proto, "mode": "host"}
+    if len(parts) == 3:
+        out["host_ip"] = parts[0]
+    return out
+
+
+def swarm_compose_file(stack: Stack, endpoint_mode: str = "auto") -> tuple[Path, str]:
+    """compose.yaml as ``docker stack deploy`` accepts it, and the endpoint mode used.
+
+    Its schema has no top-level ``name`` (the stack name is given on the command line). Without
+    IPVS (``endpoint_mode`` auto) every service gets ``endpoint_mode: dnsrr`` and host-mode
+    published ports, so services still find each other by name. Written next to compose.yaml so
+    relative paths (secret files) keep their meaning; compose.yaml itself is used when nothing changes."""
+    mode = endpoint_mode if endpoint_mode != "auto" else ("vip" if ipvs_available() else "dnsrr")
+    if "name" not in stack.raw and mode == "vip":
+        return stack.compose_file, mode
     data = {k: v for k, v in stack.raw.items() if k != "name"}
+    note = "without `name`"
+    if mode == "dnsrr":
+        note += "; endpoint_mode dnsrr and host-mode ports, as this engine's kernel has no IPVS"
+        services = {}
+        for svc_name, svc in data.get("services", {}).items():
+            svc = dict(svc)
+            svc["deploy"] = {**svc.get("deploy", {}), "endpoint_mode": "dnsrr"}
+            if svc.get("ports"):
+                svc["ports"] = [_host_mode_port(p) for p in svc["ports"]]
+            services[svc_name] = svc
+        data["services"] = services
     path = stack.dir / SWARM_FILE
-    path.write_text("# written by migrate up --swarm from compose.yaml (without `name`)\n"
+    path.write_text(f"# written by migrate up --swarm from compose.yaml ({note})\n"
                     + yaml.safe_dump(data, sort_keys=False))
-    return path
+    return path, mode
 
 
 def project_name(stack: Stack, project: str | None) -> str:
@@ -422,7 +461,8 @@ def project_name(stack: Stack, project: str | None) -> str:
 
 def up(outdir: Path, *, swarm: bool = False, project: str | None = None, secrets_file: Path | None = None,
        overlays: list[str] | None = None, timeout: float = 300, engine: Engine | None = None,
-       progress: Progress = _noop, environ: dict[str, str] | None = None) -> UpResult:
+       progress: Progress = _noop, environ: dict[str, str] | None = None,
+       endpoint_mode: str = "auto") -> UpResult:
     stack = load_stack(outdir)
     engine = engine or Engine()
     name = project_name(stack, project)
@@ -436,9 +476,10 @@ def up(outdir: Path, *, swarm: bool = False, project: str | None = None, secrets
         if not engine.swarm_active():
             raise UsageError("this engine is not a swarm manager: `docker swarm init` first, or deploy without "
                              "--swarm")
-        progress(f"docker stack deploy {name}")
+        swarm_file, used_mode = swarm_compose_file(stack, endpoint_mode)
+        progress(f"docker stack deploy {name} (endpoint mode {used_mode})")
         res = engine.docker("stack", "deploy", "--resolve-image", "never", "--prune", "-c",
-                            str(swarm_compose_file(stack)), name, cwd=stack.dir)
+                            str(swarm_file), name, cwd=stack.dir)
     else:
         progress(f"docker compose -p {name} up -d")
         # `up -d` itself waits for depends_on health conditions (compose.override.yaml): bound it too

@@ -23,6 +23,8 @@ def up(
     overlay: Annotated[list[str] | None, typer.Option("--overlay", "-f", help="Extra compose file, e.g. "
                                                       "compose.debug.yaml (Compose only).")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every service to be healthy.")] = 300,
+    endpoint_mode: Annotated[str, typer.Option(help="Swarm only: vip | dnsrr | auto (dnsrr where the kernel has "
+                                                    "no IPVS for virtual IPs).")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Deploy the stack (secrets from a file or the environment) and wait until every service is
@@ -31,7 +33,7 @@ def up(
 
     with err_console.status("deploying") as status:
         result = do_up(outdir, swarm=swarm, project=project, secrets_file=secrets_file, overlays=overlay or [],
-                       timeout=timeout, progress=lambda m: status.update(m))
+                       timeout=timeout, progress=lambda m: status.update(m), endpoint_mode=endpoint_mode)
     if as_json:
         print(json.dumps({"project": result.project, "mode": result.mode, "seconds_deploy": result.seconds_deploy,
                           "seconds_to_healthy": result.seconds_to_healthy,
