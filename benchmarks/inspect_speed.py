@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
