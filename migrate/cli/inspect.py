@@ -32,16 +32,29 @@ def _summary(inv: Inventory) -> None:
     for p in inv.ports:
         where = p.path if p.proto == "unix" else f"{p.address + ':' if p.address else ''}{p.port}/{p.proto}"
         ports_by_service.setdefault(p.service or "?", []).append(where or "?")
-    svc = Table(title="Services")
-    for col in ("service", "role", "state", "user", "listens", "note"):
+    svc = Table(title="Services to migrate")
+    for col in ("service", "role", "state", "user", "listens"):
         svc.add_column(col)
+    vm_only = []
     for s in inv.services:
-        if s.state in ("disabled", "static") and not s.role and s.name not in ports_by_service:
+        if s.vm_only:
+            vm_only.append(s)
             continue
-        note = f"VM-only: {s.vm_only_reason}" if s.vm_only else ""
-        svc.add_row(s.name, s.role or "", s.state, s.user or "", ", ".join(sorted(ports_by_service.get(s.name, []))),
-                    note)
+        if s.state in ("disabled", "static", "masked") and not s.role and s.name not in ports_by_service:
+            continue
+        svc.add_row(s.name, s.role or "", s.state, s.user or "", ", ".join(sorted(ports_by_service.get(s.name, []))))
     console.print(svc)
+    if vm_only:
+        net_ports = {p.service for p in inv.ports if p.proto != "unix"}
+        notable = [s for s in vm_only if s.role or s.name in net_ports]
+        for s in notable:
+            listens = ", ".join(sorted(ports_by_service.get(s.name, [])))
+            console.print(f"VM-only, left out: [bold]{s.name}[/] ({s.role or 'service'}"
+                          f"{', ' + listens if listens else ''}): {s.vm_only_reason}", highlight=False)
+        enabled = sorted(s.name for s in vm_only if s not in notable and s.state == "enabled")
+        others = len(vm_only) - len(notable) - len(enabled)
+        console.print(f"VM-only, left out: {', '.join(enabled) or 'nothing else enabled'}"
+                      f" (and {others} static/disabled units; reasons in the inventory)", highlight=False)
     if inv.persistent_paths:
         pp = Table(title="Persistent data")
         for col in ("path", "service", "kind", "why"):
@@ -81,7 +94,8 @@ def _summary(inv: Inventory) -> None:
 
 
 def inspect(
-    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order), one OVA, or an extracted guest directory.",
+    images: Annotated[list[Path], typer.Argument(help="Disk images of one VM (in disk order), one OVA, or an "
+                                                      "extracted guest directory.",
                                                  show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the inventory JSON here.")] = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs. auto: native, guestfs for layouts "
