@@ -17,6 +17,9 @@ _EPS = re.compile(r"\beps:\s*" + _NUM)
 _TPS = re.compile(r"\btps:\s*" + _NUM)
 _LAT = re.compile(r"lat \(ms,([0-9]+)%\):\s*" + _NUM)
 _MIBS = re.compile(_NUM + r"\s*MiB/sec")
+_QPS = re.compile(r"\bqps:\s*" + _NUM + r"(?:\s*\(r/w/o:\s*" + _NUM + "/" + _NUM + "/" + _NUM + r"\))?")
+_ERR = re.compile(r"\berr/s:\s*" + _NUM)
+_RECONN = re.compile(r"\breconn/s:\s*" + _NUM)
 
 
 def _float(rx: str, text: str) -> float | None:
@@ -61,9 +64,7 @@ def parse(text: str) -> SysbenchResult:
         rep = IntervalReport(t=float(m.group(1)))
         if (t := _THDS.search(rest)) is not None:
             rep.threads = int(t.group(1))
-        if (e := _EPS.search(rest)) is not None:
-            rep.eps = float(e.group(1))
-        elif (e := _TPS.search(rest)) is not None:
+        if (e := _EPS.search(rest)) is not None or (e := _TPS.search(rest)) is not None:
             rep.eps = float(e.group(1))
         if (lat := _LAT.search(rest)) is not None:
             rep.lat_pct, rep.lat_ms = int(lat.group(1)), float(lat.group(2))
@@ -71,6 +72,14 @@ def parse(text: str) -> SysbenchResult:
             rep.mib_per_s = float(mb.group(1))
             if rep.eps is None and block:
                 rep.eps = rep.mib_per_s * 1024.0 / block
+        if (q := _QPS.search(rest)) is not None:
+            rep.qps = float(q.group(1))
+            if q.group(2) is not None:
+                rep.qps_rwo = [float(q.group(2)), float(q.group(3)), float(q.group(4))]
+        if (er := _ERR.search(rest)) is not None:
+            rep.err_per_s = float(er.group(1))
+        if (rc := _RECONN.search(rest)) is not None:
+            rep.reconn_per_s = float(rc.group(1))
         res.intervals.append(rep)
 
     if "Throughput:" in text and "events/s (eps):" in text:
@@ -90,6 +99,17 @@ def parse(text: str) -> SysbenchResult:
     tps = _float(r"transactions:\s*[0-9]+\s*\(\s*" + _NUM + r" per sec\.\)", text)
     if tps is not None:
         res.transactions_per_s = tps
+    res.queries_per_s = _float(r"^\s*queries:\s*[0-9]+\s*\(\s*" + _NUM + r" per sec\.\)", text)
+    sql = re.search(r"queries performed:\n((?:\s+(?:read|write|other|total):\s*[0-9]+\n?)+)", text)
+    if sql:
+        res.queries = {m.group(1): int(m.group(2))
+                       for m in re.finditer(r"^\s*([a-z]+):\s*([0-9]+)", sql.group(1), re.MULTILINE)}
+    m = re.search(r"ignored errors:\s*([0-9]+)\s*\(\s*" + _NUM + r" per sec\.\)", text)
+    if m:
+        res.ignored_errors, res.ignored_errors_per_s = int(m.group(1)), float(m.group(2))
+    m = re.search(r"reconnects:\s*([0-9]+)", text)
+    if m:
+        res.reconnects = int(m.group(1))
     res.mib_per_s = _float(r"MiB transferred \(\s*" + _NUM + r" MiB/sec\)", text) or _float(
         _NUM + r" MiB/sec transferred", text)
 

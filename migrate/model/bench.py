@@ -28,6 +28,10 @@ class IntervalReport(Model):
     lat_ms: float | None = None
     lat_pct: int | None = None
     mib_per_s: float | None = None
+    qps: float | None = None  # OLTP: queries/s, with the read/write/other split
+    qps_rwo: list[float] | None = None
+    err_per_s: float | None = None
+    reconn_per_s: float | None = None
 
 
 class SysbenchResult(Model):
@@ -48,6 +52,11 @@ class SysbenchResult(Model):
     fairness_time_stddev: float | None = None
     mib_per_s: float | None = None
     transactions_per_s: float | None = None
+    queries_per_s: float | None = None  # OLTP "SQL statistics"
+    queries: dict[str, int] = Field(default_factory=dict)  # read, write, other, total
+    ignored_errors: int | None = None
+    ignored_errors_per_s: float | None = None
+    reconnects: int | None = None
     options: dict[str, str] = Field(default_factory=dict)
 
 
@@ -179,6 +188,72 @@ class BenchSettings(Model):
     order: list[str] = Field(default_factory=list)
 
 
+class OltpRun(Model):
+    """One sysbench ``oltp_read_write`` run against one PostgreSQL arm."""
+
+    arm: str  # vm-way, published-port, stack-network
+    round: int
+    ok: bool = True
+    error: str | None = None
+    started: str | None = None
+    command: str = ""
+    raw_output: str = ""
+    result: SysbenchResult | None = None
+    window_s: list[float] = Field(default_factory=list)  # interval seconds used (after warm-up)
+
+
+class OltpArmSummary(Model):
+    arm: str
+    label: str
+    tps: Interval | None = None  # mean of the used 1 s reports, bootstrap 95 % CI
+    qps: Interval | None = None
+    p95_latency_ms: float | None = None  # median of the per-second p95
+    p95_latency_final_ms: list[float] = Field(default_factory=list)  # sysbench's own, one per run
+    errors_per_s: float | None = None  # ignored errors (deadlocks, serialization) per second
+    reconnects_per_s: float | None = None
+    seconds_used: int = 0
+    runs_ok: int = 0
+    runs_failed: int = 0
+
+
+class OltpRatio(Model):
+    name: str  # "published-port / vm-way"
+    metric: str  # tps, qps
+    value: Interval
+    verdict: str
+
+
+class OltpBench(Model):
+    """`migrate bench --workload oltp --stack DIR`: sysbench OLTP against the migrated PostgreSQL,
+    through the published port and from the stack's network, and the same database "the VM way"
+    (the VM's data directory and configuration under a bare host process of the same version)."""
+
+    stack_dir: str
+    project: str
+    service: str
+    engine: str = "postgresql"
+    server_versions: dict[str, str] = Field(default_factory=dict)  # arm -> "postgres (PostgreSQL) 15.x"
+    data_source: str = ""
+    vm_way_basis: str = ""
+    threads: int
+    duration_s: int
+    warmup_s: int
+    rounds: int
+    tables: int
+    table_size: int
+    database: str = "migrate_bench"
+    sysbench_options: str = ""
+    arms: list[str] = Field(default_factory=list)
+    order: list[str] = Field(default_factory=list)
+    runs: list[OltpRun] = Field(default_factory=list)
+    summary: list[OltpArmSummary] = Field(default_factory=list)
+    ratios: list[OltpRatio] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def arm_summary(self, arm: str) -> OltpArmSummary | None:
+        return next((s for s in self.summary if s.arm == arm), None)
+
+
 class BenchResults(Document):
     KIND = "bench-results"
     SCHEMA_VERSION = 1
@@ -189,6 +264,7 @@ class BenchResults(Document):
     summary: list[ArmSummary] = Field(default_factory=list)
     gains: list[Gain] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    oltp: OltpBench | None = None  # optional: absent in results written before the OLTP mode
 
     def canonical(self) -> BenchResults:
         data = self.model_copy(deep=True)
