@@ -611,3 +611,37 @@ def format_oltp(section: OltpBench) -> str:
     for n in section.notes:
         lines.append(f"  note: {n}")
     return "\n".join(lines)
+
+
+def oltp_only_results(profile: str, opts: OltpOptions, *, idle_policy: str = "refuse",
+                      idle_threshold: float = 0.25):  # noqa: ANN201 - BenchResults
+    """The results document of a run with only the OLTP workload (no consolidation arms)."""
+    import platform
+
+    from migrate.bench import host
+    from migrate.bench.runner import MachineBusy, _tool_version, idle_check
+    from migrate.model.bench import BenchContext, BenchResults, BenchSettings
+
+    warnings: list[str] = []
+    check: dict = {"policy": idle_policy, "threshold_cores": idle_threshold}
+    if idle_policy != "skip":
+        check.update(idle_check())
+        check["busy"] = check["busy_cores"] > idle_threshold
+        if check["busy"]:
+            msg = (f"machine busy before the run: {check['busy_cores']:.2f} cores in use "
+                   f"(threshold {idle_threshold}); results will be noisy")
+            if idle_policy == "refuse":
+                raise MachineBusy(msg + " — rerun when idle or pass --allow-busy")
+            warnings.append(msg)
+    docker_v = None
+    with contextlib.suppress(Exception):
+        docker_v = _sdk().version().get("Version")
+    ctx = BenchContext(
+        date=datetime.now(UTC).isoformat(timespec="seconds"), hostname=host.hostname(), cpu_model=host.cpu_model(),
+        cores=len(os.sched_getaffinity(0)), mem_total_kib=host.meminfo()["MemTotal"], kernel=platform.release(),
+        accel="n/a", accel_probe="no VM arm (the OLTP bench runs the VM's database as a bare host process)",
+        docker=docker_v, cgroup=host.cgroup_version(), sysbench=_tool_version([SYSBENCH, "--version"]) or "unknown",
+        sysbench_options={"oltp": public_command(opts)}, idle_check=check)
+    settings = BenchSettings(profile=profile, n=1, duration_s=opts.duration_s, warmup_s=opts.warmup_s,
+                             workloads=["oltp"], arms=[], rounds=opts.rounds, memory_mib=0)
+    return BenchResults(context=ctx, settings=settings, warnings=warnings)

@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from migrate.bench import host, stats
 from migrate.bench.arms import BareDriver, ContainerDriver, Driver, VMDriver, probe_accel, remove_labelled
@@ -57,6 +58,8 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(4, 20, 2, ("cpu",), 2, 256, "≈4 min on 2 cores: cpu, N=4, 20 s, 2 interleaved rounds"),
     "standard": Profile(4, 30, 3, ("cpu", "memory", "threads"), 2, 256, "cpu+memory+threads, ≈15 min"),
+    "extended": Profile(4, 30, 3, ("cpu", "memory", "threads", "oltp"), 2, 256,
+                        "standard + OLTP against a migrated stack's PostgreSQL (--stack DIR), ≈17 min"),
     "tiny": Profile(1, 3, 0, ("cpu",), 1, 128, "smoke test: 1 instance, 3 s, 1 round"),
 }
 ARM_ORDER = ("R", "B", "A", "C")
@@ -309,7 +312,7 @@ def idle_check(seconds: float = 3.0) -> dict[str, float | str | bool]:
     cores = host.busy_cores(seconds)
     psi = None
     with contextlib.suppress(OSError, ValueError, IndexError):
-        psi = float(open("/proc/pressure/cpu").read().split()[1].split("=")[1])
+        psi = float(Path("/proc/pressure/cpu").read_text().split()[1].split("=")[1])
     return {"busy_cores": round(cores, 3), "psi_some_avg10": psi if psi is not None else "n/a",
             "seconds": seconds}
 

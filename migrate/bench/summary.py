@@ -57,6 +57,10 @@ def format_summary(res: BenchResults) -> str:
             out.append(f"fixed memory basis ({s.arm}): {s.fixed_mem_basis}")
         if s.storage_basis:
             out.append(f"storage basis ({s.arm}): {s.storage_basis}")
+    if res.oltp is not None:
+        from migrate.bench.oltp import format_oltp
+
+        out += ["", format_oltp(res.oltp)]
     if res.warnings:
         out.append("")
         out += [f"WARNING: {w}" for w in res.warnings]

@@ -1,5 +1,7 @@
 import pytest
 
+from tests.build.docker_fixtures import base_image, docker_engine  # noqa: F401
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow_vm: boots QEMU guests (TCG here; tens of seconds)")
