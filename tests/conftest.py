@@ -1,6 +1,4 @@
-"""Shared pytest set-up. Image fixtures (real Debian guests, built and cached by migrate.samples)
-live in tests/images_fixtures.py."""
+"""Shared pytest set-up: real sample guests (tests/images_fixtures.py) and the Docker engine with
+the local base image (tests/build/docker_fixtures.py), available to every test directory."""
 
-import importlib.util
-
-pytest_plugins = ["tests.images_fixtures"] if importlib.util.find_spec("tests.images_fixtures") else []
+pytest_plugins = ["tests.images_fixtures", "tests.build.docker_fixtures"]

@@ -1,1 +1,0 @@
-from tests.build.docker_fixtures import base_image, docker_engine  # noqa: F401
