@@ -112,7 +112,10 @@ class PortSpec(Decision):
 class Healthcheck(Decision):
     kind: Literal["pg_isready", "redis-cli", "http", "tcp", "mysqladmin", "none"]
     test: list[str]  # Docker's form: ["CMD", ...] or ["CMD-SHELL", "..."]
-    interval: str = "30s"
+    # Docker runs the first check only after one interval, and depends_on: service_healthy chains wait for
+    # it at every hop: 30s made the flagship take 93 s to healthy, 10s about a third of that. (Docker 25's
+    # start_interval would do better, but Debian 12's engine is 20.10.)
+    interval: str = "10s"
     timeout: str = "5s"
     retries: int = 3
     start_period: str = "30s"
