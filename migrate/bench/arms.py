@@ -5,6 +5,7 @@ where it waits for the go signal; start latency measured here), ``targets`` (wha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -12,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.bench import host
@@ -73,10 +74,8 @@ def _kill_group(p: subprocess.Popen) -> None:
             os.killpg(p.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             p.kill()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         p.wait(timeout=5)
-    except subprocess.TimeoutExpired:  # pragma: no cover
-        pass
 
 
 class BareDriver(Driver):

@@ -269,7 +269,8 @@ def docker_import(client, root: Path, tag: str) -> None:
     data = _rootfs_tar(root)
     try:
         client.api.import_image_from_data(data, repository=repo, tag=version,
-                                          changes=['CMD ["/bin/sh"]', "LABEL org.opencontainers.image.title=migrate-bench"])
+                                          changes=['CMD ["/bin/sh"]',
+                                                   "LABEL org.opencontainers.image.title=migrate-bench"])
     except Exception as exc:  # noqa: BLE001
         raise ExternalToolError(f"docker import failed: {exc}") from exc
 

@@ -131,7 +131,8 @@ def build_scenarios(fleet: list[FleetVM], rule: str, host: HostSpec, o: Overhead
             basis += f"; {rule}; container CPU efficiency {o.container_cpu_efficiency:.3f}"
         hosts, too_big = pack(its, cpu_cap, mem_cap)
         out.append(Scenario(name=name, title=SCENARIO_TITLES[name], items=its, hosts=hosts,
-                            hosts_needed=len(hosts) + len(too_big), hosts_total=len(hosts) + len(too_big) + host.reserve,
+                            hosts_needed=len(hosts) + len(too_big),
+                            hosts_total=len(hosts) + len(too_big) + host.reserve,
                             capacity_cpu=round(cpu_cap, 4), capacity_memory_mib=round(mem_cap, 1),
                             unplaceable=too_big, basis=basis))
     return out

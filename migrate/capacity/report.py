@@ -60,7 +60,8 @@ def plot_efficiency(bench: BenchResults | None, rep: CapacityReport) -> str:
         ss = [s for s in bench.canonical().summary if s.efficiency and s.workload == bench.settings.workloads[0]]
         xs = [f"{s.arm}\n{s.label.split('[')[0].strip()[:22]}" for s in ss]
         vals = [s.efficiency.value for s in ss]
-        err = [[s.efficiency.value - s.efficiency.low for s in ss], [s.efficiency.high - s.efficiency.value for s in ss]]
+        err = [[s.efficiency.value - s.efficiency.low for s in ss],
+               [s.efficiency.high - s.efficiency.value for s in ss]]
         ax.bar(xs, vals, yerr=err, capsize=4, color=[COLORS[s.arm] for s in ss])
         for i, s in enumerate(ss):
             ax.text(i, vals[i] + 0.02, f"{vals[i]:.2f}" + (" (TCG)" if s.accel == "tcg" else ""), ha="center")
@@ -161,7 +162,8 @@ def plot_hosts(rep: CapacityReport) -> str:
     fig, ax = plt.subplots(figsize=(6, 3))
     for sc in ("vms-today", "containers-in-vms", "containers-bare-metal"):
         for rule, ls in (("like-for-like", ":"), ("moderate", "-"), ("aggressive", "--")):
-            cells = sorted((c for c in rep.sensitivity if c.scenario == sc and c.rule == rule), key=lambda c: c.headroom)
+            cells = sorted((c for c in rep.sensitivity if c.scenario == sc and c.rule == rule),
+                           key=lambda c: c.headroom)
             if sc == "vms-today" and rule != "like-for-like":
                 continue
             ax.plot([c.headroom * 100 for c in cells], [c.hosts_total for c in cells], ls=ls, marker="o", ms=3,
@@ -225,7 +227,8 @@ def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
     cont = {i.name: i for i in rep.scenario("containers-bare-metal").items}
     for v in rep.canonical().fleet:
         c = cont[v.name]
-        sizing_rows.append([v.name, v.vcpus, v.memory_mib, f"{v.disk_gib:g}", v.cpu_p90 if v.cpu_p90 is not None else "—",
+        sizing_rows.append([v.name, v.vcpus, v.memory_mib, f"{v.disk_gib:g}",
+                            v.cpu_p90 if v.cpu_p90 is not None else "—",
                             v.mem_p90 if v.mem_p90 is not None else "—", f"{c.cpu:.2f}", f"{c.memory_mib:.0f}",
                             v.group or "", c.basis])
     place_rows = []
@@ -253,7 +256,8 @@ def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in rep.notes)
     css = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0;"
            "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}figure{margin:1.5em 0}"
-           "figcaption{font-size:11px;color:#444}.literature{border:2px dashed #999;padding:0.5em 1em;background:#f7f7f7}"
+           "figcaption{font-size:11px;color:#444}"
+           ".literature{border:2px dashed #999;padding:0.5em 1em;background:#f7f7f7}"
            "svg{max-width:100%;height:auto}")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>migrate capacity report</title><style>{css}</style></head>
@@ -269,12 +273,14 @@ def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
 {_table("sizing", ["name", "vCPUs", "memory MiB", "disk GiB", "cpu p90 %", "mem p90 %", "container cores",
                    "container MiB", "group", "basis"], sizing_rows)}
 <h2>Per-host placement</h2>
-{_table("placement", ["scenario", "host", "workloads", "cores used / usable", "GiB used / usable", "placed"], place_rows)}
+{_table("placement", ["scenario", "host", "workloads", "cores used / usable", "GiB used / usable",
+                      "placed"], place_rows)}
 <h2>Benchmark calibration</h2>
 {_table("calibration", ["parameter", "value", "source"], calib_rows)}
 <h2>Sensitivity (hosts incl. N+{rep.host.reserve}; percentile rule × headroom)</h2>
 {_table("sensitivity", ["rule", "scenario", *[f"headroom {h:.0%}" for h in headrooms]], sens_rows)}
-<div class="literature" id="literature"><h2>Literature (published numbers, not our measurements)</h2><ul>{lit}</ul></div>
+<div class="literature" id="literature">
+<h2>Literature (published numbers, not our measurements)</h2><ul>{lit}</ul></div>
 </body></html>
 """
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,7 @@ from migrate.errors import UsageError
 from migrate.model.bench import BenchResults
 
 
-class SizingRule(str, Enum):
+class SizingRule(StrEnum):
     like_for_like = "like-for-like"
     moderate = "moderate"
     aggressive = "aggressive"
@@ -27,13 +27,16 @@ def capacity(
     inventory: Annotated[list[Path] | None, typer.Argument(help="Inventory JSON files (their VM sizing)")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV of VMs: name, vcpus, memory_mib, disk_gib, "
                                                   "optional cpu_/mem_ p50/p90/p95/peak (%), group")] = None,
-    bench: Annotated[Path | None, typer.Option(help="bench-results JSON for measured overheads (else defaults)")] = None,
-    rule: Annotated[SizingRule, typer.Option(help="like-for-like, moderate (p90+15 %), aggressive (p95)")] = SizingRule.moderate,
+    bench: Annotated[Path | None, typer.Option(
+        help="bench-results JSON for measured overheads (else defaults)")] = None,
+    rule: Annotated[SizingRule, typer.Option(
+        help="like-for-like, moderate (p90+15 %), aggressive (p95)")] = SizingRule.moderate,
     host_cores: Annotated[float, typer.Option(help="Cores per physical host")] = 32,
     host_memory: Annotated[float, typer.Option(help="GiB of memory per physical host")] = 256,
     headroom: Annotated[float, typer.Option(help="Fraction of each host kept free (0.2 = fill to 80 %)")] = 0.2,
     reserve: Annotated[int, typer.Option(help="Spare hosts (N+k)")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Directory for capacity.html/.json/.csv")] = Path("capacity-report"),
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Directory for capacity.html/.json/.csv")] = Path("capacity-report"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the report JSON")] = False,
 ) -> None:
     """Plan hosts for a fleet: VMs today vs containers in VMs vs containers on bare metal."""
