@@ -48,7 +48,7 @@ test-fast: venv
 	$(PYTEST) -m "not image and not docker"
 
 lint: venv
-	$(VENV)/bin/ruff check migrate analyzers tests
+	$(VENV)/bin/ruff check migrate analyzers tests benchmarks
 
 bench: host venv
 	$(PY) benchmarks/inspect_speed.py
