@@ -162,7 +162,7 @@ def _plan_name(outdir: Path) -> str | None:
 
 
 def load_stack(outdir: Path, compose_file: str = COMPOSE_FILE) -> Stack:
-    outdir = Path(outdir)
+    outdir = Path(outdir).resolve()  # commands run with cwd=outdir: every path in the Stack must be absolute
     path = outdir / compose_file
     try:
         data = yaml.safe_load(path.read_text())
@@ -487,6 +487,10 @@ def up(outdir: Path, *, swarm: bool = False, project: str | None = None, secrets
                              "--pull", "never", "--remove-orphans", cwd=stack.dir, timeout=timeout + 60)
     if res.returncode != 0:
         raise DockerError(f"deploying {name} failed: {res.output[-3000:]}", output=res.output)
+    if not swarm and not engine.containers([f"com.docker.compose.project={name}"]):
+        # Compose v2 exits 0 on some errors (e.g. a compose file it cannot open): do not wait for nothing
+        raise DockerError(f"docker compose created no container for {name}: {res.output[-3000:]}",
+                          output=res.output)
     deployed = time.monotonic() - t0
     states, healthy = wait_healthy(engine, stack, name, "swarm" if swarm else "compose", timeout=timeout,
                                    progress=progress)

@@ -1,6 +1,8 @@
 """Swarm without IPVS: services reach each other only with endpoint_mode dnsrr and host-mode ports
 (measured here: a VIP answers "No route to host"). The real swarm deploy is in tests/e2e."""
 
+from pathlib import Path
+
 import yaml
 
 from migrate.deploy import _host_mode_port, load_stack, swarm_compose_file
@@ -27,3 +29,13 @@ def test_dnsrr_rewrite(tmp_path):
     assert data["services"]["db"]["deploy"]["endpoint_mode"] == "dnsrr"
     path, mode = swarm_compose_file(stack, "vip")
     assert mode == "vip" and "endpoint_mode" not in yaml.safe_load(path.read_text())["services"]["web"]["deploy"]
+
+
+def test_stack_paths_are_absolute_for_a_relative_outdir(tmp_path, monkeypatch):
+    """Compose runs with cwd = the stack directory; a relative -f path would point nowhere
+    (found by `make demo`, which passes out/demo/stack)."""
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "compose.yaml").write_text(yaml.safe_dump({"services": {"web": {"image": "x:1"}}}))
+    monkeypatch.chdir(tmp_path)
+    stack = load_stack(Path("stack"))
+    assert stack.dir.is_absolute() and stack.compose_file.is_absolute()
