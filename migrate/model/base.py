@@ -67,11 +67,14 @@ class Document(Model):
             where = ".".join(str(p) for p in first["loc"])
             raise InvalidDocument(f"invalid {cls.KIND}: {where}: {first['msg']}", path=source) from exc
 
+    @staticmethod
+    def read_source(path: str | Path) -> str:
+        """The text of a document file; an unreadable file is an InvalidDocument naming it."""
+        try:
+            return Path(path).read_text()
+        except OSError as exc:
+            raise InvalidDocument(f"cannot read: {exc.strerror}", path=str(path)) from exc
+
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise InvalidDocument(f"cannot read: {exc.strerror}", path=str(p)) from exc
-        return cls.from_json(text, source=str(p))
+        return cls.from_json(cls.read_source(path), source=str(path))

@@ -359,10 +359,7 @@ class Plan(Document):
     @classmethod
     def load(cls, path: str | Path) -> Self:
         p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise InvalidDocument(f"cannot read: {exc.strerror}", path=str(p)) from exc
+        text = cls.read_source(p)
         if p.suffix == ".json":
             plan = cls.from_json(text, source=str(p))
             problems = plan.check()
