@@ -100,10 +100,8 @@ class _GuestReader:
     """A file-like view of one guest file for tarfile, hashing as it reads, in bounded chunks."""
 
     def __init__(self, rootfs: RootFS, path: str, size: int) -> None:
-        real = rootfs.resolve(path, follow_final=False)
-        # RootFS.read_bytes reads a file whole; volumes hold database segments of up to 1 GiB, so
-        # read in chunks from the filesystem that RootFS located (same resolution, same guest).
-        self._fs, self._rel = rootfs._locate(real)
+        # RootFS.read_bytes reads a file whole; volumes hold database segments of up to 1 GiB: stream
+        self._file = rootfs.open(path, follow_final=False)
         self._size = size
         self._pos = 0
         self.hash = hashlib.sha256()
@@ -114,9 +112,9 @@ class _GuestReader:
         n = min(n, self._size - self._pos, CHUNK)
         if n <= 0:
             return b""
-        data = self._fs.read(self._rel, self._pos, n)
+        data = self._file.pread(self._pos, n)
         if len(data) != n:
-            raise GuestPathError(f"short read at offset {self._pos}: {len(data)} of {n} bytes", path=self._rel)
+            raise GuestPathError(f"short read at offset {self._pos}: {len(data)} of {n} bytes", path=self._file.path)
         self._pos += n
         self.hash.update(data)
         return data

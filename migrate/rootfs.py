@@ -114,6 +114,19 @@ class HostDirFilesystem(Filesystem):
             os.close(fd)
 
 
+@dataclass(frozen=True)
+class GuestFile:
+    """One resolved regular file of the guest (see RootFS.open)."""
+
+    path: str
+    stat: FileStat
+    fs: Filesystem
+    rel: str
+
+    def pread(self, offset: int, size: int) -> bytes:
+        return self.fs.read(self.rel, offset, size)
+
+
 def normalize(path: str) -> str:
     """Lexically clean an absolute guest path (``..`` is *not* folded: that needs the filesystem)."""
     if not path.startswith("/"):
@@ -236,19 +249,24 @@ class RootFS:
         fs, rel = self._locate(real)
         return fs.readlink(rel)
 
-    def read_bytes(self, path: str, *, max_bytes: int | None = None) -> bytes:
-        limit = self.max_read if max_bytes is None else max_bytes
-        real = self.resolve(path)
+    def open(self, path: str, *, follow_final: bool = True) -> GuestFile:
+        """A regular guest file, resolved once, for reading in ranges (no size cap: the caller
+        streams, e.g. `migrate data export` copying database segments)."""
+        real = self.resolve(path, follow_final=follow_final)
         st = self._lstat_raw(real)
         if st is None:
             raise GuestPathError("no such file", path=path)
         if st.kind != "file":
             raise GuestPathError(f"not a regular file ({st.kind})", path=path)
-        if st.size > limit:
-            raise GuestFileTooLarge(f"file is {st.size} bytes, over the {limit}-byte read limit", path=path)
         fs, rel = self._locate(real)
-        data = fs.read(rel, 0, st.size)
-        return data[:limit]
+        return GuestFile(path, st, fs, rel)
+
+    def read_bytes(self, path: str, *, max_bytes: int | None = None) -> bytes:
+        limit = self.max_read if max_bytes is None else max_bytes
+        f = self.open(path)
+        if f.stat.size > limit:
+            raise GuestFileTooLarge(f"file is {f.stat.size} bytes, over the {limit}-byte read limit", path=path)
+        return f.pread(0, f.stat.size)[:limit]
 
     def read_text(self, path: str, *, max_bytes: int | None = None) -> str:
         return self.read_bytes(path, max_bytes=max_bytes).decode("utf-8", errors="replace")
