@@ -245,20 +245,14 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
 def export_data(images: list[Path], out: Path, *, inventory: Inventory | None = None, backend: str = "auto",
                 progress: Progress = _noop) -> DataManifest:
     """``migrate data export``: inspect (unless an inventory is given), open the guest, export."""
-    from migrate.inspect import inspect_images, open_guest
+    from migrate.inspect import inventory_of, open_vm
 
-    if inventory is None:
-        progress("inspecting the image to find its persistent paths")
-        inventory = inspect_images(images, backend)
-    from migrate.image.ova import is_ova, open_ova
-
-    with tempfile.TemporaryDirectory(prefix="migrate-ova-") as unpack:
-        disks = list(images)
-        if len(images) == 1 and is_ova(images[0]):
-            disks = open_ova(images[0], Path(unpack)).disks
-        with open_guest(disks, backend) as guest:
-            return export_from_rootfs(guest.rootfs, inventory, out, images=[str(p) for p in images],
-                                      progress=progress)
+    with open_vm(images, backend) as vm:
+        if inventory is None:
+            progress("inspecting the image to find its persistent paths")
+            inventory = inventory_of(vm)
+        return export_from_rootfs(vm.guest.rootfs, inventory, out, images=[str(p) for p in images],
+                                  progress=progress)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -355,15 +355,12 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
     src = Source()
     with ExitStack() as stack:
         if kinds == {"image"}:
-            from migrate.inspect import inspect_images, open_guest
+            from migrate.inspect import inventory_of, open_vm
 
-            src.inventory = inspect_images([Path(p) for p in paths], backend, progress=progress, vault=vault)
+            vm = stack.enter_context(open_vm([Path(p) for p in paths], backend, progress=progress))
+            src.inventory = inventory_of(vm, progress=progress, vault=vault)
             if rootfs is None:
-                try:
-                    guest = stack.enter_context(open_guest([Path(p) for p in paths], backend))
-                    src.reader = guest.rootfs
-                except MigrateError as exc:
-                    src.notes.append(f"guest files could not be read ({exc}); they are listed as to provide")
+                src.reader = vm.guest.rootfs
         elif len(paths) != 1 or "image" in kinds:
             raise UsageError("give one inventory or plan document, or only disk images")
         elif kinds == {"plan"}:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -57,12 +59,20 @@ def _check_inputs(paths: list[Path]) -> None:
             raise ImageNotFound("neither a disk image nor a guest directory", path=str(p))
 
 
-def inspect_images(paths: list[Path], backend: str = "auto", *,
-                   progress: Callable[[str], None] | None = None, vault: SecretVault | None = None) -> Inventory:
-    """Inspect the disks of one VM (several images = several disks, in order; or one OVA).
+@dataclass
+class OpenedVM:
+    """One VM opened for reading: the guest, the paths the user gave, and the OVF sizing if any."""
 
-    ``vault`` receives the secret values found (in memory), for a caller that must hand them on
-    (``convert --secrets-out``); the inventory itself only ever holds redactions."""
+    guest: OpenedGuest
+    paths: list[Path]
+    ovf_sizing: VMSizing | None = None
+
+
+@contextmanager
+def open_vm(paths: list[Path], backend: str = "auto", *,
+            progress: Callable[[str], None] | None = None) -> Iterator[OpenedVM]:
+    """Open the disks of one VM (several images = several disks, in order; one OVA, whose manifest
+    is checked and disks unpacked for as long as the VM is open; or a guest directory)."""
     from migrate.image.ova import is_ova, open_ova
 
     paths = [Path(p) for p in paths]
@@ -78,29 +88,45 @@ def inspect_images(paths: list[Path], backend: str = "auto", *,
         if progress:
             progress(f"opening {len(disks)} disk(s) with the {backend} backend")
         with open_guest(disks, backend) as guest:
-            ctx = Context(rootfs=guest.rootfs, secrets=vault if vault is not None else SecretVault())
-            result, ctx = run_analyzers(guest.rootfs, ctx, progress=(lambda n: progress(f"analyzer {n}"))
-                                        if progress else None)
-            images = guest.images
-            if sizing is not None:
-                for img in images:
-                    img.path = f"{paths[0]}!{Path(img.path).name}"
-                    img.format = f"ova/{img.format}"
-            else:
-                sizing = VMSizing(source="image", disks=[
-                    DiskSizing(name=Path(i.path).name, capacity_bytes=i.virtual_size, format=i.format)
-                    for i in images])
-            merged = result.merged
-            unknowns = list(merged.unknowns)
-            for note in guest.notes:
-                unknowns.append(Unknown(analyzer=f"backend:{guest.backend}", message=note))
-            name = sizing.name or result.network.hostname or paths[0].stem
-            inventory = Inventory(
-                name=name, backend=guest.backend, images=images, sizing=sizing,
-                filesystems=guest.filesystems, os=merged.os or OSInfo(),
-                network=result.network, packages=merged.packages, users=merged.users, groups=merged.groups,
-                services=merged.services, ports=merged.ports, configs=merged.configs, secrets=merged.secrets,
-                jobs=merged.jobs, mounts=merged.mounts, persistent_paths=merged.persistent_paths,
-                connections=merged.connections, unknowns=unknowns, analyzers=result.runs,
-            )
+            yield OpenedVM(guest, paths, sizing)
+
+
+def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
+                 vault: SecretVault | None = None) -> Inventory:
+    """Run the analyzers on an opened VM. ``vault`` receives the secret values found (in memory),
+    for a caller that must hand them on (``convert --secrets-out``); the inventory itself only ever
+    holds redactions."""
+    guest, sizing = vm.guest, vm.ovf_sizing
+    ctx = Context(rootfs=guest.rootfs, secrets=vault if vault is not None else SecretVault())
+    result, ctx = run_analyzers(guest.rootfs, ctx, progress=(lambda n: progress(f"analyzer {n}"))
+                                if progress else None)
+    images = [img.model_copy() for img in guest.images]
+    if sizing is not None:
+        for img in images:
+            img.path = f"{vm.paths[0]}!{Path(img.path).name}"
+            img.format = f"ova/{img.format}"
+    else:
+        sizing = VMSizing(source="image", disks=[
+            DiskSizing(name=Path(i.path).name, capacity_bytes=i.virtual_size, format=i.format)
+            for i in images])
+    merged = result.merged
+    unknowns = list(merged.unknowns)
+    for note in guest.notes:
+        unknowns.append(Unknown(analyzer=f"backend:{guest.backend}", message=note))
+    name = sizing.name or result.network.hostname or vm.paths[0].stem
+    inventory = Inventory(
+        name=name, backend=guest.backend, images=images, sizing=sizing,
+        filesystems=guest.filesystems, os=merged.os or OSInfo(),
+        network=result.network, packages=merged.packages, users=merged.users, groups=merged.groups,
+        services=merged.services, ports=merged.ports, configs=merged.configs, secrets=merged.secrets,
+        jobs=merged.jobs, mounts=merged.mounts, persistent_paths=merged.persistent_paths,
+        connections=merged.connections, unknowns=unknowns, analyzers=result.runs,
+    )
     return inventory.canonical()
+
+
+def inspect_images(paths: list[Path], backend: str = "auto", *,
+                   progress: Callable[[str], None] | None = None, vault: SecretVault | None = None) -> Inventory:
+    """Inspect the disks of one VM (see open_vm for what ``paths`` may be)."""
+    with open_vm(paths, backend, progress=progress) as vm:
+        return inventory_of(vm, progress=progress, vault=vault)

@@ -87,3 +87,18 @@ def test_no_secret_in_any_generated_file_and_secrets_out(converted, flagship_ima
     values = dict(line.split("=", 1) for line in secrets.read_text().splitlines())
     assert values == {"postgres_shop_password": flagship_images.facts["passwords"]["postgresql"],
                       "redis_password": flagship_images.facts["passwords"]["redis"]}
+
+
+def test_ova_converts_to_the_same_files_as_qcow2(converted, flagship_images, tmp_path):
+    """The guest is opened once, OVA unpacking included, for both inspecting and reading configs
+    (an OVA used to lose its config files: the second open did not unpack it)."""
+    out, _ = converted
+    ova_out = tmp_path / "stack"
+    proc = subprocess.run([sys.executable, "-m", "migrate", "convert", str(flagship_images["ova"]), "-o",
+                           str(ova_out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+
+    def files(root):
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    assert files(ova_out) == files(out)
