@@ -91,6 +91,35 @@ class Group(Model):
     evidence: Evidence
 
 
+class ExecCommand(Model):
+    """One Exec*= command line as systemd would run it: specifiers and environment variables expanded
+    the way systemd expands them, with the line as written kept beside it as evidence."""
+
+    argv: list[str]  # secrets redacted
+    prefixes: str = ""  # systemd's special prefixes as written: - @ + ! !! :
+    raw: str  # the value as written in the unit (secrets redacted)
+
+
+class UnitDirectory(Model):
+    """A directory systemd creates for a service (RuntimeDirectory=, StateDirectory=, CacheDirectory=,
+    LogsDirectory=, ConfigurationDirectory=), owned by the service's user, with its mode."""
+
+    kind: Literal["runtime", "state", "cache", "logs", "configuration"]
+    path: str  # absolute guest path, e.g. /run/mysqld
+    mode: int = 0o755  # RuntimeDirectoryMode= & co. (systemd's default 0755)
+    evidence: Evidence
+
+
+class LoadedModule(Model):
+    """A module the service's enabled configuration loads, with the file it names: an Apache LoadModule
+    .so, an nginx load_module .so, a PHP extension= shared object."""
+
+    kind: Literal["apache", "nginx", "php"]
+    name: str  # ssl_module, ngx_http_echo_module, mysqli
+    path: str | None = None  # the guest file it loads (None when it cannot be located)
+    evidence: Evidence
+
+
 ServiceState = Literal["enabled", "disabled", "masked", "static", "indirect", "generated", "running-at-boot",
                        "unknown"]
 
@@ -104,7 +133,17 @@ class Service(Model):
     state: ServiceState = "unknown"
     description: str | None = None
     role: str | None = None  # application analyzer's name: nginx, postgresql, redis, app, sshd ...
-    exec_start: list[str] = Field(default_factory=list)  # argv of the main process
+    exec_start: list[str] = Field(default_factory=list)  # argv of the main process, as systemd would run it
+    exec_start_raw: str | None = None  # ExecStart= as written in the unit (secrets redacted)
+    exec_prefixes: str | None = None  # ExecStart= prefixes (- @ + ! !! :)
+    executable: str | None = None  # the program that ends up running: argv[0], or what `sh -c "... exec X"` execs
+    exec_start_pre: list[ExecCommand] = Field(default_factory=list)
+    exec_start_post: list[ExecCommand] = Field(default_factory=list)
+    directories: list[UnitDirectory] = Field(default_factory=list)  # RuntimeDirectory= & co.
+    modules: list[LoadedModule] = Field(default_factory=list)  # modules its enabled configuration loads
+    # every guest file the service's enabled configuration uses: the config files read (after conditions and
+    # includes) and the files they load (module .so files, PHP ini files and extensions); for package closure
+    uses_files: list[str] = Field(default_factory=list)
     user: str | None = None
     group: str | None = None
     uid: int | None = None
@@ -133,6 +172,7 @@ class Port(Model):
     port: int | None = None
     address: str | None = None  # bind address; None = all
     path: str | None = None  # unix socket path
+    tls: bool = False  # the listener speaks TLS (nginx `listen ... ssl`, Apache Listen 443 https / SSLEngine)
     evidence: Evidence
 
 
@@ -225,6 +265,9 @@ class Connection(Model):
     url_redacted: str
     via: str | None = None  # DATABASE_URL, proxy_pass, upstream shop, jdbc resource
     secret_id: str | None = None
+    # the client reaches the server through this Unix socket (MySQL/MariaDB clients given the host
+    # "localhost" use the socket, not TCP); the stack must share it or the client cannot connect
+    unix_socket: str | None = None
     evidence: Evidence
 
 
@@ -275,7 +318,9 @@ LIST_FIELDS = ("packages", "users", "groups", "services", "ports", "configs", "s
 
 class Inventory(Document):
     KIND = "inventory"
-    SCHEMA_VERSION = 1
+    # 2: Service.exec_start_raw/exec_prefixes/executable/exec_start_pre/exec_start_post/directories/modules/
+    #    uses_files, Port.tls, Connection.unix_socket (all additive: version-1 documents still load)
+    SCHEMA_VERSION = 2
 
     name: str  # the VM's name (OVF name, else the first image's stem)
     backend: str
@@ -304,6 +349,10 @@ class Inventory(Document):
         data.users.sort(key=lambda u: (u.uid, u.name))
         data.groups.sort(key=lambda g: (g.gid, g.name))
         data.services.sort(key=lambda s: (s.name, s.manager))
+        for svc in data.services:
+            svc.uses_files = sorted(set(svc.uses_files))
+            svc.modules.sort(key=lambda m: (m.kind, m.name, m.path or ""))
+            svc.directories.sort(key=lambda d: (d.kind, d.path))
         data.ports.sort(key=lambda p: (p.service or "", p.proto, p.port or 0, p.address or "", p.path or ""))
         data.configs.sort(key=lambda c: (c.path, c.service or ""))
         data.secrets.sort(key=lambda s: (s.id, s.evidence.path))
