@@ -211,9 +211,12 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: list[str] | None = None,
                        progress: Progress = _noop) -> DataManifest:
-    """The export proper, on an open guest: writes ``out`` whole or not at all."""
+    """The export proper, on an open guest: writes ``out`` whole or not at all.
+
+    A VM without persistent data is common (a stateless web front, a proxy): it gets a manifest
+    with no volumes, so the same export/import steps run for every VM and say "nothing to move"."""
     if not inv.persistent_paths:
-        raise UsageError("the inventory lists no persistent paths: nothing to export")
+        progress("the inventory lists no persistent paths: the manifest is empty")
     names = volume_names(inv)
     seen: dict[str, str] = {}
     for path, t in names.items():
@@ -345,12 +348,15 @@ def import_data(export_dir: Path, project: str, *, mode: str = "compose", stack_
 
     export_dir = Path(export_dir)
     manifest = DataManifest.load(export_dir / MANIFEST)
+    report = DataImportReport(project=project, mode=mode, base_image=base_image)  # type: ignore[arg-type]
+    if not manifest.volumes:
+        progress("the export holds no volumes (the VM had no persistent data): nothing to seed")
+        return report.canonical()
     engine = engine or Engine()
     if engine.image(base_image) is None:
         raise UsageError(f"base image {base_image} is not on this engine: run `migrate base-image {base_image}` "
                          "(or docker pull it)")
     stack = load_stack(stack_dir) if stack_dir is not None else None
-    report = DataImportReport(project=project, mode=mode, base_image=base_image)  # type: ignore[arg-type]
     for archive in manifest.volumes:
         name = archive.volume
         extra_labels: dict[str, str] = {}

@@ -3,14 +3,17 @@
 The generated OUTDIR is the contract: ``compose.yaml`` (Compose Specification) with per-service
 ``build:`` contexts and ``image:`` tags, named volumes and file-based secrets
 (``./secrets/<name>.txt``). ``up`` never prompts: secret values come from a secrets file
-(``NAME=value`` lines, mode 0600 or stricter) or ``MIGRATE_SECRET_<NAME>`` variables and are written
-to the files compose.yaml names (directory 0700, so only root on the host can reach them; the files
-themselves are readable inside the containers, whose services run as non-root uids). Compose
-bind-mounts them; ``docker stack deploy`` turns them into swarm secrets.
+(``NAME=value`` lines, ``NAME=base64:...`` for values with line breaks, mode 0600 or stricter) or
+``MIGRATE_SECRET_<NAME>`` variables and are written to the files compose.yaml names (directory
+0700, so only root on the host can reach them; the files themselves are readable inside the
+containers, whose services run as non-root uids). Compose bind-mounts them; ``docker stack
+deploy`` turns them into swarm secrets.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import stat
@@ -35,6 +38,7 @@ from migrate.errors import (  # noqa: F401 - raised here, defined with the other
 Progress = Callable[[str], None]
 COMPOSE_FILE = "compose.yaml"
 SECRET_ENV_PREFIX = "MIGRATE_SECRET_"
+MAX_SECRETS_FILE = 16 * 1024 * 1024
 
 
 def _noop(_m: str) -> None:
@@ -213,9 +217,32 @@ def load_stack(outdir: Path, compose_file: str = COMPOSE_FILE) -> Stack:
 # secrets
 
 
+SECRETS_FILE_B64 = "base64:"
+
+
+def format_secrets_file(values: dict[str, str]) -> str:
+    """The secrets-file text for ``values`` (name -> clear value), sorted by name.
+
+    One ``NAME=value`` line per secret, so a file written by hand stays that simple. A value that a
+    line cannot carry unambiguously (several lines such as a PEM private key, a carriage return,
+    surrounding blanks, or one that itself starts with ``base64:``) is written as
+    ``NAME=base64:<standard base64 of its UTF-8 bytes>``; :func:`read_secrets_file` decodes it."""
+    lines = ["# secrets for `migrate up --secrets-file`: NAME=value, or NAME=base64:... for values with "
+             "line breaks\n"]
+    for name in sorted(values):
+        value = values[name]
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise UsageError(f"secret name {name!r} cannot be written to a secrets file")
+        if ("\n" in value or "\r" in value or value != value.strip() or value.startswith(SECRETS_FILE_B64)):
+            value = SECRETS_FILE_B64 + base64.b64encode(value.encode("utf-8", "surrogateescape")).decode("ascii")
+        lines.append(f"{name}={value}\n")
+    return "".join(lines)
+
+
 def read_secrets_file(path: Path) -> dict[str, str]:
-    """``NAME=value`` lines (``#`` comments, blank lines allowed). Refused unless only its owner can
-    read it: a secrets file readable by others has already leaked."""
+    """``NAME=value`` lines (``#`` comments, blank lines allowed); ``NAME=base64:...`` carries a value
+    with line breaks (see :func:`format_secrets_file`). Refused unless only its owner can read it: a
+    secrets file readable by others has already leaked. Errors name the line, never its content."""
     try:
         st = path.stat()
     except OSError as exc:
@@ -223,13 +250,28 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise InsecureSecretsFile(f"mode {stat.S_IMODE(st.st_mode):04o} lets others read it; chmod 600 it first",
                                   path=str(path))
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SECRETS_FILE:
+        raise UsageError(f"not a regular file of at most {MAX_SECRETS_FILE} bytes", path=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read secrets file: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}",
+                         path=str(path)) from exc
     out: dict[str, str] = {}
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"line {n}: expected NAME=value", path=str(path))
+            raise UsageError(f"line {n}: expected NAME=value (a value with line breaks is written "
+                             "NAME=base64:...)", path=str(path))
+        if value.startswith(SECRETS_FILE_B64):
+            try:
+                value = base64.b64decode(value[len(SECRETS_FILE_B64):].strip(), validate=True).decode(
+                    "utf-8", "surrogateescape")
+            except (ValueError, binascii.Error) as exc:
+                raise UsageError(f"line {n}: {key.strip()}: the value after base64: is not valid base64",
+                                 path=str(path)) from exc
         out[key.strip()] = value
     return out
 
@@ -278,7 +320,7 @@ def write_secret_files(stack: Stack, values: dict[str, str]) -> list[Path]:
         tmp = f.with_name(f".{f.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+            fh.write(value if value.endswith("\n") else value + "\n")
         # readable inside the containers (their services run as the VM's non-root uids); the 0700
         # directory keeps everybody but root on the host out.
         os.chmod(tmp, 0o444)

@@ -35,6 +35,10 @@ def export(
     if as_json:
         print(manifest.to_json(), end="")
         return
+    if not manifest.volumes:
+        console.print(f"{manifest.source_vm}: the VM has no persistent data (the inventory lists no persistent "
+                      f"paths); wrote an empty manifest to {output}: `migrate data import` will have nothing to seed")
+        return
     t = Table(title=f"{manifest.source_vm}: data exported to {output}")
     for col in ("volume", "guest path", "files", "bytes", "skipped", "naming"):
         t.add_column(col)
@@ -49,6 +53,9 @@ def export(
 def _report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         print(report.to_json(), end="")
+    elif not report.volumes and not report.not_imported:
+        console.print(f"{report.project}: the export holds no volumes (the VM had no persistent data): nothing "
+                      "to seed, the stack starts with empty volumes only")
     else:
         t = Table(title=f"volumes of {report.project} ({report.mode})")
         for col in ("volume", "docker volume", "entries", "files", "result", "seconds"):
