@@ -411,11 +411,15 @@ def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: P
 
 
 def write_secrets_file(plan: Plan, inventory: Inventory, vault: SecretVault, path: Path) -> Path:
-    """NAME=value for every stack secret whose value was found in the guest (mode 0600, atomic)."""
+    """Every stack secret whose value was found in the guest, in the format ``migrate up
+    --secrets-file`` reads (``deploy.format_secrets_file``: multi-line values such as PEM keys are
+    base64-encoded), mode 0600, atomic."""
+    from migrate.deploy import format_secrets_file
+
     refs = {s.id: s.value_ref for s in inventory.secrets}
-    lines = []
-    for secret in sorted(plan.secrets, key=lambda s: s.name):
+    values = {}
+    for secret in plan.secrets:
         ref = next((refs[i] for i in secret.found_as if refs.get(i)), None)
         if ref is not None:
-            lines.append(f"{secret.name}={vault.value(ref)}")
-    return atomic_write_text(path, "".join(line + "\n" for line in lines), mode=0o600)
+            values[secret.name] = vault.value(ref)
+    return atomic_write_text(path, format_secrets_file(values), mode=0o600)
