@@ -175,6 +175,42 @@ class VerificationFailed(MigrateError):
     exit_code = 29
 
 
+# -- hostile disk images: confinement and budgets (docs/security.md) --------------------------
+
+
+class ChainMemberOutside(ImageError):
+    """A file a disk chain names (backing file, extent, parent, data file) is not a plain local name
+    inside the folder of the image the user named: absolute or ``..`` path out of it, a symlink out
+    of it, or a qemu pseudo-name such as ``json:`` or ``nbd:``."""
+
+    exit_code = 30
+
+
+class ChainMemberNotRegular(ImageError):
+    """A chain member inside the image's folder is not a regular file (directory, FIFO, device)."""
+
+    exit_code = 31
+
+
+class ResourceBudgetExceeded(ImageError):
+    """A table, a decompressed block, a count or an unpacked size goes beyond what the image can
+    legitimately need (or beyond the free disk space): refused before allocating or writing."""
+
+    exit_code = 32
+
+
+class TimeBudgetExceeded(ImageError):
+    """An image operation ran past its wall-clock budget (MIGRATE_IMAGE_TIMEOUT seconds)."""
+
+    exit_code = 33
+
+
+class ManifestIncomplete(ImageError):
+    """An OVA has a manifest that does not cover one of its disks."""
+
+    exit_code = 34
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -200,5 +236,10 @@ EXIT_CODES: dict[str, int] = {
         InsecureSecretsFile,
         StackNotHealthy,
         VerificationFailed,
+        ChainMemberOutside,
+        ChainMemberNotRegular,
+        ResourceBudgetExceeded,
+        TimeBudgetExceeded,
+        ManifestIncomplete,
     )
 }
