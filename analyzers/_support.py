@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from migrate.analyzers.base import REDACTED, Analyzer, Context, looks_secret_key, redact_url
 from migrate.errors import GuestPathError
+from migrate.kinds import scheme_ports
 from migrate.model.inventory import ConfigFile, Connection, Findings, PersistentPath, Secret, Service, Unknown
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -165,12 +166,7 @@ def persistent_path(ctx: Context, analyzer: Analyzer, path: str, *, service: str
 
 
 # -- connection strings and secrets --------------------------------------------------------------------
-DEFAULT_PORTS = {
-    "postgresql": 5432, "postgres": 5432, "redis": 6379, "rediss": 6379, "mysql": 3306, "mariadb": 3306,
-    "amqp": 5672, "amqps": 5671, "mongodb": 27017, "http": 80, "https": 443, "memcached": 11211,
-    "jdbc:postgresql": 5432, "jdbc:mysql": 3306, "jdbc:mariadb": 3306, "ldap": 389, "ldaps": 636,
-    "smtp": 25, "nats": 4222, "kafka": 9092,
-}
+DEFAULT_PORTS = scheme_ports()  # URL scheme -> port; one table (migrate/kinds), shared with the graph
 URL_RE = re.compile(
     r"(?:jdbc:(?:postgresql|mysql|mariadb|sqlserver|oracle:thin)|postgres(?:ql)?|rediss?|mysql|mariadb|amqps?"
     r"|mongodb(?:\+srv)?|https?|memcached|ldaps?|smtp|nats|kafka)(?:\+\w+)?://[^\s'\"<>]+",

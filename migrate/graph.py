@@ -18,15 +18,12 @@ from pathlib import Path
 import networkx as nx
 
 from migrate.errors import ExternalToolError, OutputError
+from migrate.kinds import scheme_ports
 from migrate.model.base import Evidence
 from migrate.model.graph import ExternalDependency, GraphEdge, GraphNode, ServiceGraph, UnresolvedUnit
 from migrate.model.inventory import Connection, Inventory, Port
 
-DEFAULT_PORTS = {
-    "postgresql": 5432, "postgres": 5432, "jdbc:postgresql": 5432, "mysql": 3306, "jdbc:mysql": 3306,
-    "mariadb": 3306, "jdbc:mariadb": 3306, "redis": 6379, "rediss": 6379, "http": 80, "https": 443,
-    "memcached": 11211, "amqp": 5672, "mongodb": 27017, "ldap": 389, "smtp": 25,
-}
+DEFAULT_PORTS = scheme_ports()  # URL scheme -> port; one table (migrate/kinds), shared with the analyzers
 ALL_ADDRESSES = {None, "", "*", "0.0.0.0", "::", "[::]"}
 _IGNORED_UNIT_SUFFIXES = (".target", ".socket", ".mount", ".slice", ".device", ".path", ".timer", ".scope")
 

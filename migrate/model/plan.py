@@ -110,7 +110,8 @@ class PortSpec(Decision):
 
 
 class Healthcheck(Decision):
-    kind: Literal["pg_isready", "redis-cli", "http", "tcp", "mysqladmin", "none"]
+    # command: a server kind's own client (migrate/kinds); the others name the probe they run
+    kind: Literal["pg_isready", "redis-cli", "http", "tcp", "mysqladmin", "command", "none"]
     test: list[str]  # Docker's form: ["CMD", ...] or ["CMD-SHELL", "..."]
     # Docker runs the first check only after one interval, and depends_on: service_healthy chains wait for
     # it at every hop: 30s made the flagship take 93 s to healthy, 10s about a third of that. (Docker 25's

@@ -8,8 +8,9 @@ from pydantic import Field
 
 from migrate.model.base import Document, Model
 
+# probe: a server kind's own client (migrate/kinds Probe); crashed: a container that exited or restarts
 CheckKind = Literal["tcp", "http", "pg_isready", "redis_ping", "edge", "secret_scan", "user", "published_ports",
-                    "running"]
+                    "running", "probe", "crashed"]
 
 
 class Check(Model):

@@ -1,0 +1,49 @@
+"""Apache httpd: `apachectl start` daemonises; the container runs the server binary with -DFOREGROUND."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from migrate.kinds.base import Foreground, Kind, KindContext, executable_name
+
+
+class Apache(Kind):
+    name = "apache"
+    roles = ("apache", "httpd")
+    executables = (r"apache2", r"httpd", r"apache2ctl", r"apachectl")
+    container = "httpd"
+    packages = (r"apache2", r"apache2-bin", r"httpd", r"apache2-prefork")
+    drops_privileges = True
+    weight = 1
+    stop_signal = "SIGWINCH"  # graceful stop: finish the requests in flight
+    start_period = "10s"
+    http = True
+
+    def daemonises(self, argv: list[str]) -> bool:
+        exe = executable_name(argv)
+        if exe in ("apache2ctl", "apachectl"):
+            return "-DFOREGROUND" not in argv and "FOREGROUND" not in argv
+        return exe in ("apache2", "httpd") and not any("FOREGROUND" in a for a in argv) and "-X" not in argv
+
+    def foreground(self, argv: list[str], ctx: KindContext) -> Foreground | None:
+        if not self.daemonises(argv):
+            return None
+        exe_path = PurePosixPath(argv[0].lstrip("-@+!:"))
+        exe = exe_path.name
+        # The ctl script's verbs (start, graceful, -k start) are not server options.
+        opts = [a for a in argv[1:] if a not in ("start", "-k", "graceful", "restart")]
+        if exe in ("apache2ctl", "apache2") or (exe == "apachectl" and ctx.family == "debian"):
+            server = str(exe_path.with_name("apache2"))
+            # Debian's apache2 reads APACHE_RUN_USER/LOG_DIR/... from envvars, which apache2ctl sources
+            cmd = f". /etc/apache2/envvars && exec {server} -DFOREGROUND" + "".join(f" {a}" for a in opts)
+            return Foreground(["/bin/sh", "-c", cmd],
+                              f"{' '.join(argv)} puts Apache in the background (Type=forking in the VM); the "
+                              f"container sources /etc/apache2/envvars as apache2ctl does and execs {server} "
+                              "-DFOREGROUND, so the server itself is PID 1 and receives the stop signal")
+        server = str(exe_path.with_name("httpd"))
+        return Foreground([server, "-DFOREGROUND", *opts],
+                          f"{' '.join(argv)} puts Apache in the background; {server} -DFOREGROUND stays in the "
+                          "foreground as the container's main process")
+
+
+KIND = Apache()
