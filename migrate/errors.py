@@ -175,6 +175,22 @@ class VerificationFailed(MigrateError):
     exit_code = 29
 
 
+# -- outputs under OUTDIR (issue 8, write side: exit codes 35-39) ------------------------------
+
+
+class OutputEscape(OutputError):
+    """An output path would leave OUTDIR: a ``..`` or absolute name that survived normalisation, or a
+    symbolic link planted where a file or directory of the output belongs."""
+
+    exit_code = 35
+
+
+class NoSpace(OutputError):
+    """The output would not fit in the free space of the target filesystem (checked before writing)."""
+
+    exit_code = 36
+
+
 # -- hostile disk images: confinement and budgets (docs/security.md) --------------------------
 
 
@@ -236,6 +252,8 @@ EXIT_CODES: dict[str, int] = {
         InsecureSecretsFile,
         StackNotHealthy,
         VerificationFailed,
+        OutputEscape,
+        NoSpace,
         ChainMemberOutside,
         ChainMemberNotRegular,
         ResourceBudgetExceeded,

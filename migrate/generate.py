@@ -13,6 +13,7 @@ import ctypes.util
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,8 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from migrate.analyzers.base import SecretVault
-from migrate.errors import MigrateError, OutputError, UsageError
-from migrate.fsutil import atomic_write_text
+from migrate.errors import MigrateError, OutputError, OutputEscape, UsageError
+from migrate.fsutil import ConfinedDir, atomic_write_text, check_relpath, guest_relpath, safe_mode
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
 from migrate.plan import GuestReader
@@ -43,6 +44,12 @@ from migrate.render import (
 MARKER = ".migrate-stack"
 MAX_FILE = 64 * 1024 * 1024
 MAX_TREE_FILES = 20_000
+MAX_STACK_BYTES = 4 * 1024 * 1024 * 1024  # build contexts are not the place for more: volumes are
+
+
+def _q(path: str) -> str:
+    """A path for a RUN line of the Dockerfile: guest file names may hold spaces, quotes or `$(...)`."""
+    return shlex.quote(path)
 
 
 @dataclass
@@ -107,21 +114,39 @@ def apply_edits(text: str, f: FileCopy) -> str:
 
 
 class StackWriter:
+    """Writes one stack below ``root`` and nowhere else: every path goes through ConfinedDir (no
+    ``..``, no link followed, O_EXCL, no setuid/setgid/world-writable bits on the host), and every
+    guest-derived part of a path is normalised from the guest's view first (migrate.fsutil)."""
+
     def __init__(self, plan: Plan, reader: GuestReader | None, root: Path) -> None:
         self.plan = plan
         self.reader = reader
         self.root = root
+        self.out = ConfinedDir(root)
         self.secret_values: set[str] = set()
         self.result = GenerateResult(outdir=root)
+        self.bytes_written = 0
+
+    def close(self) -> None:
+        self.out.close()
 
     def write(self, rel: str, data: str | bytes, mode: int = 0o644) -> None:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data.encode() if isinstance(data, str) else data)
-        os.chmod(path, mode)
+        raw = data.encode() if isinstance(data, str) else data
+        self.bytes_written += len(raw)
+        if self.bytes_written > MAX_STACK_BYTES:
+            raise OutputError(f"the stack would hold more than {MAX_STACK_BYTES} bytes of files: copy the large "
+                              "trees another way (a volume, `migrate data export`)", path=str(self.root))
+        self.out.write_bytes(rel, raw, mode)
+
+    def _context(self, c: Container) -> str:
+        """The container's build-context directory: exactly one plain name below the stack root."""
+        parts = check_relpath(c.name)
+        if len(parts) != 1:
+            raise OutputEscape("a container name must be one plain directory name", path=c.name)
+        return parts[0]
 
     def _guest_rel(self, c: Container, guest: str) -> str:
-        return f"{c.name}/rootfs/{guest.lstrip('/')}"
+        return f"{self._context(c)}/rootfs/{guest_relpath(guest)}"
 
     def copy_config(self, c: Container, f: FileCopy, prepare: list[str], fills: list[FileFill]) -> None:
         assert self.reader is not None
@@ -145,23 +170,23 @@ class StackWriter:
                     self.result.redacted += len(values)
                 text = apply_edits(text, f)
                 data = text.encode()
-        dest = f.dest
+        dest = "/" + guest_relpath(f.dest)
         uid = f.uid if f.uid is not None else 0
         gid = f.gid if f.gid is not None else 0
         mode = f.mode if f.mode is not None else 0o644
         if f.secret_fills:
             template = f"{SECRET_TEMPLATE_DIR}{dest}"
             self.write(self._guest_rel(c, template), data)
-            prepare.append(f"chmod 0644 /rootfs{template}")
+            prepare.append(f"chmod 0644 {_q('/rootfs' + template)}")
             # the rendered file must be writable by the service user, who runs the entrypoint
-            prepare.append(f"mkdir -p /rootfs{os.path.dirname(dest)}")
-            prepare.append(f"install -m {mode | 0o600:04o} -o {c.user.uid} -g {gid} /dev/null /rootfs{dest}")
+            prepare.append(f"mkdir -p {_q('/rootfs' + os.path.dirname(dest))}")
+            prepare.append(f"install -m {mode | 0o600:04o} -o {c.user.uid} -g {gid} /dev/null {_q('/rootfs' + dest)}")
             fills.append(FileFill(dest=dest, template=template,
                                   fills=[{"placeholder": placeholder(x.secret), "secret": x.secret}
                                          for x in f.secret_fills]))
         else:
-            self.write(self._guest_rel(c, dest), data, mode=(mode & 0o777) | 0o400)
-            prepare.append(f"chown {uid}:{gid} /rootfs{dest} && chmod {mode:04o} /rootfs{dest}")
+            self.write(self._guest_rel(c, dest), data, mode=mode)
+            prepare.append(f"chown {uid}:{gid} {_q('/rootfs' + dest)} && chmod {mode:04o} {_q('/rootfs' + dest)}")
 
     def copy_tree(self, c: Container, f: FileCopy, prepare: list[str]) -> None:
         assert self.reader is not None
@@ -170,14 +195,16 @@ class StackWriter:
             return
         count = 0
         excluded = set(f.exclude)
+        top = "/" + guest_relpath(f.dest)
+        special: list[str] = []
         for path, st in sorted(self.reader.walk(f.source, max_entries=MAX_TREE_FILES * 2), key=lambda x: x[0]):
             if path in excluded or any(path.startswith(e + "/") for e in excluded):
                 continue
             rel_in_tree = path[len(f.source.rstrip("/")):]
-            dest = f.dest.rstrip("/") + rel_in_tree
+            dest = top.rstrip("/") + "/" + guest_relpath(rel_in_tree)
             kind = getattr(st, "kind", "file")
             if kind == "dir":
-                (self.root / self._guest_rel(c, dest)).mkdir(parents=True, exist_ok=True)
+                self.out.mkdir(self._guest_rel(c, dest))
                 continue
             if kind != "file":
                 continue
@@ -185,18 +212,25 @@ class StackWriter:
             if count > MAX_TREE_FILES:
                 raise OutputError(f"more than {MAX_TREE_FILES} files under {f.source}: copy it another way",
                                   path=f.source)
-            data = self.reader.read_bytes(path, max_bytes=MAX_FILE)
-            mode = getattr(st, "mode", 0o644) & 0o777
-            self.write(self._guest_rel(c, dest), data, mode=mode | 0o400)
+            try:
+                data = self.reader.read_bytes(path, max_bytes=MAX_FILE)
+            except MigrateError as exc:  # one unreadable or oversized file is reported, the tree still copies
+                self.result.missing.append((c.name, path, exc.message))
+                continue
+            mode = getattr(st, "mode", 0o644) & 0o7777
+            self.write(self._guest_rel(c, dest), data, mode=mode)
+            if mode != safe_mode(mode):  # the image keeps the guest's mode; the host file never has it
+                special.append(f"chmod {mode:04o} {_q('/rootfs' + dest)}")
         uid = f.uid if f.uid is not None else 0
         gid = f.gid if f.gid is not None else 0
-        prepare.append(f"chown -R {uid}:{gid} /rootfs{f.dest}")
+        prepare.append(f"chown -R {uid}:{gid} {_q('/rootfs' + top)}")
+        prepare.extend(special)
 
     def container(self, c: Container) -> None:
         prepare: list[str] = []
         fills: list[FileFill] = []
-        ctx = self.root / c.name
-        (ctx / "rootfs").mkdir(parents=True, exist_ok=True)
+        ctx = self.root / self._context(c)
+        self.out.mkdir(f"{self._context(c)}/rootfs")
         if self.reader is not None:
             for f in c.files:
                 if f.kind == "tree":
@@ -209,7 +243,7 @@ class StackWriter:
         entry = render_entrypoint(c, fills)
         if entry is not None:
             self.write(self._guest_rel(c, ENTRYPOINT), entry, mode=0o755)
-            prepare.append(f"chown 0:0 /rootfs{ENTRYPOINT} && chmod 0755 /rootfs{ENTRYPOINT}")
+            prepare.append(f"chown 0:0 {_q('/rootfs' + ENTRYPOINT)} && chmod 0755 {_q('/rootfs' + ENTRYPOINT)}")
         if not any((ctx / "rootfs").iterdir()):
             self.write(f"{c.name}/rootfs/.keep", "")
         self.write(f"{c.name}/Dockerfile", render_dockerfile(self.plan, c, prepare, entrypoint=entry is not None))
@@ -291,9 +325,12 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
         raise OutputError(f"cannot create a directory beside it: {exc.strerror}", path=str(outdir)) from exc
     try:
         writer = StackWriter(plan.canonical(), reader, tmp)
-        for rel, text in sorted((extra_files or {}).items()):
-            writer.write(rel, text)
-        writer.stack()
+        try:
+            for rel, text in sorted((extra_files or {}).items()):
+                writer.write(rel, text)
+            writer.stack()
+        finally:
+            writer.close()
         os.chmod(tmp, 0o755)
         if outdir.exists():
             if not _exchange(tmp, outdir):
