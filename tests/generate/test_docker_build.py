@@ -1,5 +1,5 @@
-"""Builds a generated image for real (opt-in: MIGRATE_DOCKER_BUILD=1; needs dockerd, a local
-debian:bookworm-slim and the Debian mirror; about a minute)."""
+"""Builds a generated image for real (needs dockerd, the local debian:bookworm-slim base image and the
+Debian mirror; about a minute)."""
 
 from __future__ import annotations
 

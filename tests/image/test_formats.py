@@ -14,6 +14,8 @@ from migrate.errors import CorruptImage, MissingExtent, UnknownImageFormat
 from migrate.image.formats import detect_format, open_image
 from tests.image.builders import make_ext4, run
 
+pytestmark = pytest.mark.image  # builds real disk images with qemu-img, mkfs and sfdisk
+
 CHUNK = 4 << 20
 VARIANTS = {
     "qcow2": ("qcow2", []),

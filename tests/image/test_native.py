@@ -24,6 +24,8 @@ from migrate.image.native import NativeBackend
 from migrate.image.partitions import read_partitions
 from tests.image.builders import convert, guest_tree, make_disk, make_ext4, make_xfs, run
 
+pytestmark = pytest.mark.image  # builds real disk images with qemu-img, mkfs and sfdisk
+
 ROOT_UUID = "11111111-2222-3333-4444-555555555555"
 FSTAB = f"""# fstab of the test guest
 UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1

@@ -54,13 +54,18 @@ def test_verify_running_stack(tmp_path, docker_engine, base_image) -> None:
                 ("published_ports", "front"), ("secret_scan", None)} <= kinds
         assert next(c for c in report.checks if c.kind == "user" and c.service == "api").actual == "990"
         assert SECRET not in report.to_json()
-        # an unexpected published port and a wrong expectation are failures
+        # a wrong expectation and an unexpected published port are failures: compose.yaml no longer declares
+        # front's published port, but the running container still publishes it
         (out / "verify.yaml").write_text(yaml.safe_dump({"http": [
             {"service": "api", "port": 8080, "path": "/items", "status": 200, "json_keys": ["rows"]}]}))
-        docker_engine.api.remove_container(  # not a stack container: publish nothing new on the stack
-            docker_engine.api.create_container(base_image, "true")["Id"])
+        compose = yaml.safe_load((out / "compose.yaml").read_text())
+        published = int(compose["services"]["front"]["ports"][0]["published"])
+        del compose["services"]["front"]["ports"]
+        (out / "compose.yaml").write_text(yaml.safe_dump(compose, sort_keys=False))
         bad = verify_stack(out, secrets_file=secrets, engine=docker_engine, scan=False)
-        assert [c.target for c in bad.failed] == ["GET http://api:8080/items"]
+        assert sorted(c.target for c in bad.failed) == ["GET http://api:8080/items", "front"]
+        port_check = next(c for c in bad.failed if c.kind == "published_ports")
+        assert (port_check.expected, port_check.actual) == ("none", str(published))
     finally:
         down(out, volumes=True, engine=docker_engine)
         for svc in ("api", "front"):
