@@ -1,0 +1,95 @@
+"""corpus-nginx-tls (nginx-light + the echo dynamic module + TLS → Flask under gunicorn → PostgreSQL 15
++ Redis; GPT, compressed qcow2), issue 13's third failed stack. Through TLS, /notes must answer the
+rows and the Redis key the recipe seeded, /echo the echo module's line, with the VM's certificate."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.deploy import read_secrets_file
+from migrate.inspect import inspect_images
+from tests.corpus.harness import (
+    CorpusRun,
+    by_role,
+    container_address,
+    containers_with_role,
+    convert_guest,
+    files_holding,
+    http_get,
+    package_names,
+    peer_cert_pem,
+    plan_of,
+    ports_of,
+    retry,
+    run_chain,
+    workdir,
+)
+
+pytestmark = pytest.mark.image
+
+
+@pytest.fixture(scope="module")
+def notes(corpus_nginx_tls_images, tmp_path_factory):
+    return convert_guest([corpus_nginx_tls_images["qcow2"]], workdir(tmp_path_factory, "corpus-nginx-tls-convert"))
+
+
+def test_nginx_tls_inventory(corpus_nginx_tls_images):
+    facts = corpus_nginx_tls_images.facts
+    inv = inspect_images([corpus_nginx_tls_images["qcow2"]], "auto")
+    assert inv.network.hostname == facts["hostname"]
+    web = by_role(inv, "nginx")
+    ports = ports_of(inv, web.name)
+    assert {80, 443} <= set(ports) and ports[443].tls
+    assert set(facts["services"]["nginx"]["modules"]) <= {m.path for m in web.modules}, web.modules
+    app = by_role(inv, "app")
+    assert app.user == "notes" and facts["services"]["notes"]["environment_file"] in app.environment_files
+    assert 8000 in ports_of(inv, app.name)
+    assert 5432 in ports_of(inv, by_role(inv, "postgresql").name)
+    assert 6379 in ports_of(inv, by_role(inv, "redis").name)
+    mounts = {f.mountpoint: f.fstype for f in inv.filesystems if f.mountpoint}
+    assert mounts == facts["filesystems"]
+    kinds = {s.kind for s in inv.secrets}
+    assert "private-key" in kinds, kinds
+    assert not any(v in inv.to_json() for v in facts["secrets"])
+
+
+def test_nginx_tls_convert_fast(notes):
+    assert notes.seconds < 2.0, f"convert took {notes.seconds:.2f}s (budget 2 s per guest)"
+
+
+def test_nginx_tls_plan_fixes_issue13(notes, corpus_nginx_tls_images):
+    facts = corpus_nginx_tls_images.facts
+    web = containers_with_role(notes.plan, "nginx")[0]
+    assert "libnginx-mod-http-echo" in package_names(web), "modules-enabled loads ngx_http_echo_module.so"
+    key_secrets = [s.name for s in notes.plan.secrets if "key" in s.name or "tls" in s.name]
+    assert key_secrets and not any("password" in n for n in key_secrets), [s.name for s in notes.plan.secrets]
+    values = read_secrets_file(notes.secrets_file)  # the multi-line PEM key round-trips
+    assert any(v.startswith("-----BEGIN PRIVATE KEY-----") for v in values.values()), sorted(values)
+    assert files_holding(notes.out, facts["secrets"]) == []
+    assert {443, 80} <= {p.port for p in web.ports if p.publish}
+
+
+@pytest.mark.docker
+def test_nginx_tls_end_to_end(corpus_nginx_tls_images, tmp_path_factory, docker_engine, base_image):
+    facts = corpus_nginx_tls_images.facts
+    probe = facts["probe"]
+
+    def through_tls(run, engine, project):
+        service = containers_with_role(plan_of(run), "nginx")[0].name
+        host = container_address(engine, project, service)
+
+        def get(path):
+            status, body = http_get(host, probe["port"], path, tls=True)
+            assert status == 200, body[:300]
+            return body.decode()
+
+        assert retry(lambda: get(probe["path"])) == probe["body"]
+        assert get(probe["echo"]["path"]) == probe["echo"]["body"]
+        assert peer_cert_pem(host, probe["port"]).strip() == facts["tls"]["cert_pem"].strip()
+        status, _ = http_get(host, 80, "/")
+        assert status == 301
+
+    run = CorpusRun("corpus-nginx-tls", [corpus_nginx_tls_images["qcow2"]], facts,
+                    workdir(tmp_path_factory, "corpus-nginx-tls-compose"))
+    run_chain(run, docker_engine, base_image, probe=through_tls)
+    run.conclude()

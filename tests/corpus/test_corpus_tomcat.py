@@ -1,0 +1,89 @@
+"""corpus-tomcat (Tomcat 10 + a WAR with a JDBC DataSource → PostgreSQL 15 whose data is on a second,
+whole-disk xfs; two VHDX disks), issue 13's second failed stack. The JSP, compiled by Tomcat at
+run time, must list the rows the recipe seeded, through the context's DataSource, exactly as in the VM."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.inspect import inspect_images
+from tests.corpus.harness import (
+    CorpusRun,
+    by_role,
+    container_address,
+    containers_with_role,
+    convert_guest,
+    files_holding,
+    http_get,
+    package_names,
+    plan_of,
+    ports_of,
+    retry,
+    run_chain,
+    workdir,
+)
+
+pytestmark = pytest.mark.image
+
+
+def _disks(images):
+    return [images["vhdx"], images["vhdx-2"]]
+
+
+@pytest.fixture(scope="module")
+def tomcat(corpus_tomcat_images, tmp_path_factory):
+    return convert_guest(_disks(corpus_tomcat_images), workdir(tmp_path_factory, "corpus-tomcat-convert"))
+
+
+def test_tomcat_inventory(corpus_tomcat_images):
+    """Two disks, one guest: the PostgreSQL data on the second disk's xfs, Tomcat's context password."""
+    facts = corpus_tomcat_images.facts
+    inv = inspect_images(_disks(corpus_tomcat_images), "auto")
+    assert inv.network.hostname == facts["hostname"]
+    tc, pg = by_role(inv, "tomcat"), by_role(inv, "postgresql")
+    assert 8080 in ports_of(inv, tc.name)
+    assert 5432 in ports_of(inv, pg.name)
+    mounts = {f.mountpoint: f.fstype for f in inv.filesystems if f.mountpoint}
+    assert mounts == facts["filesystems"]
+    paths = {p.path for p in inv.persistent_paths}
+    assert facts["services"]["postgresql"]["data_directory"] in paths
+    assert any(s.evidence.path == facts["services"]["tomcat"]["context"] for s in inv.secrets), \
+        [s.evidence.path for s in inv.secrets]
+    assert not any(v in inv.to_json() for v in facts["secrets"])
+
+
+def test_tomcat_convert_fast(tomcat):
+    assert tomcat.seconds < 2.0, f"convert took {tomcat.seconds:.2f}s (budget 2 s per guest)"
+
+
+def test_tomcat_plan_fixes_issue13(tomcat, corpus_tomcat_images):
+    facts = corpus_tomcat_images.facts
+    tc = containers_with_role(tomcat.plan, "tomcat")[0]
+    pkgs = package_names(tc)
+    assert "tomcat10" in pkgs, f"the tomcat image must install Tomcat: {sorted(pkgs)}"
+    assert "libpostgresql-jdbc-java" in pkgs, "lib/postgresql.jar points into libpostgresql-jdbc-java"
+    assert files_holding(tomcat.out, facts["secrets"]) == [], "the JDBC password is in a generated file"
+    pg = containers_with_role(tomcat.plan, "postgresql")[0]
+    assert not any(p.publish for p in pg.ports), "PostgreSQL listened on localhost only in the VM"
+
+
+@pytest.mark.docker
+def test_tomcat_end_to_end(corpus_tomcat_images, tmp_path_factory, docker_engine, base_image):
+    facts = corpus_tomcat_images.facts
+    probe = facts["probe"]
+
+    def page(run, engine, project):
+        service = containers_with_role(plan_of(run), "tomcat")[0].name
+        host = container_address(engine, project, service)
+
+        def get():
+            status, body = http_get(host, probe["port"], probe["path"])
+            assert status == 200, body[:300]
+            return body.decode()
+
+        assert retry(get, attempts=40) == probe["body"]
+
+    run = CorpusRun("corpus-tomcat", _disks(corpus_tomcat_images), facts,
+                    workdir(tmp_path_factory, "corpus-tomcat-compose"))
+    run_chain(run, docker_engine, base_image, probe=page)
+    run.conclude()
