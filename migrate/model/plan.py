@@ -49,6 +49,7 @@ class PinnedPackage(Model):
     name: str
     version: str
     spec: str  # what the package manager is given: nginx=1.22.1-9, nginx-1.20.1-14.el9, ...
+    reason: str | None = None  # why it is installed: the files it owns that the service uses (migrate.closure)
 
 
 class Packages(Decision):

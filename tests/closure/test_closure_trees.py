@@ -1,0 +1,109 @@
+"""Package closure on a guest tree of real Debian 12 nginx packages: nginx-light is a meta package
+whose only effect is a dependency on a dynamic module, libnginx-mod-http-echo, enabled through a
+modules-enabled symlink. The closure must find the module's package from the enabled configuration
+(evidence), and must not need nginx-light's name at all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from migrate.closure import closure_of, package_closure, package_db, used_files
+from migrate.inspect import inventory_of, open_vm
+from migrate.pkgdb import load_package_db
+from migrate.rootfs import RootFS
+
+
+def _inventory(tree):
+    with open_vm([tree]) as vm:
+        return inventory_of(vm)
+
+
+def test_enabled_dynamic_module_brings_its_package(nginx_light_tree) -> None:
+    inv = _inventory(nginx_light_tree)
+    nginx = inv.service("nginx")
+    assert nginx is not None and nginx.state == "enabled"
+    with RootFS.from_directory(nginx_light_tree) as rootfs:
+        db = package_db(rootfs)
+        assert db is not None and db.manager == "dpkg" and db.complete
+        c = closure_of(inv, nginx, rootfs, db)
+        pkgs = c.packages
+        assert "/usr/sbin/nginx" in {u.path for u in c.used}
+        assert any(r.startswith("owns /usr/sbin/nginx, the ExecStart executable") for r in pkgs["nginx"].reasons)
+        echo = pkgs["libnginx-mod-http-echo"].reasons
+        # found through /etc/nginx/nginx.conf -> include modules-enabled/*.conf -> the symlink -> load_module
+        assert any("mod-http-echo.conf" in r for r in echo), echo
+        assert any("/usr/lib/nginx/modules/ngx_http_echo_module.so" in r for r in echo), echo
+        assert any("the unit file" in r for r in pkgs["nginx-common"].reasons)
+        assert "nginx-light" not in pkgs  # a meta package owns none of the files nginx uses
+        decision = package_closure(inv, nginx, rootfs, "apt")
+    assert decision is not None
+    specs = {i.name: i.spec for i in decision.items}
+    version = {p.name: p.version for p in inv.packages}
+    assert specs["libnginx-mod-http-echo"] == f"libnginx-mod-http-echo={version['libnginx-mod-http-echo']}"
+    assert all(i.reason for i in decision.items)
+    assert "dpkg file lists" in decision.reason
+
+
+def test_usr_merge_aliases_and_dpkg_diversions(nginx_light_tree, tmp_path) -> None:
+    """nginx-common lists its unit as /lib/systemd/system/nginx.service; on a /usr-merged guest the
+    same file is /usr/lib/systemd/system/nginx.service. A diversion made by the real dpkg-divert
+    hands the diverted path to the diverting package and the moved file to its original owner."""
+    tree = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(nginx_light_tree), str(tree)], check=True)
+    subprocess.run(["dpkg-divert", "--root", str(tree), "--admindir", str(tree / "var/lib/dpkg"), "--package",
+                    "libnginx-mod-http-echo", "--divert", "/usr/sbin/nginx.distrib", "--rename", "/usr/sbin/nginx"],
+                   check=True, capture_output=True)
+    (tree / "usr/sbin/nginx").write_bytes(b"#!/bin/sh\nexec /usr/sbin/nginx.distrib \"$@\"\n")
+    os.chmod(tree / "usr/sbin/nginx", 0o755)
+    with open(tree / "var/lib/dpkg/info/libnginx-mod-http-echo.list", "a") as fh:
+        fh.write("/usr/sbin/nginx\n")
+    with RootFS.from_directory(tree) as rootfs:
+        db = load_package_db(rootfs)
+        assert db is not None
+        assert db.owners("/usr/lib/systemd/system/nginx.service") == ["nginx-common"]
+        assert db.owners("/lib/systemd/system/nginx.service") == ["nginx-common"]
+        assert db.owners("/usr/sbin/nginx") == ["libnginx-mod-http-echo"]
+        assert db.owners("/usr/sbin/nginx.distrib") == ["nginx"]
+        assert db.owners("/opt/custom/app") == []
+
+
+def test_budgets_stop_a_hostile_package_database(tmp_path) -> None:
+    """Thousands of list files and one huge one: indexing stops at the budget with a note."""
+    import migrate.pkgdb as pkgdb
+
+    info = tmp_path / "var/lib/dpkg/info"
+    info.mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text("")
+    for i in range(50):
+        (info / f"p{i}.list").write_text("/.\n" + "".join(f"/usr/share/p{i}/f{j}\n" for j in range(100)))
+    with open(info / "zz-huge.list", "wb") as fh:
+        fh.truncate(2 * 1024 * 1024)
+    old = (pkgdb.MAX_LIST_FILES, pkgdb.MAX_LIST_BYTES)
+    pkgdb.MAX_LIST_FILES, pkgdb.MAX_LIST_BYTES = 40, 1024 * 1024
+    try:
+        with RootFS.from_directory(tmp_path) as rootfs:
+            db = load_package_db(rootfs)
+    finally:
+        pkgdb.MAX_LIST_FILES, pkgdb.MAX_LIST_BYTES = old
+    assert db is not None and not db.complete and db.lists_read == 40
+    assert any("over the budget of 40" in n for n in db.notes)
+    pkgdb.MAX_LIST_BYTES = 1024 * 1024
+    try:
+        with RootFS.from_directory(tmp_path) as rootfs:
+            db = load_package_db(rootfs)
+    finally:
+        pkgdb.MAX_LIST_BYTES = old[1]
+    assert db is not None and not db.complete and db.lists_read == 50  # the 2 MiB list is never read
+    assert db.owners("/usr/share/p7/f99") == ["p7"]
+    assert any("zz-huge.list: the package file lists exceed the read budget" in n for n in db.notes)
+
+
+def test_used_files_follow_path_and_shebang(nginx_light_tree) -> None:
+    """A command given by name is found through systemd's PATH; a script's #! interpreter is used."""
+    from migrate.model.inventory import Service
+
+    s = Service(name="x", manager="systemd", exec_start=["nginx", "-g", "daemon off;"])
+    with RootFS.from_directory(nginx_light_tree) as rootfs:
+        used, complete = used_files(_inventory(nginx_light_tree), s, rootfs)
+    assert complete and used[0].path in ("/usr/sbin/nginx", "/sbin/nginx")
