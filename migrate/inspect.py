@@ -43,6 +43,8 @@ def open_guest(images: list[Path], backend: str = "auto") -> OpenedGuest:
         try:
             return make_backend("native").open(images)
         except UnsupportedLayout as exc:
+            if getattr(exc, "no_fallback", False):  # e.g. a differencing VHD qemu would misread
+                raise
             guest = make_backend("guestfs").open(images)
             guest.notes.append(f"native backend: {exc}; used guestfs instead")
             return guest
@@ -70,20 +72,23 @@ class OpenedVM:
 
 @contextmanager
 def open_vm(paths: list[Path], backend: str = "auto", *,
-            progress: Callable[[str], None] | None = None) -> Iterator[OpenedVM]:
+            progress: Callable[[str], None] | None = None,
+            allow_unlisted_disks: bool = False) -> Iterator[OpenedVM]:
     """Open the disks of one VM (several images = several disks, in order; one OVA, whose manifest
-    is checked and disks unpacked for as long as the VM is open; or a guest directory)."""
+    is checked and disks unpacked for as long as the VM is open; or a guest directory). SIGTERM
+    while the VM is open cleans up like Ctrl-C (the OVA's unpack folder is removed)."""
+    from migrate.image.budget import sigterm_as_interrupt
     from migrate.image.ova import is_ova, open_ova
 
     paths = [Path(p) for p in paths]
     _check_inputs(paths)
-    with tempfile.TemporaryDirectory(prefix="migrate-ova-") as tmp:
+    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="migrate-ova-") as tmp:
         sizing: VMSizing | None = None
         disks = paths
         if len(paths) == 1 and paths[0].is_file() and is_ova(paths[0]):
             if progress:
                 progress("checking the OVA manifest and unpacking its disks")
-            ova = open_ova(paths[0], Path(tmp))
+            ova = open_ova(paths[0], Path(tmp), allow_unlisted_disks=allow_unlisted_disks)
             sizing, disks = ova.sizing, ova.disks
         if progress:
             progress(f"opening {len(disks)} disk(s) with the {backend} backend")

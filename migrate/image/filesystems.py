@@ -93,12 +93,13 @@ class _LibyalFilesystem(Filesystem):
             raise CorruptImage(f"cannot open {description}: {str(exc).splitlines()[0]}",
                                path=dev.path) from None
         self._entries = LRU(4096)
+        self.skipped_names = 0  # directory entries whose names the binding could not decode
 
     def _entry(self, path: str):  # type: ignore[no-untyped-def]
         def load():  # type: ignore[no-untyped-def]
             try:
                 return self._volume.get_file_entry_by_path(path)
-            except OSError:
+            except (OSError, UnicodeError, ValueError):
                 return None
         return self._entries.get(path, load)
 
@@ -130,8 +131,16 @@ class _LibyalFilesystem(Filesystem):
         names = []
         base = path.rstrip("/")
         for i in range(e.number_of_sub_file_entries):
-            child = e.get_sub_file_entry(i)
-            name = child.name
+            try:
+                child = e.get_sub_file_entry(i)
+                name = child.name
+            except OSError:
+                continue
+            if name is None:
+                # the binding gives None for names it cannot decode (Latin-1 bytes, some 255-byte
+                # names): skipped here, so one odd name never hides its siblings from analyzers
+                self.skipped_names += 1
+                continue
             if name not in (".", ".."):
                 names.append(name)
                 # a walk lstats every child next: keep the entry so that needs no lookup by path

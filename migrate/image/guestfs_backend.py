@@ -17,8 +17,18 @@ from migrate.model.inventory import Filesystem as FilesystemRecord
 from migrate.model.inventory import ImageSource
 from migrate.rootfs import FileStat, Filesystem, RootFS, kind_from_mode
 
-# qemu's names for the formats detect_format reports
-QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vhd": "vpc", "vhdx": "vhdx", "vdi": "vdi", "raw": "raw"}
+# qemu's names for the formats detect_format reports (which already uses qemu's: "vpc" is VHD)
+QEMU_FORMAT = {"qcow2": "qcow2", "vmdk": "vmdk", "vpc": "vpc", "vhdx": "vhdx", "vdi": "vdi", "raw": "raw"}
+
+
+def drive_format(path: Path) -> tuple[str, str | None, str]:
+    """(format, variant, qemu format for add_drive) of a disk the native layer has vetted: its
+    chain confined and within budgets (migrate.image.formats.vet_chain). libguestfs is never told
+    to probe, and an unknown name is an error here rather than "raw"."""
+    from migrate.image.formats import vet_chain
+
+    fmt, variant = vet_chain(path)
+    return fmt, variant, QEMU_FORMAT[fmt]
 PREAD_CHUNK = 2 * 1024 * 1024  # the libguestfs protocol caps one message at 4 MiB
 
 
@@ -80,8 +90,6 @@ class GuestfsBackend(Backend):
     name = "guestfs"
 
     def open(self, images: list[Path]) -> OpenedGuest:
-        from migrate.image.formats import detect_format
-
         guestfs_environment()
         try:
             import guestfs
@@ -93,10 +101,10 @@ class GuestfsBackend(Backend):
         g = guestfs.GuestFS(python_return_dict=True)
         try:
             for path in images:
-                fmt, variant = detect_format(path)
+                fmt, variant, qemu_fmt = drive_format(Path(path))
                 sources.append(ImageSource(path=str(path), format=fmt, variant=variant,
-                                           file_size=path.stat().st_size))
-                g.add_drive_opts(str(path), readonly=1, format=QEMU_FORMAT.get(fmt, "raw"))
+                                           file_size=Path(path).stat().st_size))
+                g.add_drive_opts(str(path), readonly=1, format=qemu_fmt)
             try:
                 g.launch()
             except RuntimeError as exc:

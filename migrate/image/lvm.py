@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from migrate.errors import CorruptImage
 
+from .budget import MAX_LOGICAL_VOLUMES, check_count
 from .formats.base import BlockDevice
 
 
@@ -89,6 +90,8 @@ def assemble(pvs: list[tuple[str, BlockDevice]], *, report_path: str) -> VolumeG
                                path=report_path) from None
         members = []
         missing = []
+        check_count(vg.number_of_physical_volumes, MAX_LOGICAL_VOLUMES, f"physical volumes in {vg.name}",
+                    report_path)
         for i in range(vg.number_of_physical_volumes):
             pv = vg.get_physical_volume(i)
             key = (pv.identifier or "").replace("-", "")
@@ -110,7 +113,19 @@ def assemble(pvs: list[tuple[str, BlockDevice]], *, report_path: str) -> VolumeG
                                path=report_path) from None
         result._handles.append(handle)
         result._keep.append((handle, meta, members))  # the binding does not hold its file objects alive
+        check_count(vg.number_of_logical_volumes, MAX_LOGICAL_VOLUMES, f"logical volumes in {vg.name}",
+                    report_path)
         for i in range(vg.number_of_logical_volumes):
-            lv = vg.get_logical_volume(i)
-            result.lvs.append(LogicalVolume(vg.name, lv.name, LvDevice(lv, report_path)))
+            try:  # one LV the binding cannot map (a segment on an unknown PV) is one note, not a crash
+                lv = vg.get_logical_volume(i)
+                name = lv.name
+                device = LvDevice(lv, report_path)
+            except (OSError, TypeError, ValueError) as exc:
+                result.notes.append(f"volume group {vg.name}: logical volume {i} cannot be mapped "
+                                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); not mounted")
+                continue
+            if not name:
+                result.notes.append(f"volume group {vg.name}: logical volume {i} has no name; not mounted")
+                continue
+            result.lvs.append(LogicalVolume(vg.name, name, device))
     return result

@@ -25,6 +25,7 @@ from migrate.model.inventory import ImageSource
 from migrate.rootfs import Filesystem, RootFS
 
 from .backend import Backend, OpenedGuest
+from .budget import deadline
 from .filesystems import NATIVE_FSTYPES, open_filesystem, probe
 from .formats import BlockDevice, open_image
 from .formats.qcow2 import Qcow2Device
@@ -68,7 +69,8 @@ class NativeBackend(Backend):
             raise ImageNotFound("no disk images given")
         resources: list[object] = []
         try:
-            return self._open(paths, resources)
+            with deadline(f"opening {paths[0]}"):  # every read of an image file checks it
+                return self._open(paths, resources)
         except BaseException:
             for res in reversed(resources):
                 with contextlib.suppress(Exception):

@@ -1,27 +1,43 @@
 """OVA exports: a tar of an OVF descriptor, the disks and a manifest.
 
 The manifest digests are checked while the disks are copied out (one pass over the bytes); the
-OVF gives the VM's name, vCPUs, memory and the order of its disks.
+OVF gives the VM's name, vCPUs, memory and the order of its disks. An OVA is untrusted input
+(docs/security.md): sizes are checked against the OVF and the free space before anything is
+written, and each disk is unpacked into its own folder under a name we choose.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import os
 import posixpath
 import re
+import shutil
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from defusedxml import ElementTree
 
-from migrate.errors import CorruptImage, ManifestMismatch, MissingExtent
+from migrate.errors import (
+    CorruptImage,
+    ManifestIncomplete,
+    ManifestMismatch,
+    MissingExtent,
+    ResourceBudgetExceeded,
+)
 from migrate.model.base import Evidence
 from migrate.model.inventory import DiskSizing, VMSizing
 
 OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
 RASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
 _UNIT_RE = re.compile(r"byte\s*\*\s*2\s*\^\s*(\d+)", re.I)
+MAX_MEMBERS = 4096
+CONTAINER_SLACK = 64 << 20
+FREE_MARGIN = 64 << 20  # left free on the unpack filesystem
 _MF_RE = re.compile(r"^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$")
 
 
@@ -34,13 +50,25 @@ class OvaContents:
     verified: list[str] = field(default_factory=list)  # members whose digest matched the manifest
 
 
+def _members(tar: tarfile.TarFile, source: Path) -> dict[str, tarfile.TarInfo]:
+    """The tar's members by name, at most MAX_MEMBERS of them (each header costs memory)."""
+    out: dict[str, tarfile.TarInfo] = {}
+    for count, member in enumerate(tar, 1):
+        if count > MAX_MEMBERS:
+            raise ResourceBudgetExceeded(f"OVA has more than {MAX_MEMBERS} members", path=str(source))
+        out[member.name] = member
+    return out
+
+
 def is_ova(path: Path) -> bool:
-    if not tarfile.is_tarfile(path):
-        return False
+    """An uncompressed tar holding an .ovf (the OVF spec's OVA; a compressed tar is not one)."""
     try:
-        with tarfile.open(path) as tar:
-            return any(m.name.lower().endswith(".ovf") for m in tar.getmembers())
-    except tarfile.TarError:
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"\x1f\x8b":
+                return False
+        with tarfile.open(path, mode="r:") as tar:
+            return any(name.lower().endswith(".ovf") for name in _members(tar, path))
+    except (tarfile.TarError, OSError, EOFError, ResourceBudgetExceeded):
         return False
 
 
@@ -102,13 +130,42 @@ def _manifest(text: str) -> dict[str, tuple[str, str]]:
     return out
 
 
-def open_ova(path: Path, workdir: Path) -> OvaContents:
-    """Check and unpack an OVA's disks into ``workdir``."""
+def _file_attrs(xml: bytes) -> dict[str, tuple[str | None, int | None]]:
+    """{href: (ovf:compression, ovf:size)} of the OVF's File references."""
+    o = f"{{{OVF_NS}}}"
+    out: dict[str, tuple[str | None, int | None]] = {}
+    for f in ElementTree.fromstring(xml).iter(f"{o}File"):
+        size = f.get(f"{o}size")
+        out[f.get(f"{o}href") or ""] = (f.get(f"{o}compression"), int(size) if size and size.isdigit() else None)
+    return out
+
+
+def _safe_name(name: str, index: int) -> str:
+    base = posixpath.basename(name.replace("\\", "/"))
+    if base in ("", ".", "..") or "\0" in base or len(base) > 200:
+        return f"disk{index}.img"
+    return base
+
+
+def _limit(capacity: int | None) -> int | None:
+    """The most bytes a disk file of ``capacity`` virtual bytes can hold: the data plus the
+    metadata of any container format (well under 1/64 of the capacity) plus a constant."""
+    return None if capacity is None else capacity + capacity // 64 + CONTAINER_SLACK
+
+
+def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -> OvaContents:
+    """Check and unpack an OVA's disks into ``workdir`` (disk i in its own folder ``workdir/i``, so
+    two disks with one basename never collide and each chain is confined to its own folder).
+
+    Before a byte is written: every disk member is a plain (not GNU-sparse) file, no larger than
+    its OVF capacity allows, all of them fit in the free space, and the manifest (when there is
+    one) covers each (else ManifestIncomplete, unless ``allow_unlisted_disks``). Zero runs are
+    written as holes; a gzip-compressed member is inflated up to its capacity limit only."""
     try:
-        tar = tarfile.open(path)  # noqa: SIM115 - closed by the `with tar` below
-        members = {m.name: m for m in tar.getmembers()}
+        tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by the `with tar` below
+        members = _members(tar, path)
     except (tarfile.TarError, EOFError) as exc:
-        raise CorruptImage(f"not a readable OVA (tar): {exc}", path=str(path)) from exc
+        raise CorruptImage(f"not a readable OVA (uncompressed tar): {exc}", path=str(path)) from exc
     with tar:
         ovf_names = [n for n in members if n.lower().endswith(".ovf")]
         if not ovf_names:
@@ -116,28 +173,56 @@ def open_ova(path: Path, workdir: Path) -> OvaContents:
         ovf_member = members[ovf_names[0]]
         descriptor = tar.extractfile(ovf_member).read(4 * 1024 * 1024)  # type: ignore[union-attr]
         sizing, disk_names = parse_ovf(descriptor, source=f"{path}!{ovf_member.name}")
+        attrs = _file_attrs(descriptor)
+        capacity = {d.name: d.capacity_bytes for d in sizing.disks}
         manifest: dict[str, tuple[str, str]] = {}
         mf_names = [n for n in members if n.lower().endswith(".mf")]
         if mf_names:
             manifest = _manifest(tar.extractfile(members[mf_names[0]]).read(1 << 20).decode(errors="replace"))  # type: ignore[union-attr]
             _check_digest(descriptor, ovf_member.name, manifest, path)
         verified = [ovf_member.name] if ovf_member.name in manifest else []
-        disks: list[Path] = []
+        plan: list[tuple[str, tarfile.TarInfo, int | None, bool]] = []
+        total = 0
         for name in disk_names:
             member = members.get(name)
             if member is None or not member.isfile():
                 raise MissingExtent(f"OVA names disk {name!r} but does not contain it", path=str(path))
-            target = workdir / posixpath.basename(name)
+            if member.issparse():
+                raise ResourceBudgetExceeded(f"OVA member {name} is a GNU sparse file ({member.size} bytes "
+                                             "expanded); OVA exporters never write those", path=str(path))
+            if manifest and name not in manifest and not allow_unlisted_disks:
+                raise ManifestIncomplete(f"the manifest {mf_names[0]} does not cover disk {name}",
+                                         path=str(path))
+            gz = (attrs.get(name, (None, None))[0] or "").lower() == "gzip"
+            limit = _limit(capacity.get(name))
+            if limit is not None and member.size > limit:
+                raise ResourceBudgetExceeded(f"OVA member {name} holds {member.size} bytes, more than a disk of "
+                                             f"{capacity.get(name)} bytes can", path=str(path))
+            total += member.size if not gz else (limit or member.size)
+            plan.append((name, member, limit, gz))
+        free = shutil.disk_usage(workdir).free
+        if total + FREE_MARGIN > free:
+            raise ResourceBudgetExceeded(f"unpacking the OVA's disks needs {total} bytes, {workdir} has {free} "
+                                         "free", path=str(path))
+        disks: list[Path] = []
+        for index, (name, member, limit, gz) in enumerate(plan):
+            folder = workdir / str(index)
+            folder.mkdir()
+            target = folder / _safe_name(name, index)
             digest = hashlib.new(manifest[name][0]) if name in manifest else None
             src = tar.extractfile(member)
             assert src is not None
-            with open(target, "wb") as out:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-                    if digest:
+            if gz:
+                if digest is not None:  # the manifest digests the file as stored (compressed)
+                    while chunk := src.read(1 << 20):
                         digest.update(chunk)
-            if target.stat().st_size != member.size:
-                raise CorruptImage(f"OVA member {name} is truncated", path=str(path))
+                    src = tar.extractfile(member)
+                    assert src is not None
+                written = _copy(gzip.GzipFile(fileobj=src), target, None, limit or free - FREE_MARGIN, name, path)
+            else:
+                written = _copy(src, target, digest, member.size, name, path)
+                if written != member.size:
+                    raise CorruptImage(f"OVA member {name} is truncated", path=str(path))
             if digest:
                 if digest.hexdigest() != manifest[name][1]:
                     raise ManifestMismatch(f"{name}: {manifest[name][0].upper()} digest does not match the manifest",
@@ -145,6 +230,30 @@ def open_ova(path: Path, workdir: Path) -> OvaContents:
                 verified.append(name)
             disks.append(target)
     return OvaContents(ova=path, descriptor=ovf_member.name, disks=disks, sizing=sizing, verified=verified)
+
+
+def _copy(src: IO[bytes], target: Path, digest: object, cap: int, name: str, path: Path) -> int:
+    """Copy at most ``cap`` bytes (more is a budget error), runs of zeros as holes."""
+    written = 0
+    try:
+        with open(target, "xb") as out:
+            while chunk := src.read(1 << 20):
+                written += len(chunk)
+                if written > cap:
+                    raise ResourceBudgetExceeded(f"OVA member {name} unpacks to more than {cap} bytes",
+                                                 path=str(path))
+                if digest is not None:
+                    digest.update(chunk)  # type: ignore[attr-defined]
+                if chunk.count(0) == len(chunk):
+                    out.seek(len(chunk), os.SEEK_CUR)
+                else:
+                    out.write(chunk)
+            out.truncate(written)
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise CorruptImage(f"OVA member {name} does not decompress: {exc}", path=str(path)) from None
+    return written
 
 
 def _check_digest(data: bytes, name: str, manifest: dict[str, tuple[str, str]], path: Path) -> None:

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from migrate.errors import CorruptImage
 
+from .budget import MAX_PARTITIONS, check_count
 from .formats.base import BlockDevice
 
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
 GPT_SIGNATURE = b"EFI PART"
+MAX_GPT_ARRAY = 1 << 20  # 4096 entries of 256 bytes; sfdisk writes 128 × 128
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def _read_mbr(disk: BlockDevice, mbr: bytes, rp: str) -> list[Partition]:
         ebr_lba = ext_start
         number = 5
         seen: set[int] = set()
-        while ebr_lba and ebr_lba not in seen and len(seen) < 128:
+        while ebr_lba and ebr_lba not in seen and len(seen) < MAX_PARTITIONS:
             seen.add(ebr_lba)
             ebr = disk.read(ebr_lba * 512, 512)
             if len(ebr) < 512 or ebr[510:512] != b"\x55\xaa":
@@ -133,7 +135,8 @@ def _gpt_from_header(disk: BlockDevice, header: bytes, sector: int) -> list[Part
     if zlib.crc32(header[:16] + b"\0\0\0\0" + header[20:hsize]) != crc:
         return None
     entries_lba, count, esize, entries_crc = struct.unpack("<QIII", header[72:92])
-    if esize < 128 or count > 4096:
+    # entry size is 128 × 2^n (UEFI); the array is sized before it is read, never from the header alone
+    if esize < 128 or esize > 4096 or esize & (esize - 1) or count > 4096 or count * esize > MAX_GPT_ARRAY:
         return None
     raw = disk.read(entries_lba * sector, count * esize)
     if len(raw) != count * esize or zlib.crc32(raw) != entries_crc:
@@ -147,4 +150,5 @@ def _gpt_from_header(disk: BlockDevice, header: bytes, sector: int) -> list[Part
         name = e[56:128].decode("utf-16-le", "replace").split("\0", 1)[0]
         out.append(Partition(i + 1, first * sector, (last - first + 1) * sector, "gpt",
                              type_guid=_guid(e[:16]), name=name or None, partuuid=_guid(e[16:32])))
+    check_count(len(out), MAX_PARTITIONS, "GPT partitions in use", disk.path)
     return out

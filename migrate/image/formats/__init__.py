@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import struct
 
-from migrate.errors import CorruptImage, ImageNotFound, UnknownImageFormat
+from migrate.errors import ChainMemberOutside, CorruptImage, ImageNotFound, UnknownImageFormat
+from migrate.image.budget import MAX_CHAIN_DEPTH
+from migrate.image.confine import ChainRoot, open_regular
 
 from .base import BlockDevice, ChunkedDevice, ConcatDevice, DeviceFile, RawDevice, SliceDevice, ZeroDevice
 
 __all__ = ["BlockDevice", "ChunkedDevice", "ConcatDevice", "DeviceFile", "RawDevice", "SliceDevice",
-           "ZeroDevice", "detect_format", "open_image"]
+           "ZeroDevice", "detect_format", "open_image", "open_member"]
 
 _PROBE = 0x10100
 
@@ -52,13 +54,13 @@ def detect_format(path: str | os.PathLike[str]) -> tuple[str, str | None]:
         raise ImageNotFound("no such file", path=path)
     if os.path.isdir(path):
         raise UnknownImageFormat("is a directory, not a disk image", path=path)
-    size = os.path.getsize(path)
-    with open(path, "rb") as fh:
-        head = fh.read(_PROBE)
-        tail = b""
-        if size >= 512:
-            fh.seek(size - 512)
-            tail = fh.read(512)
+    fd = open_regular(path, path)  # a FIFO or device named as an image must not hang the probe
+    try:
+        size = os.fstat(fd).st_size
+        head = os.pread(fd, _PROBE, 0)
+        tail = os.pread(fd, 512, size - 512) if size >= 512 else b""
+    finally:
+        os.close(fd)
     if head[:4] == b"QFI\xfb":
         version = struct.unpack(">I", head[4:8])[0] if len(head) >= 8 else 0
         return "qcow2", f"v{version}"
@@ -87,10 +89,30 @@ def detect_format(path: str | os.PathLike[str]) -> tuple[str, str | None]:
                              "partition table or filesystem)", path=path)
 
 
+# formats whose own chain members we vet; qemu's names ("file" is its plain-file protocol = raw)
+CHAIN_FORMATS = {"qcow2": "qcow2", "raw": "raw", "file": "raw", "vmdk": "vmdk", "vpc": "vpc", "vhdx": "vhdx",
+                 "vdi": "vdi"}
+
+
+def open_member(name: str, referrer: str, root: ChainRoot, *, depth: int, what: str,
+                fmt: str | None = None) -> BlockDevice:
+    """Open a file named inside an image (backing file, parent disk): confined to the chain's
+    folder (migrate.image.confine), bounded in depth, in the format the image states when it does."""
+    if depth >= MAX_CHAIN_DEPTH:
+        raise CorruptImage(f"disk chain deeper than {MAX_CHAIN_DEPTH} (a loop?)", path=root.report_path)
+    if fmt is not None and fmt not in CHAIN_FORMATS:
+        raise ChainMemberOutside(f"{what} {name!r} has format {fmt!r}, not one whose own chain this tool can "
+                                 "vet", path=root.report_path)
+    real = root.resolve(name, referrer, what=what)
+    return open_image(real, report_path=root.report_path, depth=depth + 1,
+                      fmt=CHAIN_FORMATS[fmt] if fmt else None, root=root)
+
+
 def open_image(path: str | os.PathLike[str], *, report_path: str | None = None, depth: int = 0,
-               fmt: str | None = None) -> BlockDevice:
+               fmt: str | None = None, root: ChainRoot | None = None) -> BlockDevice:
     """Open a disk image as a virtual-disk BlockDevice. ``report_path`` is the file named in errors
-    (the user's file, when this is a backing file or extent of it)."""
+    (the user's file, when this is a backing file or extent of it). ``root`` confines every file
+    the image names to the folder of the image the user named (docs/security.md)."""
     from .qcow2 import Qcow2Device
     from .vdi import VdiDevice
     from .vhd import VhdDevice
@@ -101,6 +123,8 @@ def open_image(path: str | os.PathLike[str], *, report_path: str | None = None, 
     rp = report_path or path
     if not os.path.exists(path):
         raise ImageNotFound("no such file", path=path)
+    if root is None:
+        root = ChainRoot.of(path, rp)
     if fmt is None:
         try:
             fmt, variant = detect_format(path)
@@ -113,23 +137,39 @@ def open_image(path: str | os.PathLike[str], *, report_path: str | None = None, 
         variant = None
     try:
         if fmt == "qcow2":
-            dev: BlockDevice = Qcow2Device(path, report_path=rp, depth=depth)
+            dev: BlockDevice = Qcow2Device(path, report_path=rp, depth=depth, root=root)
             dev.variant = variant
         elif fmt == "vmdk":
             if variant == "cowd":
                 from migrate.errors import UnsupportedLayout
                 raise UnsupportedLayout("ESX COWD sparse VMDK", path=rp)
-            dev = VmdkDevice(path, report_path=rp, depth=depth)
+            dev = VmdkDevice(path, report_path=rp, depth=depth, root=root)
         elif fmt == "vpc":
-            dev = VhdDevice(path, report_path=rp, depth=depth)
+            dev = VhdDevice(path, report_path=rp, depth=depth, root=root)
         elif fmt == "vhdx":
-            dev = VhdxDevice(path, report_path=rp, depth=depth)
+            dev = VhdxDevice(path, report_path=rp, depth=depth, root=root)
         elif fmt == "vdi":
-            dev = VdiDevice(path, report_path=rp, depth=depth)
+            dev = VdiDevice(path, report_path=rp, depth=depth, root=root)
         elif fmt == "raw":
             dev = RawDevice(path, report_path=rp)
         else:
             raise UnknownImageFormat(f"format {fmt}", path=rp)
-    except (struct.error, UnicodeDecodeError, ValueError) as exc:
+    except (struct.error, UnicodeDecodeError, ValueError, OverflowError, IndexError) as exc:
         raise CorruptImage(f"malformed {fmt} image: {exc}", path=rp) from None
     return dev
+
+
+def vet_chain(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+    """What libguestfs may be given: the image's format (qemu's name, handed over explicitly, so
+    qemu never probes) once our own readers have walked its whole chain under the confinement rule
+    and the budgets. A layout our readers cannot *read* but whose chain was vetted before the
+    refusal (every reader vets names first) passes; anything else propagates its error."""
+    from migrate.errors import UnsupportedLayout
+
+    fmt, variant = detect_format(path)
+    try:
+        open_image(path).close()
+    except UnsupportedLayout as exc:
+        if getattr(exc, "no_fallback", False):
+            raise
+    return fmt, variant

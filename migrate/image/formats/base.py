@@ -19,34 +19,53 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from migrate.errors import CorruptImage
+from migrate.image.budget import check_deadline
+from migrate.image.confine import open_regular
 
 SECTOR = 512
 
 
 class LRU:
-    """A small bounded cache (decoded tables, decompressed grains)."""
+    """A small bounded cache (decoded tables, decompressed grains). Bounded in entries and, when
+    ``max_bytes`` is given, in the bytes of the values (``len`` × item size for arrays): a hostile
+    image with 2 MiB clusters must not turn 256 cached tables into gigabytes (docs/security.md)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_bytes: int | None = None) -> None:
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._data: OrderedDict[object, object] = OrderedDict()
+
+    @staticmethod
+    def _size(value: object) -> int:
+        try:
+            return len(value) * getattr(value, "itemsize", 1)  # type: ignore[arg-type]
+        except TypeError:
+            return 0
+
+    def _trim(self) -> None:
+        while len(self._data) > self.capacity or (
+                self.max_bytes is not None and self._bytes > self.max_bytes and len(self._data) > 1):
+            _, old = self._data.popitem(last=False)
+            self._bytes -= self._size(old)
 
     def get(self, key: object, compute: Callable[[], object]) -> object:
         try:
             value = self._data[key]
         except KeyError:
             value = compute()
-            self._data[key] = value
-            if len(self._data) > self.capacity:
-                self._data.popitem(last=False)
+            self.put(key, value)
             return value
         self._data.move_to_end(key)
         return value
 
     def put(self, key: object, value: object) -> None:
+        if key in self._data:
+            self._bytes -= self._size(self._data[key])
         self._data[key] = value
+        self._bytes += self._size(value)
         self._data.move_to_end(key)
-        if len(self._data) > self.capacity:
-            self._data.popitem(last=False)
+        self._trim()
 
 
 class HostFile:
@@ -55,14 +74,18 @@ class HostFile:
     def __init__(self, path: str, report_path: str | None = None) -> None:
         self.path = path
         self.report_path = report_path or path
-        self._fd = os.open(path, os.O_RDONLY)
+        self._fd = open_regular(path, self.report_path)  # never a FIFO, device or directory
         self.size = os.fstat(self._fd).st_size
 
     def pread(self, offset: int, size: int, *, what: str = "data", exact: bool = True) -> bytes:
-        if offset < 0 or (exact and offset + size > self.size):
+        """Bytes of the file; never more than the file holds, so a size read from a hostile header
+        cannot make this allocate beyond the file's size."""
+        check_deadline(self.report_path)
+        if offset < 0 or size < 0 or (exact and offset + size > self.size):
             raise CorruptImage(
                 f"{what} at offset {offset} (+{size}) lies past the end of {os.path.basename(self.path)} "
                 f"({self.size} bytes): truncated or damaged", path=self.report_path)
+        size = max(0, min(size, self.size - offset))
         data = os.pread(self._fd, size, offset)
         if exact and len(data) != size:
             raise CorruptImage(f"short read of {what} at offset {offset}", path=self.report_path)

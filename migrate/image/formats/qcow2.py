@@ -1,18 +1,25 @@
 """qcow2 (versions 2 and 3): L1/L2 tables, compressed clusters (deflate and zstd), zero clusters,
 backing-file chains. Our own reader: libqcow mis-decodes compressed clusters (design §7).
 
-Not supported (UnsupportedLayout): external data files, extended L2 entries (subclusters);
-encrypted images raise EncryptedVolume. Internal snapshots are ignored: the active L1 table is read.
+Not supported (UnsupportedLayout): extended L2 entries (subclusters); encrypted images raise
+EncryptedVolume. Internal snapshots are ignored: the active L1 table is read. Every file the header
+names (backing file, external data file) is confined to the image's folder (migrate.image.confine)
+and vetted before any refusal that could hand the image to libguestfs.
 """
 
 from __future__ import annotations
 
-import os
+import array
+import io
 import struct
+import sys
 import zlib
 
-from migrate.errors import CorruptImage, EncryptedVolume, MissingExtent, UnsupportedLayout
+from migrate.errors import ChainMemberOutside, CorruptImage, EncryptedVolume, UnsupportedLayout
+from migrate.image.budget import CACHE_BYTES, CHUNK_CACHE_BYTES, MAX_CHAIN_DEPTH, check_table
+from migrate.image.confine import ChainRoot
 
+from . import CHAIN_FORMATS
 from .base import LRU, BlockDevice, ChunkedDevice, HostFile, ZeroDevice
 
 MAGIC = b"QFI\xfb"
@@ -31,112 +38,146 @@ except ImportError:  # pragma: no cover - depends on the machine
 class Qcow2Device(ChunkedDevice):
     format = "qcow2"
 
-    def __init__(self, path: str, *, report_path: str | None = None, depth: int = 0) -> None:
-        from . import open_image  # backing files may be any format
-
+    def __init__(self, path: str, *, report_path: str | None = None, depth: int = 0,
+                 root: ChainRoot | None = None) -> None:
         self.path = path
         self.report_path = report_path or path
+        self.root = root or ChainRoot.of(path, self.report_path)
         self.file = f = HostFile(path, self.report_path)
+        self.data_file: HostFile | None = None
+        self.backing: BlockDevice | None = None
         try:
-            hdr = f.pread(0, 72, what="qcow2 header")
-            (magic, version, backing_off, backing_len, cluster_bits, self.size, crypt, l1_size, l1_off,
-             ) = struct.unpack(">4sIQIIQIIQ", hdr[:48])
-            if magic != MAGIC or version not in (2, 3):
-                raise CorruptImage(f"not a qcow2 v2/v3 header (version {version})", path=self.report_path)
-            if not 9 <= cluster_bits <= 21:
-                raise CorruptImage(f"qcow2 cluster_bits {cluster_bits} out of range", path=self.report_path)
-            if crypt:
-                raise EncryptedVolume("encrypted qcow2 image; native and guestfs backends cannot open it "
-                                      "without a key", path=self.report_path)
-            self.chunk_size = 1 << cluster_bits
-            self.cluster_bits = cluster_bits
-            self.compression = "zlib"
-            header_len = 72
-            if version == 3:
-                v3 = f.pread(72, 32, what="qcow2 v3 header")
-                incompat, _compat, _autoclear, _refcount_order, header_len = struct.unpack(">QQQII", v3)
-                if incompat & 2:
-                    raise CorruptImage("qcow2 image is marked corrupt", path=self.report_path)
-                if incompat & 4:
-                    raise UnsupportedLayout("qcow2 with an external data file", path=self.report_path)
-                if incompat & 16:
-                    raise UnsupportedLayout("qcow2 with extended L2 entries (subclusters)",
-                                            path=self.report_path)
-                if incompat & 8 and header_len > 104:
-                    ctype = f.pread(104, 1, what="qcow2 compression type")[0]
-                    self.compression = {0: "zlib", 1: "zstd"}.get(ctype, f"unknown-{ctype}")
-            self.variant = None
-            self._read_extensions(header_len)
-            self.l2_entries = self.chunk_size // 8
-            needed = -(-self.size // (self.chunk_size * self.l2_entries)) if self.size else 0
-            if l1_size < needed:
-                raise CorruptImage(f"qcow2 L1 table has {l1_size} entries, {needed} needed",
-                                   path=self.report_path)
-            raw_l1 = f.pread(l1_off, needed * 8, what="qcow2 L1 table") if needed else b""
-            self.l1 = [e & _OFFSET_MASK for e in struct.unpack(f">{needed}Q", raw_l1)]
-            for e in self.l1:
-                if e and e + self.chunk_size > f.size:
-                    raise CorruptImage(f"qcow2 L2 table at {e} lies past the end of the file",
-                                       path=self.report_path)
-            self._l2 = LRU(256)
-            self._clusters = LRU(64)
-            self._check_allocations()
-            self._has_compressed: bool | None = None
-            self.backing: BlockDevice | None = None
-            self.backing_name: str | None = None
-            if backing_off and backing_len:
-                name = f.pread(backing_off, backing_len, what="qcow2 backing file name").decode(
-                    "utf-8", "replace")
-                self.backing_name = name
-                full = name if os.path.isabs(name) else os.path.join(os.path.dirname(path), name)
-                if name.startswith(("json:", "nbd:", "http:", "https:")):
-                    raise UnsupportedLayout(f"qcow2 backing file {name!r} is not a local file",
-                                            path=self.report_path)
-                if not os.path.exists(full):
-                    raise MissingExtent(f"backing file {name} not found (looked for {full})",
-                                        path=self.report_path)
-                if depth > 32:
-                    raise CorruptImage("qcow2 backing chain deeper than 32 (a loop?)", path=self.report_path)
-                self.backing = open_image(full, report_path=self.report_path, depth=depth + 1)
+            self._open(f, depth)
         except BaseException:
-            f.close()
+            self.close()
             raise
 
-    def _read_extensions(self, offset: int) -> None:
+    def _open(self, f: HostFile, depth: int) -> None:
+        hdr = f.pread(0, 72, what="qcow2 header")
+        (magic, version, backing_off, backing_len, cluster_bits, self.size, crypt, l1_size, l1_off,
+         ) = struct.unpack(">4sIQIIQIIQ", hdr[:48])
+        if magic != MAGIC or version not in (2, 3):
+            raise CorruptImage(f"not a qcow2 v2/v3 header (version {version})", path=self.report_path)
+        if not 9 <= cluster_bits <= 21:
+            raise CorruptImage(f"qcow2 cluster_bits {cluster_bits} out of range", path=self.report_path)
+        self.chunk_size = 1 << cluster_bits
+        self.cluster_bits = cluster_bits
+        self.compression = "zlib"
+        header_len = 72
+        incompat = 0
+        if version == 3:
+            v3 = f.pread(72, 32, what="qcow2 v3 header")
+            incompat, _compat, _autoclear, _refcount_order, header_len = struct.unpack(">QQQII", v3)
+            if incompat & 8 and header_len > 104:
+                ctype = f.pread(104, 1, what="qcow2 compression type")[0]
+                self.compression = {0: "zlib", 1: "zstd"}.get(ctype, f"unknown-{ctype}")
+        self.variant = None
+        backing_fmt, data_name = self._read_extensions(header_len)
+        # every file the header names is vetted first, before any refusal that lets `auto` hand the
+        # image to libguestfs (whose qemu would open those files itself)
+        self.backing_name: str | None = None
+        backing_real: str | None = None
+        if backing_off and backing_len:
+            if backing_len > 1023:
+                raise CorruptImage(f"qcow2 backing file name of {backing_len} bytes (qemu allows 1023)",
+                                   path=self.report_path)
+            name = f.pread(backing_off, backing_len, what="qcow2 backing file name").decode("utf-8", "replace")
+            self.backing_name = name
+            if backing_fmt is not None and backing_fmt not in CHAIN_FORMATS:
+                raise ChainMemberOutside(f"backing file {name!r} has format {backing_fmt!r}, not one whose own "
+                                         "chain this tool can vet", path=self.report_path)
+            backing_real = self.root.resolve(name, self.path, what="backing file")
+        if incompat & 4 or data_name is not None:
+            if not data_name:
+                raise CorruptImage("qcow2 says it has an external data file but does not name it",
+                                   path=self.report_path)
+            self.data_file = HostFile(self.root.resolve(data_name, self.path, what="external data file"),
+                                      self.report_path)
+        if crypt:
+            raise EncryptedVolume("encrypted qcow2 image; native and guestfs backends cannot open it "
+                                  "without a key", path=self.report_path)
+        if incompat & 2:
+            raise CorruptImage("qcow2 image is marked corrupt", path=self.report_path)
+        if incompat & 16:
+            raise UnsupportedLayout("qcow2 with extended L2 entries (subclusters)", path=self.report_path)
+        self.l2_entries = self.chunk_size // 8
+        needed = -(-self.size // (self.chunk_size * self.l2_entries)) if self.size else 0
+        if l1_size < needed:
+            raise CorruptImage(f"qcow2 L1 table has {l1_size} entries, {needed} needed", path=self.report_path)
+        if l1_off + needed * 8 > f.size:
+            raise CorruptImage(f"qcow2 L1 table of {needed} entries (virtual size {self.size}) lies past the end "
+                               f"of the file ({f.size} bytes)", path=self.report_path)
+        check_table(needed * 8, "qcow2 L1 table", self.report_path)
+        self.l1 = _be_array("Q", f.pread(l1_off, needed * 8, what="qcow2 L1 table") if needed else b"")
+        for i, e in enumerate(self.l1):
+            e &= _OFFSET_MASK
+            self.l1[i] = e
+            if e and e + self.chunk_size > f.size:
+                raise CorruptImage(f"qcow2 L2 table at {e} lies past the end of the file", path=self.report_path)
+        self._l2 = LRU(256, CACHE_BYTES)
+        self._clusters = LRU(64, CHUNK_CACHE_BYTES)
+        self._check_allocations()
+        self._has_compressed: bool | None = None
+        if backing_real is not None:
+            if depth + 1 >= MAX_CHAIN_DEPTH:
+                raise CorruptImage(f"qcow2 backing chain deeper than {MAX_CHAIN_DEPTH} (a loop?)",
+                                   path=self.report_path)
+            from . import open_image  # backing files may be any format
+
+            self.backing = open_image(backing_real, report_path=self.report_path, depth=depth + 1,
+                                      fmt=CHAIN_FORMATS[backing_fmt] if backing_fmt else None, root=self.root)
+
+    def _read_extensions(self, offset: int) -> tuple[str | None, str | None]:
+        """(backing format, external data file name) from the header extensions."""
         f = self.file
+        backing_fmt = data_name = None
         for _ in range(64):
             if offset + 8 > f.size:
-                return
+                break
             etype, elen = struct.unpack(">II", f.pread(offset, 8, what="qcow2 header extension"))
             if etype == 0:
-                return
-            if etype == EXT_DATA_FILE:
-                raise UnsupportedLayout("qcow2 with an external data file", path=self.report_path)
+                break
+            if etype in (EXT_BACKING_FORMAT, EXT_DATA_FILE):
+                if elen > 1023:
+                    raise CorruptImage(f"qcow2 header extension of {elen} bytes", path=self.report_path)
+                text = f.pread(offset + 8, elen, what="qcow2 header extension").decode("utf-8", "replace")
+                if etype == EXT_BACKING_FORMAT:
+                    backing_fmt = text
+                else:
+                    data_name = text
             offset += 8 + ((elen + 7) & ~7)
+        return backing_fmt, data_name
 
     # -- mapping --------------------------------------------------------------------------------
-    def _l2_table(self, l2_off: int) -> tuple[int, ...]:
-        def load() -> tuple[int, ...]:
-            raw = self.file.pread(l2_off, self.chunk_size, what="qcow2 L2 table")
-            return struct.unpack(f">{self.l2_entries}Q", raw)
+    def _l2_table(self, l2_off: int) -> array.array:
+        def load() -> array.array:
+            return _be_array("Q", self.file.pread(l2_off, self.chunk_size, what="qcow2 L2 table"))
         return self._l2.get(l2_off, load)  # type: ignore[return-value]
 
     def _check_allocations(self) -> None:
-        """Every allocated cluster must start inside the file: a truncated image is reported at open,
-        not only when some later read happens to land past the end (or never, if none does)."""
+        """Every allocated cluster must start inside the file (its data file, when external): a
+        truncated image is reported at open, not only when some later read happens to land past the
+        end. Each distinct L2 table is checked once: 100k L1 entries naming one table (a CPU bomb)
+        cost one table walk, not 100k."""
         end = self.file.size
+        data_end = self.data_file.size if self.data_file is not None else end
         compressed_mask = (1 << (62 - (self.cluster_bits - 8))) - 1
+        seen: set[int] = set()
         for l2_off in self.l1:
-            if not l2_off:
+            if not l2_off or l2_off in seen:
                 continue
+            seen.add(l2_off)
             for entry in self._l2_table(l2_off):
                 if not entry:
                     continue
-                host = entry & compressed_mask if entry & _COMPRESSED else entry & _OFFSET_MASK
-                if host >= end:
+                if entry & _COMPRESSED:
+                    host, limit = entry & compressed_mask, end
+                else:
+                    host, limit = entry & _OFFSET_MASK, data_end
+                if host >= limit and (host or self.data_file is None):
                     raise CorruptImage(
                         f"truncated or damaged: a data cluster at offset {host} lies past the end of the "
-                        f"file ({end} bytes)", path=self.report_path)
+                        f"file ({limit} bytes)", path=self.report_path)
 
     def _entry(self, index: int) -> int:
         l1i, l2i = divmod(index, self.l2_entries)
@@ -152,6 +193,13 @@ class Qcow2Device(ChunkedDevice):
         host = entry & _OFFSET_MASK
         if entry & _ZERO:
             return bytes(length)
+        if self.data_file is not None:  # external data: guest offset = data-file offset when allocated
+            if not host and not entry & (1 << 63):  # unallocated (offset 0 needs the "copied" bit)
+                if self.backing is None:
+                    return bytes(length)
+                return self._from_backing(index * self.chunk_size + within, length)
+            data = self.data_file.pread(host + within, length, what="qcow2 external data", exact=False)
+            return data + bytes(length - len(data))
         if not host:
             if self.backing is None:
                 return bytes(length)
@@ -180,7 +228,10 @@ class Qcow2Device(ChunkedDevice):
                 if _zstd is None:
                     raise UnsupportedLayout("zstd-compressed qcow2 needs the 'zstandard' package",
                                             path=self.report_path)
-                out = _zstd.ZstdDecompressor().decompressobj().decompress(raw)[: self.chunk_size]
+                # at most one cluster comes out, whatever the frame claims (a 0.2 MB file must not
+                # inflate to gigabytes)
+                reader = _zstd.ZstdDecompressor().stream_reader(io.BytesIO(raw))
+                out = reader.read(self.chunk_size)
             else:
                 raise UnsupportedLayout(f"qcow2 compression type {self.compression}", path=self.report_path)
         except zlib.error as exc:
@@ -225,8 +276,18 @@ class Qcow2Device(ChunkedDevice):
 
     def close(self) -> None:
         self.file.close()
+        if self.data_file is not None:
+            self.data_file.close()
         if self.backing is not None:
             self.backing.close()
+
+
+def _be_array(code: str, raw: bytes) -> array.array:
+    """Big-endian table entries as a compact array (8 bytes an entry, not a tuple of int objects)."""
+    table = array.array(code, raw)
+    if sys.byteorder == "little":
+        table.byteswap()
+    return table
 
 
 __all__ = ["Qcow2Device", "MAGIC", "ZeroDevice"]

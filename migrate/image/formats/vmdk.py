@@ -2,19 +2,24 @@
 compressed grains and markers, twoGbMaxExtentSparse split extents), flat extents (monolithicFlat,
 twoGbMaxExtentFlat, vmfs) and ZERO extents. Our own reader, differential-tested against qemu-img.
 
-Parent links (``parentFileNameHint`` of a delta disk) are followed like qcow2 backing files. The old
-ESX ``COWD`` sparse format and VMFS sparse/SE sparse extents are UnsupportedLayout.
+Parent links (``parentFileNameHint`` of a delta disk) are followed like qcow2 backing files; every
+extent and parent name is confined to the image's folder (migrate.image.confine) before anything is
+opened. The old ESX ``COWD`` sparse format and VMFS sparse/SE sparse extents are UnsupportedLayout.
 """
 
 from __future__ import annotations
 
+import array
 import os
 import re
 import shlex
 import struct
+import sys
 import zlib
 
-from migrate.errors import CorruptImage, MissingExtent, UnsupportedLayout
+from migrate.errors import CorruptImage, UnsupportedLayout
+from migrate.image.budget import CACHE_BYTES, CHUNK_CACHE_BYTES, MAX_EXTENTS, check_count, check_table
+from migrate.image.confine import ChainRoot
 
 from .base import LRU, SECTOR, BlockDevice, ChunkedDevice, ConcatDevice, HostFile, RawDevice, ZeroDevice
 
@@ -24,6 +29,7 @@ _HDR = struct.Struct("<4sIIQQQQIQQQB4sH")
 GD_AT_END = 0xFFFFFFFFFFFFFFFF
 FLAG_COMPRESSED = 1 << 16
 FLAG_MARKERS = 1 << 17
+_MAX_DESCRIPTOR = 1 << 20
 
 
 class SparseExtent(ChunkedDevice):
@@ -48,8 +54,9 @@ class SparseExtent(ChunkedDevice):
                 raise CorruptImage(f"VMDK grain size {grain} sectors is invalid", path=report_path)
             self.chunk_size = grain * SECTOR
             self.gte_per_gt = hdr["gte_per_gt"]
-            if not 1 <= self.gte_per_gt <= 1 << 20:
-                raise CorruptImage(f"VMDK numGTEsPerGT {self.gte_per_gt} is invalid", path=report_path)
+            if not 1 <= self.gte_per_gt <= 512:  # the format fixes 512; qemu refuses more too
+                raise CorruptImage(f"VMDK numGTEsPerGT {self.gte_per_gt} is invalid (at most 512)",
+                                   path=report_path)
             self.compressed = bool(hdr["flags"] & FLAG_COMPRESSED)
             self.markers = bool(hdr["flags"] & FLAG_MARKERS)
             if self.compressed and hdr["compress_algorithm"] not in (0, 1):
@@ -57,10 +64,13 @@ class SparseExtent(ChunkedDevice):
                                         path=report_path)
             n_grains = -(-hdr["capacity"] // grain)
             n_gts = -(-n_grains // self.gte_per_gt)
-            gd_raw = f.pread(hdr["gd_offset"] * SECTOR, n_gts * 4, what="VMDK grain directory")
-            self.gd = struct.unpack(f"<{n_gts}I", gd_raw)
-            self._gts = LRU(128)
-            self._grains = LRU(64)
+            if hdr["gd_offset"] * SECTOR + n_gts * 4 > f.size:
+                raise CorruptImage(f"VMDK grain directory of {n_gts} entries (capacity {self.size} bytes) lies "
+                                   f"past the end of the file ({f.size} bytes)", path=report_path)
+            check_table(n_gts * 4, "VMDK grain directory", report_path)
+            self.gd = _le_array("I", f.pread(hdr["gd_offset"] * SECTOR, n_gts * 4, what="VMDK grain directory"))
+            self._gts = LRU(128, CACHE_BYTES)
+            self._grains = LRU(64, CHUNK_CACHE_BYTES)
         except BaseException:
             f.close()
             raise
@@ -70,16 +80,15 @@ class SparseExtent(ChunkedDevice):
          _overhead, _unclean, _nl, algo) = _HDR.unpack(raw)
         if magic != MAGIC:
             raise CorruptImage("bad VMDK sparse extent magic", path=self.report_path)
-        if version not in (1, 2, 3):
-            raise UnsupportedLayout(f"VMDK sparse extent version {version}", path=self.report_path)
+        if version not in (1, 2, 3):  # no other version exists: random bytes after the magic
+            raise CorruptImage(f"VMDK sparse extent version {version} (1-3 exist)", path=self.report_path)
         return {"flags": flags, "capacity": capacity, "grain_size": grain_size, "desc_offset": desc_off,
                 "desc_size": desc_size, "gte_per_gt": gte_per_gt, "gd_offset": gd_off,
                 "compress_algorithm": algo}
 
-    def _gt(self, gt_sector: int) -> tuple[int, ...]:
-        def load() -> tuple[int, ...]:
-            raw = self.file.pread(gt_sector * SECTOR, self.gte_per_gt * 4, what="VMDK grain table")
-            return struct.unpack(f"<{self.gte_per_gt}I", raw)
+    def _gt(self, gt_sector: int) -> array.array:
+        def load() -> array.array:
+            return _le_array("I", self.file.pread(gt_sector * SECTOR, self.gte_per_gt * 4, what="VMDK grain table"))
         return self._gts.get(gt_sector, load)  # type: ignore[return-value]
 
     def grain_sector(self, index: int) -> int:
@@ -118,6 +127,9 @@ class SparseExtent(ChunkedDevice):
     def embedded_descriptor(self) -> str | None:
         if not self.hdr["desc_offset"] or not self.hdr["desc_size"]:
             return None
+        if self.hdr["desc_size"] > _MAX_DESCRIPTOR // SECTOR:
+            raise CorruptImage(f"VMDK embedded descriptor of {self.hdr['desc_size']} sectors (at most "
+                               f"{_MAX_DESCRIPTOR // SECTOR})", path=self.report_path)
         raw = self.file.pread(self.hdr["desc_offset"] * SECTOR, self.hdr["desc_size"] * SECTOR,
                               what="VMDK embedded descriptor", exact=False)
         return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -181,16 +193,18 @@ def parse_descriptor(text: str) -> tuple[dict[str, str], list[tuple[str, int, st
 class VmdkDevice(BlockDevice):
     format = "vmdk"
 
-    def __init__(self, path: str, *, report_path: str | None = None, depth: int = 0) -> None:
-        from . import open_image
+    def __init__(self, path: str, *, report_path: str | None = None, depth: int = 0,
+                 root: ChainRoot | None = None) -> None:
+        from . import open_member
 
         self.path = path
         self.report_path = rp = report_path or path
+        root = root or ChainRoot.of(path, rp)
         self._opened: list[BlockDevice] = []
         self.parent: BlockDevice | None = None
-        with open(path, "rb") as fh:
-            head = fh.read(4)
+        self._own = HostFile(path, rp)
         try:
+            head = self._own.pread(0, 4, what="VMDK magic", exact=False)
             own_sparse: SparseExtent | None = None
             if head == MAGIC:
                 own_sparse = SparseExtent(path, rp)
@@ -202,51 +216,54 @@ class VmdkDevice(BlockDevice):
                     self.size = own_sparse.size
                     return
             else:
-                if os.path.getsize(path) > 1 << 20:
+                if self._own.size > _MAX_DESCRIPTOR:
                     raise CorruptImage("VMDK descriptor file larger than 1 MiB", path=rp)
-                with open(path, "rb") as fh:
-                    text = fh.read().split(b"\0", 1)[0].decode("utf-8", "replace")
+                text = self._own.pread(0, self._own.size, what="VMDK descriptor").split(b"\0", 1)[0].decode(
+                    "utf-8", "replace")
                 if "createType" not in text:
                     raise CorruptImage("VMDK descriptor without createType", path=rp)
             settings, extents = parse_descriptor(text)
             self.variant = settings.get("createType")
             if not extents:
                 raise CorruptImage("VMDK descriptor lists no extents", path=rp)
+            check_count(len(extents), MAX_EXTENTS, "VMDK extents", rp)
             hint = settings.get("parentFileNameHint")
-            if hint and settings.get("parentCID", "ffffffff").lower() != "ffffffff":
-                full = hint if os.path.isabs(hint) else os.path.join(os.path.dirname(path), hint)
-                if not os.path.exists(full):
-                    raise MissingExtent(f"parent disk {hint} not found (looked for {full})", path=rp)
-                if depth > 32:
-                    raise CorruptImage("VMDK parent chain deeper than 32 (a loop?)", path=rp)
-                self.parent = open_image(full, report_path=rp, depth=depth + 1)
+            has_parent = bool(hint) and settings.get("parentCID", "ffffffff").lower() != "ffffffff"
+            # every name is vetted (confined to the image's folder) before anything is opened
+            real_extents = [
+                None if etype == "ZERO" or fname is None or _is_self(own_sparse, extents, etype)
+                else root.resolve(fname, path, what="extent")
+                for _access, _sectors, etype, fname, _offset in extents]
+            if has_parent:
+                assert hint is not None
+                self.parent = open_member(hint, path, root, depth=depth, what="parent disk")
             parts: list[tuple[int, BlockDevice]] = []
             pos = 0
-            for _access, sectors, etype, fname, offset in extents:
+            for (_access, sectors, etype, fname, offset), full in zip(extents, real_extents, strict=True):
                 size = sectors * SECTOR
                 dev: BlockDevice
                 if etype == "ZERO" or fname is None:
                     dev = ZeroDevice(size)
+                elif full is None or (own_sparse is not None and os.path.samefile(full, path)):
+                    # the descriptor embedded in a sparse extent describes that extent, whatever
+                    # name it was written under (a renamed monolithicSparse file still opens)
+                    assert own_sparse is not None
+                    sp = own_sparse
+                    dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
+                    if sp.size < size:
+                        raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}", path=rp)
+                elif etype in ("FLAT", "VMFS", "VMFSRAW", "VMFSRDM"):
+                    dev = RawDevice(full, offset=offset * SECTOR, size=size, report_path=rp)
+                elif etype == "SPARSE":
+                    sp = SparseExtent(full, rp)
+                    self._opened.append(sp)
+                    dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
+                    if sp.size < size:
+                        raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}", path=rp)
                 else:
-                    full = fname if os.path.isabs(fname) else os.path.join(os.path.dirname(path), fname)
-                    if not os.path.exists(full):
-                        raise MissingExtent(f"extent {fname} not found (looked for {full})", path=rp)
-                    if etype in ("FLAT", "VMFS", "VMFSRAW", "VMFSRDM"):
-                        dev = RawDevice(full, offset=offset * SECTOR, size=size, report_path=rp)
-                    elif etype == "SPARSE":
-                        if own_sparse is not None and os.path.samefile(full, path):
-                            sp = own_sparse
-                        else:
-                            sp = SparseExtent(full, rp)
-                            self._opened.append(sp)
-                        dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
-                        if sp.size < size:
-                            raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}",
-                                               path=rp)
-                    else:
-                        raise UnsupportedLayout(f"VMDK extent type {etype}", path=rp)
-                    if dev not in self._opened:
-                        self._opened.append(dev)
+                    raise UnsupportedLayout(f"VMDK extent type {etype}", path=rp)
+                if dev not in self._opened and not isinstance(dev, ZeroDevice):
+                    self._opened.append(dev)
                 if dev.size > size:
                     dev = dev.slice(0, size)
                 parts.append((pos, dev))
@@ -267,8 +284,8 @@ class VmdkDevice(BlockDevice):
             f = getattr(dev, "file", None)
             if f is not None:
                 total += f.size
-        if not any(isinstance(d, SparseExtent) and os.path.samefile(d.path, self.path) for d in self._opened):
-            total += os.path.getsize(self.path)
+        if not any(isinstance(d, SparseExtent) and d.path == self.path for d in self._opened):
+            total += self._own.size
         return total
 
     @property
@@ -281,5 +298,19 @@ class VmdkDevice(BlockDevice):
         for dev in self._opened:
             dev.close()
         self._opened = []
+        self._own.close()
         if self.parent is not None:
             self.parent.close()
+
+
+def _is_self(own: SparseExtent | None, extents: list[tuple[str, int, str, str | None, int]], etype: str) -> bool:
+    """An embedded descriptor with a single sparse extent describes the file that holds it."""
+    return own is not None and etype == "SPARSE" and len(extents) == 1
+
+
+def _le_array(code: str, raw: bytes) -> array.array:
+    """Little-endian table entries as a compact array (no tuple of int objects)."""
+    table = array.array(code, raw)
+    if sys.byteorder == "big":
+        table.byteswap()
+    return table
