@@ -28,6 +28,10 @@ class FstabAnalyzer(Analyzer):
                 f.unknowns.append(unknown(self, FSTAB, f"line {lineno}: fewer than three fields"))
                 continue
             spec, mp, fstype = (p.replace("\\040", " ") for p in parts[:3])
+            if not mp.startswith("/") and mp not in ("none", "swap"):
+                # mount(8) refuses such a line: it is not a mount, and its text is not quoted (issue 8)
+                f.unknowns.append(unknown(self, FSTAB, f"line {lineno}: the mount point is not an absolute path"))
+                continue
             options = parts[3].split(",") if len(parts) > 3 else []
             dump = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else 0
             passno = int(parts[5]) if len(parts) > 5 and parts[5].isdigit() else 0

@@ -3,6 +3,7 @@ RHEL ifcfg). Only names are kept from NetworkManager profiles (they can hold Wi-
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 
@@ -35,10 +36,16 @@ class NetworkAnalyzer(Analyzer):
         text = read_text(ctx, self, "/etc/hosts", f)
         if text is not None:
             net.evidence.append(self.evidence("/etc/hosts"))
-            for line in text.splitlines():
+            for lineno, line in enumerate(text.splitlines(), 1):
                 parts = line.split("#", 1)[0].split()
-                if len(parts) >= 2:
-                    net.hosts.append(HostEntry(address=parts[0], names=parts[1:]))
+                if len(parts) < 2:
+                    continue
+                try:
+                    ipaddress.ip_address(parts[0].split("%", 1)[0])
+                except ValueError:  # the resolver skips such a line; its text is not quoted (issue 8)
+                    f.unknowns.append(unknown(self, "/etc/hosts", f"line {lineno}: not an IP address"))
+                    continue
+                net.hosts.append(HostEntry(address=parts[0], names=parts[1:]))
         text = read_text(ctx, self, "/etc/resolv.conf", f)
         if text is not None:
             net.evidence.append(self.evidence("/etc/resolv.conf"))

@@ -6,6 +6,7 @@ and line; the rest of the configuration is still read."""
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 from migrate.analyzers._support import (
@@ -24,6 +25,9 @@ from migrate.model.inventory import Connection, Findings, Port
 MAIN_CONFIGS = ("/etc/nginx/nginx.conf", "/usr/local/nginx/conf/nginx.conf", "/usr/local/etc/nginx/nginx.conf",
                 "/opt/nginx/conf/nginx.conf")
 MAX_INCLUDE_DEPTH = 16
+# include graphs: each file is read and globbed once; the expansions of all includes together are
+# bounded (9 files that each include conf.d/*.conf would otherwise expand 9*8*7*... times)
+MAX_INCLUDE_EXPANSIONS = 1000
 
 
 class NginxSyntaxError(Exception):
@@ -100,6 +104,12 @@ def tokenize(text: str) -> list[tuple[str, int, bool]]:
     return tokens
 
 
+def _shown(name: str) -> str:
+    """A directive name for an error message: quoted only when it looks like one. A file that is not
+    nginx syntax at all (an htpasswd pulled in by ``include``) must not have its lines quoted."""
+    return f"\"{name}\"" if re.fullmatch(r"[a-z_][a-z0-9_]{0,39}", name) else "(a token that is not a directive name)"
+
+
 def parse(text: str, path: str) -> list[Directive]:
     tokens = tokenize(text)
     pos = 0
@@ -124,7 +134,7 @@ def parse(text: str, path: str) -> list[Directive]:
             pos += 1
             while True:
                 if pos >= len(tokens):
-                    raise NginxSyntaxError(f"unexpected end of file in directive \"{name}\"", line)
+                    raise NginxSyntaxError(f"unexpected end of file in directive {_shown(name)}", line)
                 t, tline, q = tokens[pos]
                 if t == ";" and not q:
                     pos += 1
@@ -135,7 +145,7 @@ def parse(text: str, path: str) -> list[Directive]:
                     out.append(Directive(name, args, path, line, block(depth + 1, tline)))
                     break
                 if t == "}" and not q:
-                    raise NginxSyntaxError(f"directive \"{name}\" is not terminated by \";\"", line)
+                    raise NginxSyntaxError(f"directive {_shown(name)} is not terminated by \";\"", line)
                 args.append(t)
                 pos += 1
 
@@ -155,6 +165,9 @@ class NginxAnalyzer(Analyzer):
         self.service = pick_service(ctx, ["nginx", "openresty"], "nginx")
         self.prefix = posixpath.dirname(main)
         self.files: list[str] = []
+        self._texts: dict[str, str | None] = {}
+        self._globs: dict[str, list[str]] = {}
+        self._expansions = 0
         tree = self._load(main, 0, set())
         if tree is None:
             f.services.append(enrich(ctx, self, self.service, main, role="nginx"))
@@ -179,21 +192,32 @@ class NginxAnalyzer(Analyzer):
 
     # -- loading ---------------------------------------------------------------------------------
     def _load(self, path: str, depth: int, stack: set[str]) -> list[Directive] | None:
-        text = read_text(self.ctx, self, path, self.f)
+        first = path not in self._texts
+        if first:
+            self._texts[path] = read_text(self.ctx, self, path, self.f)
+        text = self._texts[path]
         if text is None:
+            return None
+        self._expansions += 1
+        if self._expansions > MAX_INCLUDE_EXPANSIONS:
+            if self._expansions == MAX_INCLUDE_EXPANSIONS + 1:
+                self.f.unknowns.append(unknown(self, path, f"more than {MAX_INCLUDE_EXPANSIONS} include expansions: "
+                                                           "the rest of the include graph is not followed"))
             return None
         try:
             tree = parse(text, path)
         except NginxSyntaxError as exc:
-            real = self.ctx.rootfs.resolve(path)
-            where = f" (a link to {real})" if real != path else ""
-            self.f.unknowns.append(unknown(self, path, f"nginx configuration does not parse: {exc}{where}"))
+            if first:
+                real = self.ctx.rootfs.resolve(path)
+                where = f" (a link to {real})" if real != path else ""
+                self.f.unknowns.append(unknown(self, path, f"nginx configuration does not parse: {exc}{where}"))
             return None
         kind = "nginx-site" if "/sites-" in path or "/conf.d/" in path else "nginx-conf"
-        self.files.append(path)
         secrets = self._expand(tree, path, depth, stack | {path})
-        self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind=kind, content=text,
-                                          contains_secrets=secrets))
+        if path not in self.files:
+            self.files.append(path)
+            self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind=kind, content=text,
+                                              contains_secrets=secrets))
         return tree
 
     def _expand(self, block: list[Directive], path: str, depth: int, stack: set[str]) -> bool:
@@ -210,7 +234,9 @@ class NginxAnalyzer(Analyzer):
                 if depth >= MAX_INCLUDE_DEPTH:
                     self.f.unknowns.append(unknown(self, path, f"line {d.line}: includes nested too deeply"))
                 else:
-                    matches = self.ctx.rootfs.glob(pattern)
+                    if pattern not in self._globs:
+                        self._globs[pattern] = self.ctx.rootfs.glob(pattern)
+                    matches = self._globs[pattern]
                     if not matches and not any(ch in pattern for ch in "*?["):
                         self.f.unknowns.append(unknown(self, path, f"line {d.line}: included file {pattern} "
                                                                    "does not exist"))

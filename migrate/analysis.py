@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -67,6 +68,70 @@ class AnalysisResult:
                 merge_service(existing, svc)
 
 
+# --- unknowns never quote the guest's files (issue 8, D7) -------------------------------------------
+#
+# An unknown is shown on the terminal, stored in inventory.json and copied into the stack. A parse
+# error that quotes the line it choked on would put whatever that line held (a password hash from an
+# htpasswd file pulled in by an `include`, a token) into all three. Analyzers are asked not to quote,
+# and the runner enforces it for every analyzer, built-in or third-party: each word of an unknown's
+# message that also occurs in a file the analyzer read during its run is replaced by "<...>", unless
+# it is a plain lowercase keyword (a directive name) or part of the unknown's own path. Known secret
+# values are redacted first.
+
+QUOTED = "<...>"
+MAX_SCRUB_FILES = 256
+MAX_SCRUB_BYTES = 8 * 1024 * 1024
+_WORD = re.compile(r"[^\s'\"`,;:()\[\]{}<>=/$|\\]+")
+_KEYWORD = re.compile(r"[a-z_][a-z_-]{0,23}|\d{1,7}|[A-Z][a-z]{1,15}")
+
+
+def _exception_text(exc: BaseException, rootfs: RootFS) -> str:
+    """An exception's message without the host directory of a directory-backed guest."""
+    text = str(exc)
+    for fs in rootfs.mounts.values():
+        host_root = getattr(fs, "root", None)
+        if isinstance(host_root, str) and host_root not in ("", "/"):
+            text = text.replace(host_root, "<guest>")
+    return text
+
+
+def _bad_name_unknowns(analyzer: str, rootfs: RootFS, since: int) -> list[Unknown]:
+    return [Unknown(analyzer=analyzer, path=b.directory,
+                    message=f"skipped a directory entry whose name {b.reason} (shown escaped: {b.name}); "
+                            "the rest of the directory was read" if b.name else b.reason)
+            for b in rootfs.bad_names[since:]]
+
+
+def scrub_message(message: str, contents: list[bytes], keep: str = "") -> str:
+    """``message`` with every word that occurs in ``contents`` replaced by QUOTED (see above)."""
+
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if _KEYWORD.fullmatch(word) or word in keep:
+            return word
+        needle = word.encode("utf-8", "surrogateescape")
+        return QUOTED if any(needle in c for c in contents) else word
+
+    return _WORD.sub(sub, message)
+
+
+def scrub_unknowns(unknowns: list[Unknown], rootfs: RootFS, reads: set[str], ctx: Context) -> list[Unknown]:
+    if not unknowns:
+        return unknowns
+    paths = sorted(reads | {u.path for u in unknowns if u.path})[:MAX_SCRUB_FILES]
+    contents: list[bytes] = []
+    for path in paths:
+        try:
+            contents.append(rootfs.read_bytes(path, max_bytes=MAX_SCRUB_BYTES))
+        except Exception:  # noqa: BLE001, S112 - a file that cannot be read cannot be quoted either
+            continue
+    out = []
+    for u in unknowns:
+        message = scrub_message(ctx.secrets.redact_text(u.message), contents, keep=u.path or "")
+        out.append(u.model_copy(update={"message": message}))
+    return out
+
+
 def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequence[Analyzer] | None = None,
                   progress: Callable[[str], None] | None = None) -> tuple[AnalysisResult, Context]:
     ctx = ctx or Context(rootfs=rootfs)
@@ -79,6 +144,9 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
         if analyzer.os_families is not None and family not in analyzer.os_families:
             result.runs.append(AnalyzerRun(name=analyzer.name, status="skipped"))
             continue
+        bad_names_before = len(rootfs.bad_names)
+        reads: set[str] = set()
+        rootfs.read_log = reads
         try:
             findings = analyzer.run(ctx)
         except NotApplicable:
@@ -87,12 +155,18 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
             continue
         except Exception as exc:  # one analyzer's failure never aborts the run
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            message = ctx.secrets.redact_text(f"{type(exc).__name__}: {exc} (at {where.name}:{where.lineno})")
-            result.add(Findings(unknowns=[Unknown(analyzer=analyzer.name, path=getattr(exc, "path", None),
-                                                  message=message)]))
+            path = getattr(exc, "path", None)
+            message = f"{type(exc).__name__}: {_exception_text(exc, rootfs)} (at {where.name}:{where.lineno})"
+            failed = Unknown(analyzer=analyzer.name, path=path if isinstance(path, str) else None, message=message)
+            findings = Findings(unknowns=[failed] + _bad_name_unknowns(analyzer.name, rootfs, bad_names_before))
+            result.add(Findings(unknowns=scrub_unknowns(findings.unknowns, rootfs, reads, ctx)))
             result.runs.append(AnalyzerRun(name=analyzer.name, status="failed",
                                            seconds=round(time.perf_counter() - started, 4)))
             continue
+        finally:
+            rootfs.read_log = None
+        findings.unknowns = scrub_unknowns(
+            findings.unknowns + _bad_name_unknowns(analyzer.name, rootfs, bad_names_before), rootfs, reads, ctx)
         ctx.results[analyzer.name] = findings
         if findings.os is not None and ctx.os is None:
             ctx.os = findings.os

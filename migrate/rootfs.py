@@ -9,10 +9,12 @@ hostile image cannot exhaust memory.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import posixpath
 import stat as stat_module
+import unicodedata
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
@@ -97,14 +99,24 @@ class HostDirFilesystem(Filesystem):
             st = os.lstat(self._host(path))
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            if exc.errno in (errno.ENAMETOOLONG, errno.EILSEQ):
+                return None  # a name this host cannot hold (e.g. 255 bytes + ".d"): no such entry
+            raise GuestPathError(f"cannot stat: {exc.strerror}", path=path) from exc
         return FileStat(kind_from_mode(st.st_mode), st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_size,
                         st.st_mtime)
 
     def readlink(self, path: str) -> str:
-        return os.readlink(self._host(path))
+        try:
+            return os.readlink(self._host(path))
+        except OSError as exc:  # the message names the guest path, never the host one
+            raise GuestPathError(f"cannot read the link: {exc.strerror}", path=path) from exc
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(os.listdir(self._host(path)))
+        try:
+            return sorted(os.listdir(self._host(path)))
+        except OSError as exc:
+            raise GuestPathError(f"cannot list: {exc.strerror}", path=path) from exc
 
     def read(self, path: str, offset: int, size: int) -> bytes:
         fd = os.open(self._host(path), os.O_RDONLY | os.O_NOFOLLOW)
@@ -125,6 +137,47 @@ class GuestFile:
 
     def pread(self, offset: int, size: int) -> bytes:
         return self.fs.read(self.rel, offset, size)
+
+
+NAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class BadName:
+    """A directory entry that was skipped: where, its name escaped (never raw bytes), and why."""
+
+    directory: str
+    name: str
+    reason: str
+
+    @property
+    def path(self) -> str:
+        return posixpath.join(self.directory, self.name) if self.name else self.directory
+
+
+def escape_name(name: str) -> str:
+    """A file name as printable text: undecodable bytes as \\xNN, control characters as \\n, \\x1b ..."""
+    raw = name.encode("utf-8", "surrogateescape")
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" else ch
+                   for ch in text)
+
+
+def bad_name_reason(name: str) -> str | None:
+    """Why a directory entry's name cannot be used as a guest path in the outputs, or None.
+
+    JSON documents, Dockerfiles and terminals need text: a name that is not valid UTF-8, holds a
+    control character or "/", or is longer than any Linux filesystem allows, is skipped (and
+    reported) instead of failing the analyzer that listed the directory."""
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if len(encoded) > NAME_MAX:
+        return f"is longer than {NAME_MAX} bytes"
+    if "/" in name or any(unicodedata.category(ch) == "Cc" for ch in name):
+        return "holds a control character or a slash"
+    return None
 
 
 def normalize(path: str) -> str:
@@ -149,6 +202,11 @@ class RootFS:
         self._mount_order = sorted(self.mounts, key=len, reverse=True)
         self.source = source
         self.max_read = max_read
+        # directory entries skipped because their names cannot travel through the outputs (not UTF-8,
+        # over 255 bytes, control characters): the runner turns new ones into unknowns, exports list them
+        self.bad_names: list[BadName] = []
+        self.read_log: set[str] | None = None  # paths read while set (the runner scrubs unknowns with it)
+        self._bad_names_seen: set[BadName] = set()
 
     @classmethod
     def from_directory(cls, root: str | os.PathLike[str], **kwargs: object) -> RootFS:
@@ -263,6 +321,8 @@ class RootFS:
 
     def read_bytes(self, path: str, *, max_bytes: int | None = None) -> bytes:
         limit = self.max_read if max_bytes is None else max_bytes
+        if self.read_log is not None:
+            self.read_log.add(path)
         f = self.open(path)
         if f.stat.size > limit:
             raise GuestFileTooLarge(f"file is {f.stat.size} bytes, over the {limit}-byte read limit", path=path)
@@ -282,7 +342,29 @@ class RootFS:
             return []
         fs, rel = self._locate(real)
         base = normalize(path)
-        return [posixpath.join(base, name) for name in sorted(fs.listdir(rel)) if name not in (".", "..")]
+        try:
+            names = fs.listdir(rel)
+        except (OSError, GuestPathError) as exc:
+            why = exc.message if isinstance(exc, GuestPathError) else exc.strerror
+            self._bad_name(base, "", f"the directory cannot be listed ({why})")
+            return []
+        out = []
+        for raw in names:
+            name = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+            if name in (".", ".."):
+                continue
+            why = bad_name_reason(name)
+            if why:
+                self._bad_name(base, name, why)
+                continue
+            out.append(posixpath.join(base, name))
+        return sorted(out)
+
+    def _bad_name(self, directory: str, name: str, why: str) -> None:
+        entry = BadName(directory, escape_name(name), why)
+        if entry not in self._bad_names_seen:
+            self._bad_names_seen.add(entry)
+            self.bad_names.append(entry)
 
     def glob(self, pattern: str) -> list[str]:
         """fnmatch per path component (no ``**``); results are guest paths as spelled by the pattern."""
