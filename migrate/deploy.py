@@ -227,8 +227,7 @@ def format_secrets_file(values: dict[str, str]) -> str:
     line cannot carry unambiguously (several lines such as a PEM private key, a carriage return,
     surrounding blanks, or one that itself starts with ``base64:``) is written as
     ``NAME=base64:<standard base64 of its UTF-8 bytes>``; :func:`read_secrets_file` decodes it."""
-    lines = ["# secrets for `migrate up --secrets-file`: NAME=value, or NAME=base64:... for values with "
-             "line breaks\n"]
+    lines = []
     for name in sorted(values):
         value = values[name]
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
