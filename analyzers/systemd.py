@@ -10,24 +10,36 @@ secret-looking KEY become Secrets.
 from __future__ import annotations
 
 import posixpath
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from migrate.analyzers._support import (
+    URL_RE,
     SecretSink,
     cache,
     config_file,
-    parse_env_file,
     persistent_path,
     read_text,
+    redact_connection_url,
+    secret_kind,
     split_host_port,
     unknown,
     user_ids,
 )
+from migrate.analyzers._systemd_lang import (
+    expand_env_argv,
+    expand_specifiers,
+    ignored_exports,
+    main_executable,
+    parse_env_file,
+    parse_environment,
+    specifier_table,
+    split_exec_prefixes,
+    split_words,
+)
 from migrate.analyzers._vmonly import vm_only_reason
-from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.model.inventory import Findings, Port, ScheduledJob, Service
+from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable, looks_secret_key
+from migrate.model.inventory import ExecCommand, Findings, Port, ScheduledJob, Service, UnitDirectory
 
 ETC = "/etc/systemd/system"
 UNIT_DIRS = (ETC, "/usr/local/lib/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
@@ -35,7 +47,11 @@ LIST_KEYS = {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "Environm
              "Before", "Requires", "Wants", "BindsTo", "Requisite", "WantedBy", "RequiredBy", "Also", "Alias",
              "ListenStream", "ListenDatagram", "ListenSequentialPacket", "ListenFIFO", "OnCalendar", "OnBootSec",
              "OnStartupSec", "OnActiveSec", "OnUnitActiveSec", "OnUnitInactiveSec", "StateDirectory",
-             "LogsDirectory", "CacheDirectory", "ReadWritePaths", "PassEnvironment"}
+             "LogsDirectory", "CacheDirectory", "RuntimeDirectory", "ConfigurationDirectory", "ReadWritePaths",
+             "PassEnvironment"}
+DIRECTORY_KEYS = {"runtime": ("RuntimeDirectory", "/run"), "state": ("StateDirectory", "/var/lib"),
+                  "cache": ("CacheDirectory", "/var/cache"), "logs": ("LogsDirectory", "/var/log"),
+                  "configuration": ("ConfigurationDirectory", "/etc")}
 TIMER_KEYS = ("OnCalendar", "OnBootSec", "OnStartupSec", "OnActiveSec", "OnUnitActiveSec", "OnUnitInactiveSec")
 
 
@@ -110,25 +126,13 @@ def _split_name(name: str) -> tuple[str, str, str | None]:
 
 
 def split_exec(value: str) -> tuple[list[str], str]:
-    """argv of an Exec*= line, without systemd's prefixes (-, @, +, !, !!, :) ; returns (argv, prefixes)."""
-    m = re.match(r"^([-@+!:|]*)(.*)$", value.strip(), re.S)
-    prefixes, rest = (m.group(1), m.group(2)) if m else ("", value)
-    try:
-        argv = shlex.split(rest)
-    except ValueError:
-        argv = rest.split()
+    """argv of an Exec*= line as written (no specifier or variable expansion), without systemd's prefixes
+    (-, @, +, !, !!, :); returns (argv, prefixes)."""
+    prefixes, rest = split_exec_prefixes(value)
+    argv = split_words(rest)
     if "@" in prefixes and len(argv) >= 2:
         argv = [argv[0], *argv[2:]]
     return argv, prefixes
-
-
-def _specifiers(text: str, name: str, instance: str | None) -> str:
-    prefix = name.split("@", 1)[0].rsplit(".", 1)[0]
-    if instance is None:  # a template itself: its instance specifiers stay as written
-        text = text.replace("%i", "\0i").replace("%I", "\0I")
-    table = {"%i": instance or "", "%I": instance or "", "%n": name, "%N": name.rsplit(".", 1)[0], "%p": prefix,
-             "%P": prefix, "%%": "%"}
-    return re.sub(r"%[iInNpP%]", lambda m: table[m.group(0)], text).replace("\0", "%")
 
 
 class SystemdAnalyzer(Analyzer):
@@ -315,43 +319,13 @@ class SystemdAnalyzer(Analyzer):
         short = name[: -len(".service")]
         path = unit.path or f"{ETC}/{name}"
         sink = SecretSink(ctx, self, f, short)
+        table = specifier_table(name, instance, fragment=unit.path, hostname=self._hostname(ctx, f),
+                                os_id=ctx.os.distro if ctx.os else None,
+                                os_version=ctx.os.version if ctx.os else None)
 
         def sub(text: str) -> str:
-            return _specifiers(text, name, instance)
+            return expand_specifiers(text, table)
 
-        exec_start: list[str] = []
-        starts = s.all("Service", "ExecStart")
-        if starts:
-            argv, _ = split_exec(sub(starts[0]))
-            exec_start = sink.argv(argv, path=path)
-        env: dict[str, str] = {}
-        for value in s.all("Service", "Environment"):
-            try:
-                items = shlex.split(sub(value))
-            except ValueError:
-                items = sub(value).split()
-            for item in items:
-                if "=" in item:
-                    k, _, v = item.partition("=")
-                    env[k] = sink.value(k, v, path=path)
-        env_files: list[str] = []
-        for value in s.all("Service", "EnvironmentFile"):
-            value = sub(value)
-            optional = value.startswith("-")
-            epath = value.lstrip("-").strip()
-            env_files.append(epath)
-            if ctx.rootfs.lstat(epath) is None:
-                if not optional:
-                    f.unknowns.append(unknown(self, epath, f"EnvironmentFile of {name} does not exist"))
-                continue
-            text = read_text(ctx, self, epath, f)
-            if text is None:
-                continue
-            before = len(f.secrets)
-            for k, v, _line in parse_env_file(text):
-                env[k] = sink.value(k, v, path=epath)
-            f.configs.append(config_file(ctx, self, epath, service=short, kind="env-file", content=text,
-                                         contains_secrets=len(f.secrets) > before))
         user = s.get("Service", "User")
         group = s.get("Service", "Group")
         if user:
@@ -364,28 +338,142 @@ class SystemdAnalyzer(Analyzer):
             gid = next((u.gid for u in ctx.findings("users_groups").users if u.uid == uid), None)
         if s.get("Service", "DynamicUser") in ("yes", "true", "1", "on"):
             user = user or short
-        reason = vm_only_reason(short)
-        for key, base, kind in (("StateDirectory", "/var/lib", "data"), ("LogsDirectory", "/var/log", "logs"),
-                                ("CacheDirectory", "/var/cache", "cache")):
-            for d in s.words("Service", key):
-                d = sub(d).split(":", 1)[0]
-                if reason or "%" in d:
+        directories = self._directories(s, sub, path)
+
+        # the environment systemd gives the process: its own variables first, then Environment=, then
+        # EnvironmentFile= (files override Environment= whatever the order; later files win)
+        clear: dict[str, str] = dict(self._manager_env(ctx, user, uid, directories))
+        env: dict[str, str] = {}
+        for value in s.all("Service", "Environment"):
+            for k, v in parse_environment(value, sub):
+                clear[k] = v
+                env[k] = sink.value(k, v, path=path)
+        env_files: list[str] = []
+        for value in s.all("Service", "EnvironmentFile"):
+            value = sub(value.strip())
+            optional = value.startswith("-")
+            pattern = value.lstrip("-").strip()
+            env_files.append(pattern)
+            matches = ctx.rootfs.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
+            matches = [m for m in matches if ctx.rootfs.lstat(m) is not None]
+            if not matches:
+                if not optional:
+                    f.unknowns.append(unknown(self, pattern, f"EnvironmentFile of {name} does not exist"))
+                continue
+            for epath in matches:
+                text = read_text(ctx, self, epath, f)
+                if text is None:
                     continue
-                pp = persistent_path(ctx, self, f"{base}/{d}", service=short, kind=kind,
-                                     reason=f"{key}={d} in {name}", evidence_path=path)
-                if pp:
-                    f.persistent_paths.append(pp)
+                before = len(f.secrets)
+                for k, v in parse_env_file(text):
+                    clear[k] = v
+                    env[k] = sink.value(k, v, path=epath)
+                for k, v, lineno in ignored_exports(text):
+                    f.unknowns.append(unknown(self, epath, f"line {lineno}: 'export {k}=...' is ignored by systemd "
+                                                           f"(not a NAME=value assignment); {name} does not get {k}"))
+                    self._secrets_only(sink, k, v, epath)
+                f.configs.append(config_file(ctx, self, epath, service=short, kind="env-file", content=text,
+                                             contains_secrets=len(f.secrets) > before))
+
+        def command(value: str) -> tuple[ExecCommand, list[str]]:
+            """(the redacted record, the clear argv) of one Exec*= value."""
+            prefixes, rest = split_exec_prefixes(value)
+            words = [sub(w) for w in split_words(rest)]
+            if "@" in prefixes and len(words) >= 2:
+                words = [words[0], *words[2:]]
+            if ":" not in prefixes:
+                words = expand_env_argv(words, clear)
+            red = [ctx.secrets.redact_text(a) for a in sink.argv(words, path=path)]
+            return ExecCommand(argv=red, prefixes=prefixes, raw=ctx.secrets.redact_text(value)), words
+
+        exec_start: list[str] = []
+        raw = prefixes_start = executable = None
+        starts = s.all("Service", "ExecStart")
+        if starts:
+            cmd, clear_argv = command(starts[0])
+            exec_start, raw, prefixes_start = cmd.argv, cmd.raw, cmd.prefixes or None
+            executable = main_executable(clear_argv)
+            if executable and executable not in clear_argv[:1]:
+                executable = ctx.secrets.redact_text(executable)
+        pre = [command(v)[0] for v in s.all("Service", "ExecStartPre")]
+        post = [command(v)[0] for v in s.all("Service", "ExecStartPost")]
+        reason = vm_only_reason(short)
+        for d in directories:
+            kind = {"state": "data", "logs": "logs", "cache": "cache"}.get(d.kind)
+            if reason or kind is None or "%" in d.path:
+                continue
+            key = {"state": "StateDirectory", "logs": "LogsDirectory", "cache": "CacheDirectory"}[d.kind]
+            rel = d.path.split("/", 3)[-1] if d.kind != "state" else d.path[len("/var/lib/"):]
+            pp = persistent_path(ctx, self, d.path, service=short, kind=kind,
+                                 reason=f"{key}={rel} in {name}", evidence_path=path)
+            if pp:
+                f.persistent_paths.append(pp)
         wd = s.get("Service", "WorkingDirectory")
         detail = f"state {state}" + (f", alias {', '.join(unit.aliases)}" if unit.aliases else "")
         return Service(
             name=short, manager="systemd", unit_path=path, state=state,  # type: ignore[arg-type]
-            description=s.get("Unit", "Description"), exec_start=exec_start, user=user, group=group, uid=uid,
+            description=s.get("Unit", "Description"), exec_start=exec_start, exec_start_raw=raw,
+            exec_prefixes=prefixes_start, executable=executable, exec_start_pre=pre, exec_start_post=post,
+            directories=directories, user=user, group=group, uid=uid,
             gid=gid, working_directory=sub(wd).lstrip("-") if wd else None, environment=env,
             environment_files=env_files, after=s.words("Unit", "After"),
             requires=s.words("Unit", "Requires") + s.words("Unit", "BindsTo"), wants=s.words("Unit", "Wants"),
             unit_type=s.get("Service", "Type"), vm_only=reason is not None,
             vm_only_reason=reason, evidence=[self.evidence(path, detail)],
         )
+
+    @staticmethod
+    def _secrets_only(sink: SecretSink, key: str, value: str, path: str) -> None:
+        """A credential the service does not receive is still a credential in the guest: reported as a
+        secret, without a connection (nothing connects with it)."""
+        for url in URL_RE.findall(value):
+            red, password = redact_connection_url(url)
+            if password:
+                sink.secret(password, key=key, kind="connection-string", redacted=red, path=path)
+        if looks_secret_key(key) and value and not URL_RE.search(value):
+            sink.secret(value, key=key, kind=secret_kind(key), redacted=REDACTED, path=path)
+
+    def _hostname(self, ctx: Context, f: Findings) -> str | None:
+        if not hasattr(self, "_hostname_cache"):
+            text = read_text(ctx, self, "/etc/hostname", f, max_bytes=4096) or ""
+            self._hostname_cache = next((w for w in text.split() if not w.startswith("#")), None)
+        return self._hostname_cache
+
+    def _directories(self, s: UnitSettings, sub, path: str) -> list[UnitDirectory]:
+        """RuntimeDirectory= & co.: space-separated relative paths (``path:symlink`` since systemd 250)
+        below their fixed roots, created with the matching *DirectoryMode= (0755 by default)."""
+        out: list[UnitDirectory] = []
+        for kind, (key, base) in DIRECTORY_KEYS.items():
+            mode_text = s.get("Service", f"{key}Mode")
+            try:
+                mode = int(mode_text, 8) if mode_text else 0o755
+            except ValueError:
+                mode = 0o755
+            for word in s.words("Service", key):
+                rel = sub(word).split(":", 1)[0].strip("/")
+                if not rel or ".." in rel.split("/"):
+                    continue
+                out.append(UnitDirectory(kind=kind, path=f"{base}/{rel}", mode=mode,  # type: ignore[arg-type]
+                                         evidence=self.evidence(path, f"{key}={word}")))
+        return out
+
+    def _manager_env(self, ctx: Context, user: str | None, uid: int | None,
+                     directories: list[UnitDirectory]) -> dict[str, str]:
+        """Variables the service manager itself sets for the process (systemd.exec(5) "Environment
+        Variables in Spawned Processes") that a command line may use."""
+        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        if user:
+            record = next((u for u in ctx.findings("users_groups").users
+                           if u.name == user or (uid is not None and u.uid == uid)), None)
+            env["USER"] = env["LOGNAME"] = record.name if record else user
+            if record is not None:
+                env["HOME"] = record.home or "/"
+                env["SHELL"] = record.shell or "/bin/sh"
+        for kind, (key, _base) in DIRECTORY_KEYS.items():
+            paths = [d.path for d in directories if d.kind == kind]
+            if paths:
+                env[f"{key.upper().replace('DIRECTORY', '_DIRECTORY')}"] = ":".join(paths)
+        return env
 
     def _socket(self, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
                 services: dict[str, Service]) -> None:

@@ -44,7 +44,8 @@ def _units(tree):
                "[Unit]\nAfter=network.target\n[Service]\nExecStart=\nExecStart=+/usr/bin/plain --fast \\\n"
                "  --more\nEnvironment=\"B=two words\" API_TOKEN=tok-123\nEnvironmentFile=-/etc/default/missing\n"
                "EnvironmentFile=/etc/default/plain\nWorkingDirectory=-/srv/plain\n")
-    tree.write("/etc/default/plain", "export URL='mysql://u:DbPa55@db.internal/app'\n# comment\nPLAIN=1\n")
+    tree.write("/etc/default/plain", "URL='mysql://u:DbPa55@db.internal/app'\n"
+                                     "export OLD_URL='mysql://u:OldPa55@old.internal/app'\n# comment\nPLAIN=1\n")
     tree.enable("plain.service")
     tree.link(f"{ETC}/default.target", f"{LIB}/graphical.target")
 
@@ -70,7 +71,14 @@ def test_states_sockets_templates_timers_and_dropins(tree, run):
     assert plain.exec_start == ["/usr/bin/plain", "--fast", "--more"]
     assert plain.environment["A"] == "vendor" and plain.environment["B"] == "two words"
     assert plain.environment["API_TOKEN"] == "****"
-    assert plain.environment["URL"] == "mysql://u:****@db.internal/app"
+    assert plain.environment["URL"] == "mysql://u:****@db.internal/app" and plain.environment["PLAIN"] == "1"
+    # systemd ignores `export NAME=...` lines of an EnvironmentFile (not NAME=value): the service does not
+    # get OLD_URL, the file's password is still reported, and the skipped line is an unknown naming it
+    assert "OLD_URL" not in plain.environment
+    assert any(s.evidence.path == "/etc/default/plain" and s.redacted == "mysql://u:****@old.internal/app"
+               for s in f.secrets)
+    assert [(u.path, u.message.split(":")[0]) for u in f.unknowns] == [("/etc/default/plain", "line 2")]
+    assert not any(c.host == "old.internal" for c in f.connections)
     assert plain.environment_files == ["/etc/default/missing", "/etc/default/plain"]
     assert plain.working_directory == "/srv/plain" and plain.after == ["network.target"]
 
@@ -93,9 +101,8 @@ def test_states_sockets_templates_timers_and_dropins(tree, run):
     assert {s.key for s in f.secrets} >= {"API_TOKEN", "URL", "password"}
     assert any(p.path == "/var/lib/worker/alpha" and p.uid == 990 for p in f.persistent_paths)
     assert any(c.kind == "systemd-default-target" and "graphical.target" in c.evidence.detail for c in f.configs)
-    assert not f.unknowns
     dump = f.model_dump_json()
-    for value in ("Sup3rS3cret", "tok-123", "DbPa55"):
+    for value in ("Sup3rS3cret", "tok-123", "DbPa55", "OldPa55"):
         assert value not in dump
 
 
