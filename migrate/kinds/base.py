@@ -75,6 +75,7 @@ class Kind:
     runtime_dirs: ClassVar[tuple[tuple[str, int], ...]] = ()  # (path, mode) systemd/tmpfiles made in the VM
     schemes: ClassVar[dict[str, int]] = {}  # URL scheme -> the port clients use when the URL names none
     http: ClassVar[bool] = False  # speaks HTTP on its ports (healthcheck and verify GET /)
+    rebinds: ClassVar[bool] = False  # its container form listens on all addresses whatever the VM said
     vm_only: ClassVar[tuple[tuple[str, str], ...]] = ()  # (service-name regex, reason): VM plumbing of this kind
 
     # -- matching ------------------------------------------------------------------------------

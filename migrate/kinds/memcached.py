@@ -16,6 +16,7 @@ class Memcached(Kind):
     user = "memcache"
     weight = 2
     start_period = "10s"
+    rebinds = True
     schemes = {"memcached": 11211}
 
     def daemonises(self, argv: list[str]) -> bool:

@@ -21,6 +21,7 @@ class MySQL(Kind):
     weight = 4
     start_period = "60s"
     runtime_dirs = (("/var/run/mysqld", 0o755),)
+    rebinds = True
     schemes = {"mysql": 3306, "jdbc:mysql": 3306, "mariadb": 3306, "jdbc:mariadb": 3306}
 
     def container_name(self, service: Service) -> str:

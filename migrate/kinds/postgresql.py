@@ -22,6 +22,7 @@ class PostgreSQL(Kind):
     stop_signal = "SIGINT"
     start_period = "60s"
     runtime_dirs = (("/var/run/postgresql", 0o2775),)
+    rebinds = True
     schemes = {"postgresql": 5432, "postgres": 5432, "jdbc:postgresql": 5432}
 
     def daemonises(self, argv: list[str]) -> bool:

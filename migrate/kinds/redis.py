@@ -16,6 +16,7 @@ class Redis(Kind):
     weight = 2
     start_period = "10s"
     runtime_dirs = (("/var/run/redis", 0o2775),)
+    rebinds = True
     schemes = {"redis": 6379, "rediss": 6379}
 
     def daemonises(self, argv: list[str]) -> bool:
