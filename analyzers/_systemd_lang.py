@@ -305,6 +305,7 @@ def expand_env_argv(argv: list[str], env: dict[str, str]) -> list[str]:
 
 # -- what finally runs ---------------------------------------------------------------------------------------
 SHELLS = ("sh", "bash", "dash", "ash", "zsh", "ksh")
+EXEC_IN_SCRIPT = re.compile(r"(?:^|[;&|\n({]|\bthen|\bdo|\belse)\s*(?:[A-Za-z_]\w*=\S*\s+)*exec\s+([^;&|\n]+)")
 
 
 def main_executable(argv: list[str]) -> str | None:
@@ -315,7 +316,7 @@ def main_executable(argv: list[str]) -> str | None:
     exe = argv[0]
     if exe.rsplit("/", 1)[-1] in SHELLS and len(argv) >= 3 and argv[1] == "-c":
         script = argv[2]
-        for m in reversed(list(re.finditer(r"(?:^|[;&|\n({]|\bthen|\bdo|\belse)\s*exec\s+([^;&|\n]+)", script))):
+        for m in reversed(list(EXEC_IN_SCRIPT.finditer(script))):
             try:
                 words = shlex.split(m.group(1), comments=True)
             except ValueError:

@@ -386,6 +386,8 @@ class SystemdAnalyzer(Analyzer):
             red = [ctx.secrets.redact_text(a) for a in sink.argv(words, path=path)]
             return ExecCommand(argv=red, prefixes=prefixes, raw=ctx.secrets.redact_text(value)), words
 
+        # a value that embeds a secret found elsewhere (DB_OPTS="--pw <DB_PASSWORD's value>") is redacted too
+        env = {k: ctx.secrets.redact_text(v) for k, v in env.items()}
         exec_start: list[str] = []
         raw = prefixes_start = executable = None
         starts = s.all("Service", "ExecStart")
