@@ -15,6 +15,7 @@ directory therefore arrives owned by the postgres uid with mode 0700, as the ser
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
@@ -28,7 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.docker_engine import Engine
-from migrate.errors import DataVerificationFailed, GuestPathError, MigrateError, OutputError, UsageError, VolumeNotEmpty  # noqa: F401 - raised here, defined with the others
+from migrate.errors import (  # noqa: F401 - raised here, defined with the others
+    DataVerificationFailed,
+    GuestPathError,
+    MigrateError,
+    NoSpace,
+    OutputError,
+    UsageError,
+    VolumeNotEmpty,
+)
+from migrate.fsutil import ConfinedDir, check_relpath, require_space
 from migrate.model.data import (
     DataImportReport,
     DataManifest,
@@ -97,27 +107,82 @@ def volume_names(inv: Inventory) -> dict[str, VolumeTarget]:
 
 
 class _GuestReader:
-    """A file-like view of one guest file for tarfile, hashing as it reads, in bounded chunks."""
+    """A file-like view of one guest file for tarfile, hashing as it reads, in bounded chunks.
 
-    def __init__(self, rootfs: RootFS, path: str, size: int) -> None:
+    With ``extents`` (a sparse file) it yields the GNU sparse 1.0 member body instead: the map
+    (count, then offset/length pairs, padded to 512 bytes) followed by the data regions only, while
+    the hash still covers the whole logical content (holes hashed as zeros)."""
+
+    def __init__(self, rootfs: RootFS, path: str, size: int,
+                 extents: list[tuple[int, int]] | None = None) -> None:
         # RootFS.read_bytes reads a file whole; volumes hold database segments of up to 1 GiB: stream
         self._file = rootfs.open(path, follow_final=False)
         self._size = size
-        self._pos = 0
         self.hash = hashlib.sha256()
+        self._parts: list[tuple[str, int, int]] = []  # ("map", 0, len) | ("data", offset, len)
+        self._map = b""
+        if extents is None:
+            self._parts = [("data", 0, size)]
+        else:
+            regions = [(o, n) for o, n in extents if n > 0]
+            if not regions or regions[-1][0] + regions[-1][1] < size:
+                regions.append((size, 0))  # GNU tar's marker for a file that ends in a hole
+            text = f"{len(regions)}\n" + "".join(f"{o}\n{n}\n" for o, n in regions)
+            raw = text.encode()
+            self._map = raw + b"\0" * (-len(raw) % tarfile.BLOCKSIZE)
+            self._parts = [("map", 0, len(self._map))] + [("data", o, n) for o, n in regions if n]
+        self.stored = sum(n for _, _, n in self._parts)
+        self._logical = 0  # bytes of the logical file hashed so far
+        self._part = 0
+        self._pos = 0  # within the current part
+
+    def _hash_zeros(self, upto: int) -> None:
+        while self._logical < upto:
+            n = min(CHUNK, upto - self._logical)
+            self.hash.update(_ZEROS[:n])
+            self._logical += n
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self._size - self._pos
-        n = min(n, self._size - self._pos, CHUNK)
-        if n <= 0:
+        """Exactly ``n`` bytes (tarfile insists) unless the member ends first; at most CHUNK."""
+        want = self.stored if n is None or n < 0 else n
+        want = min(want, CHUNK)
+        pieces: list[bytes] = []
+        got = 0
+        while got < want:
+            piece = self._read_part(want - got)
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+    def _read_part(self, n: int) -> bytes:
+        while self._part < len(self._parts) and self._pos >= self._parts[self._part][2]:
+            self._part, self._pos = self._part + 1, 0
+        if self._part >= len(self._parts):
+            self._hash_zeros(self._size)
             return b""
-        data = self._file.pread(self._pos, n)
-        if len(data) != n:
-            raise GuestPathError(f"short read at offset {self._pos}: {len(data)} of {n} bytes", path=self._file.path)
-        self._pos += n
-        self.hash.update(data)
+        kind, offset, length = self._parts[self._part]
+        want = min(n, length - self._pos)
+        if kind == "map":
+            data = self._map[self._pos:self._pos + want]
+        else:
+            at = offset + self._pos
+            self._hash_zeros(at)
+            data = self._file.pread(at, want)
+            if len(data) != want:
+                raise GuestPathError(f"short read at offset {at}: {len(data)} of {want} bytes", path=self._file.path)
+            self.hash.update(data)
+            self._logical = at + want
+        self._pos += want
+        if self._part == len(self._parts) - 1 and self._pos >= length:
+            self._hash_zeros(self._size)
         return data
+
+
+_ZEROS = bytes(CHUNK)
+SPARSE_MIN_HOLES = 1 << 20  # a file with less than this in holes is archived as it is
+MAX_HOLE_BYTES = 2 << 30  # holes hashed as zeros (and read back as zeros when verifying) per export
 
 
 def _tarinfo(name: str, st: FileStat) -> tarfile.TarInfo:
@@ -129,25 +194,86 @@ def _tarinfo(name: str, st: FileStat) -> tarfile.TarInfo:
     return ti
 
 
-def export_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, out_dir: Path,
-                  exclude: list[str], progress: Progress = _noop) -> VolumeArchive:
+@dataclass
+class _FilePlan:
+    extents: list[tuple[int, int]] | None  # None: archived densely
+    stored: int  # bytes the archive member will hold
+    skip: str | None = None  # why it is left out (listed in the manifest)
+
+
+@dataclass
+class _VolumePlan:
+    pp: PersistentPath
+    target: VolumeTarget
+    top: str
+    st_top: FileStat
+    items: list[tuple[str, FileStat]]
+    files: dict[str, _FilePlan]
+    excluded: list[str]
+    bad_names: list[SkippedEntry]
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files.values() if f.skip is None)
+
+
+class _HoleBudget:
+    def __init__(self, limit: int = MAX_HOLE_BYTES) -> None:
+        self.left = limit
+
+
+def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclude: list[str],
+                holes: _HoleBudget) -> _VolumePlan:
+    """What one volume's archive will hold, decided before a byte is written: the entries, which
+    files are sparse (and where their data is), and which are left out and why."""
     top = rootfs.resolve(pp.path)
     st_top = rootfs.stat(pp.path)
     if st_top is None or st_top.kind != "dir":
         raise GuestPathError("persistent path is not a directory in the guest", path=pp.path)
-    archive_name = f"{target.volume}.tar"
-    entries: list[FileEntry] = []
-    skipped: list[SkippedEntry] = []
+    check_relpath(f"{target.volume}.tar")
     excluded = sorted(e for e in exclude if e != pp.path and e.startswith(pp.path.rstrip("/") + "/"))
     items: list[tuple[str, FileStat]] = [(top, st_top)]
+    bad_before = len(rootfs.bad_names)
     for path, st in rootfs.walk(top):
         if any(path == e or path.startswith(e + "/") for e in excluded):
             continue
         items.append((path, st))
     items.sort(key=lambda x: x[0])
+    bad = [SkippedEntry(path=b.path, kind="other", reason=f"name {b.reason}: not archived, copy it by hand")
+           for b in rootfs.bad_names[bad_before:]]
+    files: dict[str, _FilePlan] = {}
+    for path, st in items:
+        if st.kind != "file":
+            continue
+        try:
+            extents = rootfs.open(path, follow_final=False).data_extents()
+        except GuestPathError:
+            extents = None
+        data = sum(n for _, n in extents) if extents is not None else st.size
+        hole_bytes = st.size - data
+        if extents is None or hole_bytes < SPARSE_MIN_HOLES:
+            files[path] = _FilePlan(None, st.size)
+        elif hole_bytes > holes.left:
+            files[path] = _FilePlan(None, 0, skip=(
+                f"sparse file of {st.size} bytes holding {data} bytes of data: its holes are over the export's "
+                f"budget of {MAX_HOLE_BYTES} bytes (hashing and verifying them reads them as zeros); recreate it "
+                "in the volume (truncate -s, then copy the data) or copy it by hand"))
+        else:
+            holes.left -= hole_bytes
+            files[path] = _FilePlan(extents, data + tarfile.BLOCKSIZE * (1 + (len(extents) * 40) // tarfile.BLOCKSIZE))
+    return _VolumePlan(pp, target, top, st_top, items, files, excluded, bad)
+
+
+def export_volume(rootfs: RootFS, plan: _VolumePlan, out: ConfinedDir,
+                  progress: Progress = _noop) -> VolumeArchive:
+    pp, target, top = plan.pp, plan.target, plan.top
+    archive_name = f"{target.volume}.tar"
+    entries: list[FileEntry] = []
+    skipped: list[SkippedEntry] = list(plan.bad_names)
     total = 0
-    with open(out_dir / archive_name, "wb") as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path, st in items:
+    with out.open_write(archive_name, 0o600) as fh, \
+            tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, st in plan.items:
             rel = "." if path == top else "./" + posixpath.relpath(path, top)
             entry_rel = "." if rel == "." else rel[2:]
             guest = pp.path if path == top else posixpath.join(pp.path, entry_rel)
@@ -169,12 +295,25 @@ def export_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, out_
                 entries.append(FileEntry(path=entry_rel, kind="fifo", mode=st.mode, uid=st.uid, gid=st.gid,
                                          mtime=ti.mtime))
             elif st.kind == "file":
+                fp = plan.files[path]
+                if fp.skip is not None:
+                    skipped.append(SkippedEntry(path=guest, kind="file", reason=fp.skip))
+                    continue
                 ti.type = tarfile.REGTYPE
-                ti.size = st.size
                 try:
-                    reader = _GuestReader(rootfs, path, st.size)
+                    reader = _GuestReader(rootfs, path, st.size, fp.extents)
+                    if fp.extents is not None:
+                        # GNU sparse 1.0 in PAX: GNU tar (the seeding container) recreates the holes
+                        head, base = posixpath.split(rel)
+                        ti.name = posixpath.join(head, "GNUSparseFile.0", base)
+                        ti.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                                          "GNU.sparse.name": rel, "GNU.sparse.realsize": str(st.size)}
+                    ti.size = reader.stored
                     tar.addfile(ti, reader)  # type: ignore[arg-type]
                 except (GuestPathError, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                        raise NoSpace("no space left while writing the archive",
+                                      path=str(out.root / archive_name)) from exc
                     raise GuestPathError(f"cannot read for the {target.volume} archive: {exc}", path=guest) from exc
                 total += st.size
                 entries.append(FileEntry(path=entry_rel, kind="file", mode=st.mode, uid=st.uid, gid=st.gid,
@@ -187,14 +326,15 @@ def export_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, out_
                 skipped.append(SkippedEntry(path=guest, kind=st.kind, reason=why))
     progress(f"{target.volume}: {sum(e.kind == 'file' for e in entries)} files, {total} bytes from {pp.path}")
     digest = hashlib.sha256()
-    with open(out_dir / archive_name, "rb") as fh:
+    archive_path = out.root / archive_name
+    with open(archive_path, "rb") as fh:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
     return VolumeArchive(
         volume=target.volume, service=target.service, guest_service=pp.service, guest_path=pp.path, kind=pp.kind,
         planned=target.planned, naming=target.naming, archive=archive_name, archive_sha256=digest.hexdigest(),
-        archive_bytes=(out_dir / archive_name).stat().st_size, files=sum(e.kind == "file" for e in entries),
-        bytes=total, entries=entries, skipped=skipped, excluded=excluded,
+        archive_bytes=archive_path.stat().st_size, files=sum(e.kind == "file" for e in entries),
+        bytes=total, entries=entries, skipped=skipped, excluded=plan.excluded,
     )
 
 
@@ -213,8 +353,9 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
                        progress: Progress = _noop) -> DataManifest:
     """The export proper, on an open guest: writes ``out`` whole or not at all.
 
-    A VM without persistent data is common (a stateless web front, a proxy): it gets a manifest
-    with no volumes, so the same export/import steps run for every VM and say "nothing to move"."""
+    Every archive is planned first (entries, sparse files, what is left out), the free space beside
+    ``out`` is checked against what the archives will hold (NoSpace, exit 36, before a byte is
+    written), and the archives are written through ConfinedDir (no link followed, O_EXCL)."""
     if not inv.persistent_paths:
         progress("the inventory lists no persistent paths: the manifest is empty")
     names = volume_names(inv)
@@ -224,19 +365,26 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
             raise UsageError(f"two persistent paths map to volume {t.volume!r}: {seen[t.volume]} and {path}")
         seen[t.volume] = path
     out = Path(out)
+    all_paths = [pp.path for pp in inv.persistent_paths]
+    holes = _HoleBudget()
+    plans = [plan_volume(rootfs, pp, names[pp.path], all_paths, holes)
+             for pp in sorted(inv.persistent_paths, key=lambda p: p.path)]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        require_space(out.parent, sum(p.stored for p in plans) + 1024 * sum(len(p.items) for p in plans),
+                      what="the data export")
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     except OSError as exc:
         raise OutputError(f"cannot write: {exc.strerror}", path=str(out)) from exc
     try:
-        all_paths = [pp.path for pp in inv.persistent_paths]
-        volumes = []
-        for pp in sorted(inv.persistent_paths, key=lambda p: p.path):
-            progress(f"exporting {pp.path}")
-            volumes.append(export_volume(rootfs, pp, names[pp.path], tmp, all_paths, progress))
-        manifest = DataManifest(source_vm=inv.name, images=images or [i.path for i in inv.images], volumes=volumes)
-        (tmp / MANIFEST).write_text(manifest.to_json())
+        with ConfinedDir(tmp) as confined:
+            volumes = []
+            for plan in plans:
+                progress(f"exporting {plan.pp.path}")
+                volumes.append(export_volume(rootfs, plan, confined, progress))
+            manifest = DataManifest(source_vm=inv.name, images=images or [i.path for i in inv.images],
+                                    volumes=volumes)
+            confined.write_bytes(MANIFEST, manifest.to_json().encode(), 0o600)
         os.chmod(tmp, 0o700)  # the archives hold database files: keep them to their owner
         _replace_dir(tmp, out)
     except BaseException:
