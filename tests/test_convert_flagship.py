@@ -4,6 +4,7 @@ app's DATABASE_URL pointing at postgres by name; --secrets-out carries the VM's 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -99,6 +100,42 @@ def test_ova_converts_to_the_same_files_as_qcow2(converted, flagship_images, tmp
     assert proc.returncode == 0, proc.stderr
 
     def files(root):
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
-    assert files(ova_out) == files(out)
+    qcow2_files, ova_files = files(out), files(ova_out)
+    assert sorted(ova_files) == sorted(qcow2_files)
+    # the OVA also carries the VM's sizing (its OVF descriptor): resource limits and their reasons, and the
+    # inventory's source and sizing, are the only things allowed to differ; every build context is identical
+    sized = {"compose.yaml", "plan.yaml", "README.md", "inventory.json"}
+    for rel in sorted(set(qcow2_files) - sized):
+        assert ova_files[rel] == qcow2_files[rel], rel
+
+    def unsized_compose(data: bytes) -> dict:
+        doc = yaml.safe_load(data)
+        for svc in doc["services"].values():
+            svc.get("deploy", {}).pop("resources", None)
+        return doc
+
+    def unsized_plan(data: bytes) -> dict:
+        doc = yaml.safe_load(data)
+        for c in doc["containers"]:
+            for key in ("limits", "reservations", "reason"):
+                c["deploy"].pop(key)
+        return doc
+
+    def unsized_inventory(data: bytes) -> dict:
+        doc = json.loads(data)
+        for key in ("analyzers", "images", "sizing"):  # analyzer timings, the source files, the OVF sizing
+            doc.pop(key)
+        return doc
+
+    def unsized_readme(data: bytes) -> list[str]:
+        return [line for line in data.decode().splitlines() if not line.startswith("- deploy:")]
+
+    for rel, strip in (("compose.yaml", unsized_compose), ("plan.yaml", unsized_plan),
+                       ("inventory.json", unsized_inventory), ("README.md", unsized_readme)):
+        assert strip(ova_files[rel]) == strip(qcow2_files[rel]), rel
+    ova_compose = yaml.safe_load(ova_files["compose.yaml"])
+    assert all(svc["deploy"]["resources"]["limits"]["cpus"] for svc in ova_compose["services"].values()
+               if "deploy" in svc)
+    assert json.loads(ova_files["inventory.json"])["sizing"]["vcpus"] == flagship_images.facts["vm"]["cpus"]
