@@ -312,6 +312,8 @@ class ApacheAnalyzer(Analyzer):
             if self.ctx.rootfs.is_dir(d):
                 chosen[d] = (path, "<Directory> section")
         for root, (evidence, why) in sorted(chosen.items()):
+            if any(root.startswith(other + "/") for other in chosen):
+                continue  # an Alias inside a document root ships with it
             pp = persistent_path(self.ctx, self, root, service=self.service, kind="webroot",
                                  reason=f"{why} in {evidence}; web content to ship with the image or mount",
                                  evidence_path=evidence)

@@ -20,11 +20,15 @@ from migrate.analyzers._support import (
     unknown,
 )
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.model.inventory import Connection, Findings, Port
+from migrate.model.inventory import Connection, Findings, LoadedModule, Port
 
 MAIN_CONFIGS = ("/etc/nginx/nginx.conf", "/usr/local/nginx/conf/nginx.conf", "/usr/local/etc/nginx/nginx.conf",
                 "/opt/nginx/conf/nginx.conf")
 MAX_INCLUDE_DEPTH = 16
+# compiled-in prefixes of distribution and source builds, against which a relative load_module resolves
+MODULE_PREFIXES = ("/usr/share/nginx", "/usr/lib/nginx", "/usr/lib64/nginx", "/usr/local/nginx", "/etc/nginx")
+# content below these is package data (reinstalled by the package closure), not a site to ship
+SYSTEM_TREES = ("/usr/", "/etc/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/boot/", "/proc/", "/sys/", "/dev/", "/run/")
 # include graphs: each file is read and globbed once; the expansions of all includes together are
 # bounded (9 files that each include conf.d/*.conf would otherwise expand 9*8*7*... times)
 MAX_INCLUDE_EXPANSIONS = 1000
@@ -177,18 +181,43 @@ class NginxAnalyzer(Analyzer):
             if d.name == "upstream" and d.args and d.block is not None:
                 upstreams[d.args[0]] = [s.args[0] for s in d.block if s.name == "server" and s.args]
         ports: dict[tuple, Port] = {}
-        roots: dict[str, str] = {}
+        roots: dict[str, tuple[str, str]] = {}
         for ctxname, server in self._servers(tree):
             self._server(ctxname, server, upstreams, ports, roots)
         f.ports.extend(ports.values())
-        for root, evidence in sorted(roots.items()):
+        for root, (evidence, why) in sorted(roots.items()):
+            if root == "/" or (root + "/").startswith(SYSTEM_TREES):
+                continue  # package data (Debian's /usr/share/nginx/html): the packages bring it back
+            if any(root.startswith(other + "/") for other in roots if other != "/"):
+                continue  # an alias inside a document root ships with it
             pp = persistent_path(ctx, self, root, service=self.service, kind="webroot",
-                                 reason=f"nginx document root in {evidence}; static content to ship with the "
+                                 reason=f"nginx {why} in {evidence}; static content to ship with the "
                                         "image or mount", evidence_path=evidence)
             if pp:
                 f.persistent_paths.append(pp)
-        f.services.append(enrich(ctx, self, self.service, main, role="nginx"))
+        modules = self._modules(tree)
+        record = enrich(ctx, self, self.service, main, role="nginx", modules=modules)
+        record.uses_files = sorted(set(self.files) | {m.path for m in modules if m.path}
+                                   | {self.ctx.rootfs.resolve(m.path) for m in modules if m.path})
+        f.services.append(record)
         return f
+
+    def _modules(self, tree: list[Directive]) -> list[LoadedModule]:
+        """``load_module`` directives (main context, after includes: Debian's modules-enabled/*.conf) with
+        the .so each loads. A relative path is relative to nginx's compiled-in prefix, which is not in the
+        configuration: the first of the usual prefixes that holds the file is taken."""
+        out: list[LoadedModule] = []
+        for d in tree:
+            if d.name != "load_module" or not d.args:
+                continue
+            target = d.args[0]
+            candidates = [target] if target.startswith("/") else [posixpath.join(p, target) for p in
+                                                                  (*MODULE_PREFIXES, self.prefix)]
+            where = next((c for c in candidates if self.ctx.rootfs.is_file(c)), None)
+            name = posixpath.basename(target).removesuffix(".so")
+            out.append(LoadedModule(kind="nginx", name=name, path=where, evidence=self.evidence(
+                d.file, f"load_module {target} (line {d.line})" + ("" if where else " (file missing)"))))
+        return out
 
     # -- loading ---------------------------------------------------------------------------------
     def _load(self, path: str, depth: int, stack: set[str]) -> list[Directive] | None:
@@ -283,7 +312,7 @@ class NginxAnalyzer(Analyzer):
                         yield top.name, d
 
     def _server(self, ctxname: str, server: Directive, upstreams: dict[str, list[str]],
-                ports: dict[tuple, Port], roots: dict[str, str]) -> None:
+                ports: dict[tuple, Port], roots: dict[str, tuple[str, str]]) -> None:
         assert server.block is not None
         names = [a for d in server.block if d.name == "server_name" for a in d.args]
         listens = [d for d in server.block if d.name == "listen" and d.args]
@@ -292,10 +321,13 @@ class NginxAnalyzer(Analyzer):
             key = ("tcp", None, 80, None)
             ports.setdefault(key, Port(service=self.service, port=80,
                                        evidence=self.evidence(server.file, f"{label} (default listen 80)")))
+        # `ssl on;` (before nginx 1.25) makes every listen of the server TLS
+        ssl_on = any(d.name == "ssl" and d.args[:1] == ["on"] for d in server.block)
         for d in listens:
             spec = d.args[0]
             flags = d.args[1:]
             proto = "udp" if "udp" in flags or "quic" in flags else "tcp"
+            tls = ssl_on or "ssl" in flags or "quic" in flags
             detail = f"{label}: listen {' '.join(d.args)} (line {d.line})"
             if spec.startswith("unix:"):
                 key = ("unix", None, None, spec[5:])
@@ -310,11 +342,13 @@ class NginxAnalyzer(Analyzer):
             if addr in ("::", "*"):
                 addr = None
             key = (proto, addr, port, None)
-            ports.setdefault(key, Port(service=self.service, proto=proto, port=port,  # type: ignore[arg-type]
-                                       address=addr, evidence=self.evidence(d.file, detail)))
+            port_record = ports.setdefault(key, Port(service=self.service, proto=proto,  # type: ignore[arg-type]
+                                                     port=port, address=addr, evidence=self.evidence(d.file, detail)))
+            port_record.tls = port_record.tls or tls
         for d in self._walk(server.block):
-            if d.name == "root" and d.args and "$" not in d.args[0]:
-                roots.setdefault(d.args[0].rstrip("/") or "/", d.file)
+            if d.name in ("root", "alias") and d.args and "$" not in d.args[0] and d.args[0].startswith("/"):
+                why = "document root" if d.name == "root" else "alias"
+                roots.setdefault(posixpath.normpath(d.args[0]), (d.file, f"{why} ({label}, line {d.line})"))
             elif d.name in ("proxy_pass", "fastcgi_pass", "uwsgi_pass", "grpc_pass", "scgi_pass") and d.args:
                 self._target(d, upstreams, label)
 

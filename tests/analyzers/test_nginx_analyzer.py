@@ -2,6 +2,7 @@ import pytest
 
 from migrate.analyzers.nginx import NginxAnalyzer, NginxSyntaxError, parse
 from migrate.analyzers.systemd import SystemdAnalyzer
+from tests.analyzers.debs import debian_package, install
 
 
 def test_parser_handles_comments_quotes_and_nesting():
@@ -73,3 +74,51 @@ def test_oversized_config_is_an_unknown(tree, run):
     tree.write("/etc/nginx/nginx.conf", "# " + "x" * (5 * 1024 * 1024))
     f, _ = run(tree, NginxAnalyzer())
     assert f.unknowns[0].path == "/etc/nginx/nginx.conf" and "read limit" in f.unknowns[0].message
+
+
+def test_debian_nginx_light_with_dynamic_module_tls_and_loopback(tree, run):
+    """Debian 12's real nginx configuration (nginx-common), nginx-light's binary package layout and
+    libnginx-mod-http-echo, whose postinst links its conf into modules-enabled (done here the same way)."""
+    common, echo = debian_package("nginx-common/bookworm"), debian_package("libnginx-mod-http-echo/bookworm")
+    install(tree, common, "/etc/nginx", "/lib/systemd/system/nginx.service", "/usr/share/nginx/html",
+            "/usr/share/nginx/modules")
+    install(tree, echo, "/usr/share/nginx/modules-available/mod-http-echo.conf",
+            "/usr/lib/nginx/modules/ngx_http_echo_module.so")
+    tree.link("/etc/nginx/modules-enabled/50-mod-http-echo.conf",
+              "/usr/share/nginx/modules-available/mod-http-echo.conf")
+    tree.link("/etc/nginx/sites-enabled/default", "/etc/nginx/sites-available/default")
+    tree.write("/etc/nginx/conf.d/tls.conf", """\
+server {
+    listen 443 ssl;
+    listen [::]:443 ssl;
+    server_name shop.example.com;
+    ssl_certificate /etc/ssl/certs/shop.pem;
+    root /srv/shop/public;
+    location /static/ { alias /srv/shop/public/static/; }
+    location /media/ { alias /srv/media/; }
+}
+server {
+    listen 127.0.0.1:8081;
+    location /status { echo "ok"; }
+}
+""")
+    for d in ("/srv/shop/public/static", "/srv/media"):
+        tree.mkdir(d)
+    tree.enable("nginx.service")
+    f, _ = run(tree, NginxAnalyzer(), SystemdAnalyzer())
+    ports = sorted((p.port, p.address or "*", p.tls) for p in f.ports)
+    assert ports == [(80, "*", False), (443, "*", True), (8081, "127.0.0.1", False)]
+    svc = f.services[0]
+    assert [(m.kind, m.name, m.path) for m in svc.modules] == [
+        ("nginx", "ngx_http_echo_module", "/usr/share/nginx/modules/ngx_http_echo_module.so")]
+    assert svc.modules[0].evidence.path == "/etc/nginx/modules-enabled/50-mod-http-echo.conf"
+    # the module as named and as resolved (/usr/share/nginx/modules is a link to /usr/lib/nginx/modules)
+    assert {"/usr/share/nginx/modules/ngx_http_echo_module.so", "/usr/lib/nginx/modules/ngx_http_echo_module.so",
+            "/etc/nginx/modules-enabled/50-mod-http-echo.conf", "/etc/nginx/mime.types",
+            "/etc/nginx/conf.d/tls.conf"} <= set(svc.uses_files)
+    # Debian's default site serves /var/www/html (missing here: recorded as such); /usr/share/nginx/html is
+    # package data; the alias inside /srv/shop/public ships with it
+    roots = {p.path: p for p in f.persistent_paths}
+    assert set(roots) == {"/srv/shop/public", "/srv/media", "/var/www/html"}
+    assert all(p.kind == "webroot" for p in roots.values())
+    assert "alias" in roots["/srv/media"].reason and roots["/srv/media"].evidence.path == "/etc/nginx/conf.d/tls.conf"
