@@ -1,0 +1,148 @@
+"""Generators for the output-side security cases of issue 8 (writes, data export, analyzers).
+
+Every case is a small guest *directory tree* (a valid RootFS: `migrate inspect DIR`), made by code in
+well under a second, no network, no root. Each function returns what the test needs to check
+(random names, marker strings). The image-side cases live in image_cases.py.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+OS_RELEASE = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n'
+PASSWD = ("root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n"
+          "app:x:1000:1000::/home/app:/bin/sh\n")
+GROUP = "root:x:0:\nwww-data:x:33:\napp:x:1000:\n"
+
+
+def write(root: Path, guest: str, text: str | bytes, mode: int = 0o644) -> Path:
+    p = root / guest.lstrip("/")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, str):
+        text = text.encode()
+    p.write_bytes(text)
+    os.chmod(p, mode)
+    return p
+
+
+def enable(root: Path, unit: str, text: str, target: str = "multi-user.target") -> None:
+    write(root, f"/etc/systemd/system/{unit}", text)
+    wants = root / f"etc/systemd/system/{target}.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / unit
+    if not link.is_symlink():
+        link.symlink_to(f"/etc/systemd/system/{unit}")
+
+
+def base_guest(root: Path, hostname: str = "sec-guest") -> Path:
+    write(root, "/etc/os-release", OS_RELEASE)
+    write(root, "/etc/hostname", hostname + "\n")
+    write(root, "/etc/passwd", PASSWD)
+    write(root, "/etc/group", GROUP)
+    return root
+
+
+def unit(exec_start: str, *, user: str | None = None, workdir: str | None = None, forking: bool = False) -> str:
+    lines = ["[Unit]", "Description=test service", "", "[Service]"]
+    if forking:
+        lines.append("Type=forking")
+    lines.append(f"ExecStart={exec_start}")
+    if user:
+        lines.append(f"User={user}")
+    if workdir:
+        lines.append(f"WorkingDirectory={workdir}")
+    lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
+
+
+def nginx_service(root: Path) -> None:
+    enable(root, "nginx.service", unit("/usr/sbin/nginx -g 'daemon on; master_process on;'", forking=True))
+
+
+# --- D1: guest-chosen paths that climb out ------------------------------------------------------
+
+
+def escaping_paths_guest(root: Path) -> str:
+    """A unit whose WorkingDirectory climbs with ``..`` far above "/", an nginx ``include`` of a
+    relative path climbing out of /etc/nginx, a setuid world-writable file and a file whose name is
+    shell syntax. Returns the random name planted in the climbing paths (``pwned-<hex>``)."""
+    name = f"pwned-{secrets.token_hex(6)}"
+    base_guest(root)
+    climb = "/opt/app" + "/.." * 12 + f"/tmp/{name}"
+    enable(root, "app.service", unit("/usr/bin/python3 /opt/app/app.py", user="app", workdir=climb))
+    write(root, "/opt/app/app.py", "print('app')\n")
+    write(root, f"/tmp/{name}/planted.txt", "from the guest\n")
+    write(root, f"/tmp/{name}/suid-ww", "#!/bin/sh\n", mode=0o4777)
+    write(root, f"/tmp/{name}/$(touch {name}-shell)", "shell syntax in a name\n")
+    nginx_service(root)
+    write(root, "/etc/nginx/nginx.conf",
+          "events {}\nhttp {\n    include mime.types;\n    include ../../../../../../tmp/" + name + "/*.conf;\n"
+          "    server { listen 80; root /var/www/html; }\n}\n")
+    write(root, "/etc/nginx/mime.types", "types { text/html html; }\n")
+    write(root, f"/tmp/{name}/site.conf", "server { listen 8081; root /var/www/html; }\n")
+    write(root, "/var/www/html/index.html", "<h1>hi</h1>\n")
+    return name
+
+
+# --- D7: every config file full of unique markers, malformed ----------------------------------
+
+
+class Markers:
+    """Unique strings, one per use, so a grep of any output finds exactly which file leaked."""
+
+    def __init__(self) -> None:
+        self.tag = secrets.token_hex(4).upper()
+        self.all: list[str] = []
+
+    def __call__(self) -> str:
+        m = f"MK{self.tag}{len(self.all):04d}Q"
+        self.all.append(m)
+        return m
+
+
+def malformed(mk: Markers) -> str:
+    """Lines in the shapes config parsers choke on (ini, nginx/apache blocks, XML, YAML, key=value,
+    quotes, binary), each carrying markers."""
+    return (f"{mk()} {mk()} = {mk()}\n[{mk()}\n<{mk()} a=\"{mk()}\">\n{mk()} {{ {mk()};\n"
+            f"include {mk()};\n}}}} {mk()}\n\"{mk()}\n{mk()}: [{mk()}\n{mk()}={mk()}=\n"
+            f"<{mk()}></{mk()}\n${{{mk()}\n\t\t{mk()} '\n")
+
+
+CONFIG_FILES = (
+    "/etc/nginx/nginx.conf", "/etc/nginx/conf.d/site.conf", "/etc/nginx/sites-enabled/default",
+    "/etc/apache2/apache2.conf", "/etc/apache2/sites-enabled/000-default.conf", "/etc/apache2/ports.conf",
+    "/etc/httpd/conf/httpd.conf", "/etc/postgresql/15/main/postgresql.conf", "/etc/postgresql/15/main/pg_hba.conf",
+    "/etc/mysql/my.cnf", "/etc/mysql/mariadb.cnf", "/etc/mysql/debian.cnf", "/etc/my.cnf",
+    "/etc/redis/redis.conf", "/etc/memcached.conf", "/etc/php/8.2/fpm/pool.d/www.conf",
+    "/etc/tomcat10/server.xml", "/etc/tomcat10/context.xml", "/opt/tomcat/conf/server.xml",
+    "/etc/crontab", "/etc/cron.d/job", "/etc/fstab", "/etc/hosts", "/etc/network/interfaces",
+    "/etc/netplan/01.yaml", "/etc/systemd/network/10.network", "/etc/ssh/sshd_config", "/etc/rc.local",
+    "/etc/resolv.conf", "/etc/login.defs", "/var/lib/dpkg/status", "/lib/apk/db/installed",
+    "/etc/default/app", "/etc/app/app.env", "/etc/sysconfig/memcached", "/etc/sysconfig/network",
+)
+
+
+def marker_guest(root: Path) -> Markers:
+    """Every config file the built-in analyzers read, full of markers and malformed; units that
+    point at them (EnvironmentFile, a script, a jar); an nginx include of an htpasswd file."""
+    mk = Markers()
+    base_guest(root)
+    for path in CONFIG_FILES:
+        write(root, path, malformed(mk))
+    write(root, "/etc/nginx/nginx.conf",
+          malformed(mk) + "include /etc/nginx/htpasswd;\nhttp { include /etc/nginx/conf.d/*.conf; }\n")
+    write(root, "/etc/nginx/htpasswd", f"admin:$apr1${mk()}${mk()}\n{mk()}:{{SHA}}{mk()}=\n")
+    write(root, "/etc/crontab", f"* * * * * root {mk()} {mk()}\n" + malformed(mk))
+    write(root, "/etc/redis/redis.conf", f"requirepass {mk()}\nport {mk()}\n" + malformed(mk))
+    write(root, "/etc/app/app.env", f"DATABASE_URL=postgresql://u:{mk()}@db/x\nAPI_TOKEN={mk()}\n" + malformed(mk))
+    write(root, "/etc/init.d/legacy", f"#!/bin/sh\n{mk()}\n" + malformed(mk), mode=0o755)
+    enable(root, "nginx.service", unit("/usr/sbin/nginx -g 'daemon on; master_process on;'", forking=True))
+    enable(root, "app.service", unit("/usr/bin/python3 /opt/app/app.py", user="app", workdir="/opt/app")
+           .replace("[Service]", "[Service]\nEnvironmentFile=/etc/app/app.env\nEnvironmentFile=/etc/default/app"))
+    write(root, "/opt/app/app.py", f"# {mk()}\n")
+    for name in ("redis-server", "postgresql@15-main", "mariadb", "apache2", "php8.2-fpm", "tomcat10", "memcached"):
+        enable(root, f"{name}.service", unit(f"/usr/bin/{name} {mk()}"))
+    enable(root, "broken.service", malformed(mk))
+    return mk
