@@ -8,6 +8,7 @@ scanned for the values seen while redacting before anything is swapped in.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -39,11 +40,13 @@ from migrate.render import (
     render_dockerfile,
     render_entrypoint,
     render_template,
+    secret_template_file,
 )
 
 MARKER = ".migrate-stack"
 MAX_FILE = 64 * 1024 * 1024
 MAX_TREE_FILES = 20_000
+MIN_SECRET_LEN = 6  # shorter values (a password "shop" that is also the database name) are redacted by key only
 MAX_STACK_BYTES = 4 * 1024 * 1024 * 1024  # build contexts are not the place for more: volumes are
 
 
@@ -118,12 +121,19 @@ class StackWriter:
     ``..``, no link followed, O_EXCL, no setuid/setgid/world-writable bits on the host), and every
     guest-derived part of a path is normalised from the guest's view first (migrate.fsutil)."""
 
-    def __init__(self, plan: Plan, reader: GuestReader | None, root: Path) -> None:
+    def __init__(self, plan: Plan, reader: GuestReader | None, root: Path,
+                 known_secrets: dict[str, str | None] | None = None) -> None:
+        """``known_secrets``: every secret value found in the guest -> its stack secret's name (None
+        when no stack secret carries it): any file about to be written that holds one becomes a
+        template rendered at start from /run/secrets, and no generated file may contain one."""
         self.plan = plan
         self.reader = reader
         self.root = root
         self.out = ConfinedDir(root)
         self.secret_values: set[str] = set()
+        self.known = {v: n for v, n in (known_secrets or {}).items() if len(v) >= MIN_SECRET_LEN}
+        self.secret_values.update(self.known)
+        self.templates: dict[str, list[str]] = {}  # container -> guest paths rendered from secret templates
         self.result = GenerateResult(outdir=root)
         self.bytes_written = 0
 
@@ -147,6 +157,33 @@ class StackWriter:
 
     def _guest_rel(self, c: Container, guest: str) -> str:
         return f"{self._context(c)}/rootfs/{guest_relpath(guest)}"
+
+    def redact_known(self, data: bytes) -> tuple[bytes, list[str], bool]:
+        """``data`` with every known secret value that has a stack secret replaced by its
+        placeholder (longest first, so a password inside a longer value is not split), the secrets
+        used, and whether a value no stack secret carries is still in it."""
+        used: list[str] = []
+        for value in sorted(self.known, key=len, reverse=True):
+            raw = value.encode("utf-8", "surrogateescape")
+            name = self.known[value]
+            if name and raw in data:
+                data = data.replace(raw, placeholder(name).encode())
+                used.append(name)
+        unplaced = any(v.encode("utf-8", "surrogateescape") in data for v in self.known)
+        return data, used, unplaced
+
+    def write_template(self, c: Container, dest: str, data: bytes, mode: int, gid: int, names: list[str],
+                       prepare: list[str], fills: list[FileFill]) -> None:
+        """A file that holds secrets: its template (placeholders only) goes to OUTDIR/secret-templates,
+        outside every build context, and compose mounts it as a config; the image only gets an empty
+        file that the entrypoint (the service user) fills in at start-up from /run/secrets."""
+        template = f"{SECRET_TEMPLATE_DIR}{dest}"
+        self.write(secret_template_file(self._context(c), dest), data)
+        self.templates.setdefault(c.name, []).append(dest)
+        prepare.append(f"mkdir -p {_q('/rootfs' + os.path.dirname(dest))}")
+        prepare.append(f"install -m {mode | 0o600:04o} -o {c.user.uid} -g {gid} /dev/null {_q('/rootfs' + dest)}")
+        fills.append(FileFill(dest=dest, template=template,
+                              fills=[{"placeholder": placeholder(n), "secret": n} for n in dict.fromkeys(names)]))
 
     def copy_config(self, c: Container, f: FileCopy, prepare: list[str], fills: list[FileFill]) -> None:
         assert self.reader is not None
@@ -174,26 +211,25 @@ class StackWriter:
         uid = f.uid if f.uid is not None else 0
         gid = f.gid if f.gid is not None else 0
         mode = f.mode if f.mode is not None else 0o644
-        if f.secret_fills:
-            template = f"{SECRET_TEMPLATE_DIR}{dest}"
-            self.write(self._guest_rel(c, template), data)
-            prepare.append(f"chmod 0644 {_q('/rootfs' + template)}")
-            # the rendered file must be writable by the service user, who runs the entrypoint
-            prepare.append(f"mkdir -p {_q('/rootfs' + os.path.dirname(dest))}")
-            prepare.append(f"install -m {mode | 0o600:04o} -o {c.user.uid} -g {gid} /dev/null {_q('/rootfs' + dest)}")
-            fills.append(FileFill(dest=dest, template=template,
-                                  fills=[{"placeholder": placeholder(x.secret), "secret": x.secret}
-                                         for x in f.secret_fills]))
+        data, by_value, unplaced = self.redact_known(data)
+        if unplaced:
+            self.result.missing.append((c.name, f.source, "holds a secret value that no stack secret carries: "
+                                                          "not copied, provide it"))
+            return
+        if f.secret_fills or by_value:
+            self.write_template(c, dest, data, mode, gid, [x.secret for x in f.secret_fills] + by_value,
+                                prepare, fills)
         else:
             self.write(self._guest_rel(c, dest), data, mode=mode)
             prepare.append(f"chown {uid}:{gid} {_q('/rootfs' + dest)} && chmod {mode:04o} {_q('/rootfs' + dest)}")
 
-    def copy_tree(self, c: Container, f: FileCopy, prepare: list[str]) -> None:
+    def copy_tree(self, c: Container, f: FileCopy, prepare: list[str], fills: list[FileFill]) -> None:
         assert self.reader is not None
         if not self.reader.is_dir(f.source):
             self.result.missing.append((c.name, f.source, "not a directory in the guest"))
             return
         count = 0
+        templated: list[tuple[str, bytes, int, list[str]]] = []
         excluded = set(f.exclude)
         top = "/" + guest_relpath(f.dest)
         special: list[str] = []
@@ -218,6 +254,14 @@ class StackWriter:
                 self.result.missing.append((c.name, path, exc.message))
                 continue
             mode = getattr(st, "mode", 0o644) & 0o7777
+            data, by_value, unplaced = self.redact_known(data)
+            if unplaced:
+                self.result.missing.append((c.name, path, "holds a secret value that no stack secret carries: "
+                                                          "not copied, provide it"))
+                continue
+            if by_value:  # an application file with a password in it (a PHP config in the web root)
+                templated.append((dest, data, mode & 0o777, by_value))
+                continue
             self.write(self._guest_rel(c, dest), data, mode=mode)
             if mode != safe_mode(mode):  # the image keeps the guest's mode; the host file never has it
                 special.append(f"chmod {mode:04o} {_q('/rootfs' + dest)}")
@@ -225,6 +269,8 @@ class StackWriter:
         gid = f.gid if f.gid is not None else 0
         prepare.append(f"chown -R {uid}:{gid} {_q('/rootfs' + top)}")
         prepare.extend(special)
+        for dest, data, mode, names in templated:  # after the chown: the service user fills them in
+            self.write_template(c, dest, data, mode, gid, names, prepare, fills)
 
     def container(self, c: Container) -> None:
         prepare: list[str] = []
@@ -234,7 +280,7 @@ class StackWriter:
         if self.reader is not None:
             for f in c.files:
                 if f.kind == "tree":
-                    self.copy_tree(c, f, prepare)
+                    self.copy_tree(c, f, prepare, fills)
                 else:
                     self.copy_config(c, f, prepare, fills)
         else:
@@ -252,7 +298,7 @@ class StackWriter:
     def stack(self) -> None:
         for c in self.plan.containers:
             self.container(c)
-        self.write("compose.yaml", render_compose(self.plan))
+        self.write("compose.yaml", render_compose(self.plan, self.templates))
         self.write("compose.override.yaml", render_compose_override(self.plan))
         self.write("compose.debug.yaml", render_compose_debug(self.plan))
         for s in self.plan.secrets:
@@ -266,7 +312,7 @@ class StackWriter:
         self.write("README.md", render_template(
             "README.md.j2", plan=self.plan, to_provide=to_provide, files_read=self.reader is not None,
             any_entrypoint=any(e.secret for c in self.plan.containers for e in c.environment)
-            or any(f.secret_fills for c in self.plan.containers for f in c.files)))
+            or any(f.secret_fills for c in self.plan.containers for f in c.files) or bool(self.templates)))
         self.write("test.sh", render_template("test.sh.j2", plan=self.plan), mode=0o755)
         self.write(MARKER, f"generated by migrate from {self.plan.source_vm}; safe to replace with "
                            "`migrate generate`\n")
@@ -308,9 +354,12 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
-             extra_files: dict[str, str] | None = None) -> GenerateResult:
+             extra_files: dict[str, str] | None = None,
+             known_secrets: dict[str, str | None] | None = None) -> GenerateResult:
     """Write the stack for ``plan`` to ``outdir`` (replacing a stack generated there before).
-    ``extra_files`` (relative path -> text) go into the same atomic swap (convert's inventory.json)."""
+    ``extra_files`` (relative path -> text) go into the same atomic swap (convert's inventory.json).
+    ``known_secrets``: the secret values found in the guest (``secret_values_of``), so that files
+    holding them become templates and no generated file can contain one."""
     outdir = Path(outdir).absolute()
     if outdir.exists():
         if not outdir.is_dir():
@@ -324,7 +373,7 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
     except OSError as exc:
         raise OutputError(f"cannot create a directory beside it: {exc.strerror}", path=str(outdir)) from exc
     try:
-        writer = StackWriter(plan.canonical(), reader, tmp)
+        writer = StackWriter(plan.canonical(), reader, tmp, known_secrets)
         try:
             for rel, text in sorted((extra_files or {}).items()):
                 writer.write(rel, text)
@@ -441,10 +490,27 @@ def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: P
             progress("generating")
         extra = {"inventory.json": src.inventory.to_json(), "graph.json": graph.to_json(),
                  "graph.mmd": to_mermaid(graph)}
-        result = generate(plan, outdir, src.reader, extra_files=extra)
+        result = generate(plan, outdir, src.reader, extra_files=extra,
+                          known_secrets=secret_values_of(plan, src.inventory, vault))
     if secrets_out is not None:
         write_secrets_file(plan, src.inventory, vault, Path(secrets_out))
     return result, plan
+
+
+def secret_values_of(plan: Plan, inventory: Inventory, vault: SecretVault) -> dict[str, str | None]:
+    """Every secret value the inspection found -> the stack secret that carries it (None: none does,
+    e.g. a password hash): what generate must keep out of every file it writes."""
+    by_ref: dict[str, str] = {}
+    refs = {s.id: s.value_ref for s in inventory.secrets}
+    for secret in sorted(plan.secrets, key=lambda x: x.name):
+        for i in secret.found_as:
+            if refs.get(i):
+                by_ref.setdefault(refs[i], secret.name)
+    out: dict[str, str | None] = {v: None for v in vault.values()}
+    for ref, name in by_ref.items():
+        with contextlib.suppress(KeyError):  # an inventory loaded from JSON: its values were not seen here
+            out[vault.value(ref)] = name
+    return out
 
 
 def write_secrets_file(plan: Plan, inventory: Inventory, vault: SecretVault, path: Path) -> Path:

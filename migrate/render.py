@@ -7,7 +7,9 @@ quoting can't go wrong; everything else is a Jinja template. Nothing here touche
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,12 +19,27 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from migrate.model.plan import Container, Plan, UserSpec
 
-SECRET_TEMPLATE_DIR = "/usr/local/share/migrate/secret-templates"
+SECRET_TEMPLATE_DIR = "/usr/local/share/migrate/secret-templates"  # where the container sees its templates
+# where they live in OUTDIR: outside every build context, so no template (even a placeholder-only one)
+# is ever part of an image; compose mounts each one as a config at SECRET_TEMPLATE_DIR + its destination
+SECRET_TEMPLATES_OUT = "secret-templates"
 ENTRYPOINT = "/usr/local/bin/migrate-entrypoint"
 
 
 def placeholder(secret: str) -> str:
     return f"@@MIGRATE_SECRET_{secret}@@"
+
+
+def secret_template_file(container: str, dest: str) -> str:
+    """OUTDIR-relative file of the template of ``dest`` (a guest path) in ``container``."""
+    return f"{SECRET_TEMPLATES_OUT}/{container}/{dest.lstrip('/')}"
+
+
+def secret_template_config(container: str, dest: str) -> str:
+    """The compose config name of a template: unique per stack, within swarm's 64 characters."""
+    base = re.sub(r"[^a-z0-9]+", "-", f"{container}-{dest}".lower()).strip("-")
+    digest = hashlib.sha256(f"{container}\0{dest}".encode()).hexdigest()[:8]
+    return f"tpl-{base[:44]}-{digest}"
 
 
 def _environment() -> Environment:
@@ -220,7 +237,12 @@ def _deploy(c: Container) -> dict[str, Any]:
     return out
 
 
-def compose_document(plan: Plan) -> dict[str, Any]:
+def compose_document(plan: Plan, templates: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """``templates``: container -> guest paths of the files its entrypoint renders from a secret
+    template (generate decides: the plan's secret fills and any file that held a secret value);
+    each is mounted read-only as a config, never built into the image."""
+    templates = templates or {}
+    configs: dict[str, Any] = {}
     services: dict[str, Any] = {}
     for c in plan.containers:
         svc: dict[str, Any] = {
@@ -232,6 +254,13 @@ def compose_document(plan: Plan) -> dict[str, Any]:
             svc["environment"] = env
         if c.secrets:
             svc["secrets"] = [{"source": s.secret, "target": s.target} for s in c.secrets]
+        if templates.get(c.name):
+            svc["configs"] = []
+            for dest in sorted(templates[c.name]):
+                name = secret_template_config(c.name, dest)
+                configs[name] = {"file": f"./{secret_template_file(c.name, dest)}",
+                                 "labels": dict(sorted(c.labels.items()))}
+                svc["configs"].append({"source": name, "target": f"{SECRET_TEMPLATE_DIR}{dest}"})
         if c.volumes:
             svc["volumes"] = [{"type": "volume", "source": v.volume, "target": v.target} for v in c.volumes]
         svc["networks"] = list(c.networks)
@@ -287,6 +316,8 @@ def compose_document(plan: Plan) -> dict[str, Any]:
     if plan.secrets:
         doc["secrets"] = {s.name: {"file": f"./{s.file}", "labels": dict(sorted(s.labels.items()))}
                           for s in plan.secrets}
+    if configs:
+        doc["configs"] = configs
     return _escape(doc)
 
 
@@ -332,8 +363,9 @@ def dump_yaml(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
 
 
-def render_compose(plan: Plan) -> str:
-    return render_template("compose.yaml.j2", plan=plan, body=dump_yaml(compose_document(plan)).rstrip("\n"))
+def render_compose(plan: Plan, templates: dict[str, list[str]] | None = None) -> str:
+    return render_template("compose.yaml.j2", plan=plan,
+                           body=dump_yaml(compose_document(plan, templates)).rstrip("\n"))
 
 
 def render_compose_override(plan: Plan) -> str:

@@ -150,8 +150,13 @@ def test_flagship_outcome(stacks: dict[str, Path]) -> None:
     nginx_site = (root / "nginx/rootfs/etc/nginx/sites-available/shop").read_text()
     assert "proxy_pass http://shop:8080;" in nginx_site and "server shop:8080;" in nginx_site
     assert "access_log /dev/stdout;" in nginx_site and "error_log /dev/stderr;" in nginx_site
-    template = root / "redis/rootfs/usr/local/share/migrate/secret-templates/etc/redis/redis.conf"
+    # the template lives outside every build context and is mounted as a config at start
+    template = root / "secret-templates/redis/etc/redis/redis.conf"
     assert "requirepass @@MIGRATE_SECRET_redis_password@@" in template.read_text()
+    assert not list((root / "redis").rglob("secret-templates"))
+    mounts = compose["services"]["redis"]["configs"]
+    assert [m["target"] for m in mounts] == ["/usr/local/share/migrate/secret-templates/etc/redis/redis.conf"]
+    assert compose["configs"][mounts[0]["source"]]["file"] == "./secret-templates/redis/etc/redis/redis.conf"
     assert not (root / "redis/rootfs/etc/redis/redis.conf").exists()  # created empty in the image
     hba = (root / "postgres/rootfs/etc/postgresql/15/main/pg_hba.conf").read_text()
     assert hba.rstrip().endswith("host all all samenet scram-sha-256")
