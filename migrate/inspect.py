@@ -11,7 +11,7 @@ from typing import Literal
 
 from migrate.analysis import run_analyzers
 from migrate.analyzers.base import Context, SecretVault
-from migrate.errors import ImageNotFound, UnsupportedLayout, UsageError
+from migrate.errors import ImageError, ImageNotFound, UnsupportedLayout, UsageError
 from migrate.image.backend import Backend, OpenedGuest
 from migrate.model.inventory import DiskSizing, Inventory, OSInfo, Unknown, VMSizing
 
@@ -92,7 +92,13 @@ def open_vm(paths: list[Path], backend: str = "auto", *,
             sizing, disks = ova.sizing, ova.disks
         if progress:
             progress(f"opening {len(disks)} disk(s) with the {backend} backend")
-        with open_guest(disks, backend) as guest:
+        try:
+            guest = open_guest(disks, backend)
+        except ImageError as exc:
+            if sizing is not None and exc.path and exc.path.startswith(tmp):
+                exc.path = f"{paths[0]}!{Path(exc.path).name}"  # name the OVA, not our unpack folder
+            raise
+        with guest:
             yield OpenedVM(guest, paths, sizing)
 
 
