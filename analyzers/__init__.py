@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 
 from migrate.analyzers.apache import ApacheAnalyzer
 from migrate.analyzers.app import AppAnalyzer
+from migrate.analyzers.app_config import AppConfigAnalyzer
 from migrate.analyzers.base import Analyzer
 from migrate.analyzers.cron import CronAnalyzer
 from migrate.analyzers.fstab import FstabAnalyzer
@@ -58,6 +59,7 @@ BUILTIN: list[type[Analyzer]] = [
     PhpFpmAnalyzer,
     SshdAnalyzer,
     AppAnalyzer,
+    AppConfigAnalyzer,
 ]
 
 

@@ -313,3 +313,18 @@ def plan_of(run: CorpusRun):  # type: ignore[no-untyped-def]
     from migrate.model.plan import Plan
 
     return Plan.load(run.out / "plan.yaml")
+
+
+class Expectations:
+    """Collects every unmet expectation of a check list, so one run reports all of them (the corpus
+    records each issue-13 bullet separately in docs/fidelity.md), then fails once with the list."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def expect(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+    def check(self) -> None:
+        assert not self.problems, "\n".join(["unmet:", *self.problems])

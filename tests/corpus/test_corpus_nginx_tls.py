@@ -10,6 +10,7 @@ from migrate.deploy import read_secrets_file
 from migrate.inspect import inspect_images
 from tests.corpus.harness import (
     CorpusRun,
+    Expectations,
     by_role,
     container_address,
     containers_with_role,
@@ -60,13 +61,20 @@ def test_nginx_tls_convert_fast(notes):
 def test_nginx_tls_plan_fixes_issue13(notes, corpus_nginx_tls_images):
     facts = corpus_nginx_tls_images.facts
     web = containers_with_role(notes.plan, "nginx")[0]
-    assert "libnginx-mod-http-echo" in package_names(web), "modules-enabled loads ngx_http_echo_module.so"
-    key_secrets = [s.name for s in notes.plan.secrets if "key" in s.name or "tls" in s.name]
-    assert key_secrets and not any("password" in n for n in key_secrets), [s.name for s in notes.plan.secrets]
+    e = Expectations()
+    e.expect("libnginx-mod-http-echo" in package_names(web),
+             f"modules-enabled loads ngx_http_echo_module.so; packages: {sorted(package_names(web))}")
+    names = [s.name for s in notes.plan.secrets]
+    key_secrets = [n for n in names if "key" in n or "tls" in n]
+    e.expect(bool(key_secrets) and not any("password" in n for n in key_secrets),
+             f"the TLS key secret is not named for what it is: {names}")
     values = read_secrets_file(notes.secrets_file)  # the multi-line PEM key round-trips
-    assert any(v.startswith("-----BEGIN PRIVATE KEY-----") for v in values.values()), sorted(values)
-    assert files_holding(notes.out, facts["secrets"]) == []
-    assert {443, 80} <= {p.port for p in web.ports if p.publish}
+    e.expect(any(v.startswith("-----BEGIN PRIVATE KEY-----") for v in values.values()),
+             f"the PEM key does not round-trip through --secrets-out/--secrets-file: {sorted(values)}")
+    leaks = files_holding(notes.out, facts["secrets"])
+    e.expect(leaks == [], f"a guest password is in generated files: {leaks}")
+    e.expect({443, 80} <= {p.port for p in web.ports if p.publish}, f"nginx ports: {web.ports}")
+    e.check()
 
 
 @pytest.mark.docker

@@ -9,6 +9,7 @@ import pytest
 from migrate.inspect import inspect_images
 from tests.corpus.harness import (
     CorpusRun,
+    Expectations,
     by_role,
     container_address,
     containers_with_role,
@@ -59,12 +60,16 @@ def test_tomcat_convert_fast(tomcat):
 def test_tomcat_plan_fixes_issue13(tomcat, corpus_tomcat_images):
     facts = corpus_tomcat_images.facts
     tc = containers_with_role(tomcat.plan, "tomcat")[0]
-    pkgs = package_names(tc)
-    assert "tomcat10" in pkgs, f"the tomcat image must install Tomcat: {sorted(pkgs)}"
-    assert "libpostgresql-jdbc-java" in pkgs, "lib/postgresql.jar points into libpostgresql-jdbc-java"
-    assert files_holding(tomcat.out, facts["secrets"]) == [], "the JDBC password is in a generated file"
     pg = containers_with_role(tomcat.plan, "postgresql")[0]
-    assert not any(p.publish for p in pg.ports), "PostgreSQL listened on localhost only in the VM"
+    pkgs = package_names(tc)
+    e = Expectations()
+    e.expect("tomcat10" in pkgs, f"the tomcat image installs no Tomcat: packages {sorted(pkgs)}")
+    e.expect("libpostgresql-jdbc-java" in pkgs, "lib/postgresql.jar points into libpostgresql-jdbc-java, not installed")
+    e.expect(not any(a == "start" for a in tc.command.argv), f"a daemonising command as PID 1: {tc.command.argv}")
+    leaks = files_holding(tomcat.out, facts["secrets"])
+    e.expect(leaks == [], f"the JDBC password is in generated files: {leaks}")
+    e.expect(not any(p.publish for p in pg.ports), "PostgreSQL listened on localhost only in the VM but is published")
+    e.check()
 
 
 @pytest.mark.docker
