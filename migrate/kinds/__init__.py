@@ -24,7 +24,7 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from migrate.kinds import apache, app, memcached, mysql, nginx, postgresql, redis
+from migrate.kinds import apache, app, memcached, mysql, nginx, postgresql, redis, tomcat
 from migrate.kinds.base import Foreground, Kind, KindContext, Probe, drop_options, executable_name
 
 BUILTIN: list[Kind] = [
@@ -34,6 +34,7 @@ BUILTIN: list[Kind] = [
     memcached.KIND,
     nginx.KIND,
     apache.KIND,
+    tomcat.KIND,
     app.KIND,
 ]
 
