@@ -12,9 +12,13 @@ from migrate.analyzers.apache import ApacheAnalyzer
 from migrate.analyzers.app import AppAnalyzer
 from migrate.analyzers.app_config import AppConfigAnalyzer
 from migrate.analyzers.base import Analyzer
+from migrate.analyzers.bind import BindAnalyzer
 from migrate.analyzers.cron import CronAnalyzer
 from migrate.analyzers.fstab import FstabAnalyzer
+from migrate.analyzers.haproxy import HaproxyAnalyzer
+from migrate.analyzers.lighttpd import LighttpdAnalyzer
 from migrate.analyzers.memcached import MemcachedAnalyzer
+from migrate.analyzers.mosquitto import MosquittoAnalyzer
 from migrate.analyzers.mysql import MysqlAnalyzer
 from migrate.analyzers.network import NetworkAnalyzer
 from migrate.analyzers.nginx import NginxAnalyzer
@@ -25,13 +29,16 @@ from migrate.analyzers.packages_pacman import PacmanAnalyzer
 from migrate.analyzers.packages_rpm import RpmAnalyzer
 from migrate.analyzers.php_fpm import PhpFpmAnalyzer
 from migrate.analyzers.postgresql import PostgresqlAnalyzer
+from migrate.analyzers.prometheus import PrometheusAnalyzer
 from migrate.analyzers.rc_local import RcLocalAnalyzer
 from migrate.analyzers.redis import RedisAnalyzer
+from migrate.analyzers.slapd import SlapdAnalyzer
 from migrate.analyzers.sshd import SshdAnalyzer
 from migrate.analyzers.systemd import SystemdAnalyzer
 from migrate.analyzers.sysv import SysVAnalyzer
 from migrate.analyzers.tomcat import TomcatAnalyzer
 from migrate.analyzers.users_groups import UsersGroupsAnalyzer
+from migrate.analyzers.varnish import VarnishAnalyzer
 
 BUILTIN: list[type[Analyzer]] = [
     # the guest itself
@@ -57,6 +64,13 @@ BUILTIN: list[type[Analyzer]] = [
     MemcachedAnalyzer,
     TomcatAnalyzer,
     PhpFpmAnalyzer,
+    LighttpdAnalyzer,
+    HaproxyAnalyzer,
+    VarnishAnalyzer,
+    BindAnalyzer,
+    SlapdAnalyzer,
+    MosquittoAnalyzer,
+    PrometheusAnalyzer,
     SshdAnalyzer,
     AppAnalyzer,
     AppConfigAnalyzer,

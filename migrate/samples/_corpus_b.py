@@ -16,9 +16,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 
-from migrate.samples._common import SampleBuildError
-from migrate.samples._corpus import keep_units
-from migrate.samples.debootstrap import CHROOT_ENV, chroot
+from migrate.samples._common import Progress, SampleBuildError, _noop
+from migrate.samples._corpus import keep_units, prune_packages
+from migrate.samples.debootstrap import CHROOT_ENV
 
 #: The union of the packages of corpus-lemp, corpus-edge and corpus-infra.
 CORPUS_B_PACKAGES = [
@@ -42,19 +42,17 @@ CORPUS_B_UNITS = [
 ]  # fmt: skip
 
 
-#: Services of the union tree that only ship a SysV script (systemd generates their unit at boot).
-CORPUS_B_SYSV = ["slapd"]
+#: What every guest of the three keeps besides its own servers (VM plumbing the pipeline leaves out).
+CORPUS_B_BASE = ["systemd", "systemd-sysv", "dbus", "cron", "ca-certificates", "procps", "iproute2", "openssh-server"]
 
 
-def keep_only(tree: Path, keep: set[str]) -> list[str]:
-    """Disable every service of the union tree the guest does not run, native units and SysV scripts
-    alike (``update-rc.d disable`` turns the rc?.d links into K links, as on an installed system)."""
-    disabled = keep_units(tree, keep, CORPUS_B_UNITS)
-    for name in CORPUS_B_SYSV:
-        if f"{name}.service" not in keep and (tree / "etc/init.d" / name).exists():
-            chroot(tree, ["update-rc.d", name, "disable"])
-            disabled.append(f"{name} (SysV)")
-    return disabled
+def keep_only(tree: Path, packages: list[str], units: set[str], progress: Progress = _noop) -> dict[str, list[str]]:
+    """Make the shared tree this guest: purge the packages of the other guests (apt autoremove, see
+    :func:`migrate.samples._corpus.prune_packages`), then disable any unit left that the guest does not
+    run. Returns both lists for the facts."""
+    removed = prune_packages(tree, [*CORPUS_B_BASE, *packages], progress)
+    disabled = keep_units(tree, units, CORPUS_B_UNITS)
+    return {"removed_packages": removed, "disabled_units": disabled}
 
 
 def plumbing_hash(*modules: ModuleType) -> str:

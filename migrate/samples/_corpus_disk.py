@@ -1,11 +1,9 @@
-"""Disk layouts for corpus guests: partitions and LVM volumes described as data, built the fast way.
+"""Disk layouts for the corpus-lemp/edge/infra guests, stated as data: a list of :class:`Volume`.
 
 Real VMs put their filesystems on MBR or GPT partitions, on LVM logical volumes, or straight on a
-whole extra disk. Every filesystem here is made and filled on the host (``mkfs.ext4 -d``; xfs through
-a loop mount, see :mod:`migrate.samples.flagship`); only the partition table and the LVM metadata,
-which need device-mapper, are written by libguestfs, whose appliance has its own kernel. The images
-are then copied to the offsets the LVM metadata gives, far faster than copying through the appliance
-under emulation. A layout is a list of :class:`Volume` so each guest states its own shape.
+whole extra disk. The building blocks are :mod:`migrate.samples._corpus`'s (sfdisk on the host,
+libguestfs only for the LVM metadata, filesystem images made on the host and placed at their
+offsets); this module turns a layout into calls to them, so each guest only says its shape.
 """
 
 from __future__ import annotations
@@ -16,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from migrate.samples._common import Progress, SampleBuildError, _noop, dir_used_bytes, run
-from migrate.samples._corpus import split_out
-from migrate.samples.flagship import _ext4, _lv_offsets, _xfs
+from migrate.samples._common import Progress, _noop, dir_used_bytes
+from migrate.samples._corpus import MiB, lvm_on_partition, mkfs_ext4, partitioned_raw, place, split_out
+from migrate.samples.flagship import _xfs
 
-MiB = 1024 * 1024
-FIRST_SECTOR = 2048
-LVM_GPT_TYPE = "E6D6D379-F507-44C2-A23C-238F2A3DF928"
+PART_TYPES = {"dos": {"linux": "83", "lvm": "8e"},
+              "gpt": {"linux": "0FC63DAF-8483-4772-8E79-3D69D8477DE4", "lvm": "E6D6D379-F507-44C2-A23C-238F2A3DF928"}}
 
 
 @dataclass(frozen=True)
@@ -33,19 +30,22 @@ class Volume:
     fstype: Literal["ext4", "xfs"]
     size_mb: int
     label: str
-    uuid: str | None = None  # ext4 only (xfs gets a random one; fstab then names it by label)
+    uuid: str = ""  # ext4 only (see _mkfs)
     lv: str | None = None
 
 
 def _mkfs(vol: Volume, src: Path, image: Path) -> None:
+    """xfs keeps the UUID mkfs.xfs chose: setting one afterwards (``xfs_admin -U``) turns on the
+    meta_uuid incompat feature, which the native xfs reader refuses; fstab names xfs volumes by label
+    or LV path, as installers do."""
     if vol.fstype == "xfs":
         _xfs(src, image, vol.size_mb * MiB, vol.label)
     else:
-        _ext4(src, image, vol.size_mb * MiB, vol.label, vol.uuid or "")
+        mkfs_ext4(src, image, vol.size_mb * MiB, label=vol.label, uuid=vol.uuid)
 
 
 def fill_trees(tree: Path, volumes: Sequence[Volume], work: Path) -> dict[str, Path]:
-    """Split ``tree`` into one directory per volume (deepest mountpoints first), root last."""
+    """Split ``tree`` into one directory per volume (deepest mountpoints first); root stays ``tree``."""
     work.mkdir(parents=True, exist_ok=True)
     parts: dict[str, Path] = {}
     for vol in sorted(volumes, key=lambda v: -len(v.mountpoint)):
@@ -65,77 +65,33 @@ def whole_disk(src: Path, raw: Path, vol: Volume) -> dict[str, int]:
 def partitioned_disk(parts: dict[str, Path], raw: Path, disk_bytes: int, volumes: Sequence[Volume], *,
                      table: Literal["gpt", "dos"], vg: str,
                      progress: Progress = _noop) -> dict[str, object]:  # fmt: skip
-    """A disk with ``table``: one partition per plain volume (in order), then one LVM PV with every
-    LV volume. Returns the byte offset of each volume (for tests that read the raw disk)."""
-    import guestfs
-
-    from migrate.image.guestfs_backend import guestfs_environment
-
-    work = raw.parent / f"{raw.stem}-fs"
-    work.mkdir()
+    """A disk with ``table``: one partition per plain volume (in order) from 1 MiB, then one LVM PV
+    up to the end of the disk holding every LV volume. Returns each volume's byte offset."""
     plain = [v for v in volumes if v.lv is None]
     lvs = [v for v in volumes if v.lv is not None]
-    images = {v.mountpoint: work / f"{v.label}.img" for v in volumes}
-    progress(f"mkfs: {', '.join(f'{v.mountpoint} {v.fstype}' for v in volumes)}")
-    for v in volumes:
-        _mkfs(v, parts[v.mountpoint], images[v.mountpoint])
-    with open(raw, "wb") as fh:
-        fh.truncate(disk_bytes)
-    sectors = disk_bytes // 512
+    layout: list[tuple[int, int, str]] = []
     starts: dict[str, int] = {}
-    cursor = FIRST_SECTOR * 512
+    cursor = 1
     for v in plain:
-        starts[v.mountpoint] = cursor
-        cursor += v.size_mb * MiB
+        layout.append((cursor, v.size_mb, PART_TYPES[table]["linux"]))
+        starts[v.mountpoint] = cursor * MiB
+        cursor += v.size_mb
     pv_start = cursor
-    guestfs_environment()
-    g = guestfs.GuestFS(python_return_dict=True)
-    meta = ""
-    try:
-        g.add_drive_opts(str(raw), format="raw", readonly=False)
-        progress(f"libguestfs: {table} partition table" + (" and LVM metadata" if lvs else ""))
-        g.launch()
-        dev = "/dev/sda"
-        g.part_init(dev, "gpt" if table == "gpt" else "msdos")
-        for v in plain:
-            first = starts[v.mountpoint] // 512
-            g.part_add(dev, "p", first, first + v.size_mb * MiB // 512 - 1)
-        if lvs:
-            g.part_add(dev, "p", pv_start // 512, sectors - (34 if table == "gpt" else 1))
-            n = len(plain) + 1
-            if table == "gpt":
-                g.part_set_gpt_type(dev, n, LVM_GPT_TYPE)
-            else:
-                g.part_set_mbr_id(dev, n, 0x8E)
-            g.pvcreate(f"{dev}{n}")
-            g.vgcreate(vg, [f"{dev}{n}"])
-            for v in lvs:
-                g.lvcreate(v.lv, vg, v.size_mb)
-            m = g.vgmeta(vg)
-            meta = m.decode() if isinstance(m, bytes) else m
-        if table == "dos" and plain:
-            g.part_set_bootable(dev, 1, True)
-        g.sync()
-        g.shutdown()
-    finally:
-        g.close()
     if lvs:
-        offsets = _lv_offsets(meta)
-        missing = {v.lv for v in lvs} - set(offsets)
-        if missing:
-            raise SampleBuildError(f"could not locate LVs {sorted(missing)} in the LVM metadata")
+        layout.append((pv_start, disk_bytes // MiB - pv_start - 1, PART_TYPES[table]["lvm"]))
+    partitioned_raw(raw, disk_bytes, table, layout)
+    if lvs:
+        offsets = lvm_on_partition(raw, len(plain) + 1, pv_start, vg, {v.lv: v.size_mb for v in lvs if v.lv},
+                                   progress)  # fmt: skip
         for v in lvs:
-            start, length = offsets[v.lv]  # type: ignore[index]
-            if length != v.size_mb * MiB:
-                raise SampleBuildError(f"LV {v.lv}: {length} bytes, expected {v.size_mb} MiB")
-            starts[v.mountpoint] = pv_start + start
-    progress("writing the filesystems at their partition/LV offsets")
+            starts[v.mountpoint] = offsets[v.lv][0]  # type: ignore[index]
+    work = raw.parent / f"{raw.stem}-fs"
+    work.mkdir()
+    progress(f"mkfs: {', '.join(f'{v.mountpoint} {v.fstype}' for v in volumes)}; placing them on the disk")
     for v in volumes:
-        off = starts[v.mountpoint]
-        if off % MiB:
-            raise SampleBuildError(f"{v.mountpoint}: offset {off} is not MiB-aligned")
-        run(["dd", f"if={images[v.mountpoint]}", f"of={raw}", "bs=1M", f"seek={off // MiB}",
-             "conv=notrunc,sparse", "status=none"])  # fmt: skip
-    used = {v.mountpoint: dir_used_bytes(parts[v.mountpoint]) for v in volumes}
+        image = work / f"{v.label}.img"
+        _mkfs(v, parts[v.mountpoint], image)
+        place(image, raw, starts[v.mountpoint], v.size_mb * MiB)
+        image.unlink()
     shutil.rmtree(work, ignore_errors=True)
-    return {"offsets": starts, "tree_bytes": used}
+    return {"offsets": starts, "tree_bytes": {v.mountpoint: dir_used_bytes(parts[v.mountpoint]) for v in volumes}}

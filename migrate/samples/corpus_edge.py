@@ -31,6 +31,7 @@ VOLUMES = [
     Volume("/", "xfs", 2300, "edge-root", lv="root"),
     Volume("/var/lib/redis", "ext4", 64, "edge-redis", REDIS_UUID, lv="redis"),
 ]
+PACKAGES = ["haproxy", "nodejs", "redis-server", "varnish"]
 KEEP = {"varnish.service", "haproxy.service", "redis-server.service", "edge-app1.service", "edge-app2.service",
         "ssh.service", "cron.service"}  # fmt: skip
 APP_PORTS = {"edge-app1": 3001, "edge-app2": 3002}
@@ -222,7 +223,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         wants = tree / "etc/systemd/system/multi-user.target.wants"
         wants.mkdir(parents=True, exist_ok=True)
         (wants / f"{name}.service").symlink_to(f"/etc/systemd/system/{name}.service")
-    disabled = keep_only(tree, KEEP)
+    pruned = keep_only(tree, PACKAGES, KEEP, progress)
     write(tree, "/etc/haproxy/haproxy.cfg", HAPROXY_CFG)
     write(tree, "/etc/varnish/default.vcl", VCL)
     write(tree, "/etc/systemd/system/varnish.service.d/override.conf", VARNISH_DROPIN)
@@ -245,7 +246,8 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         "kinds": ["varnish", "haproxy", "nodejs", "redis"],
         "ports": {"varnish": 80, "haproxy": HAPROXY_PORT, **APP_PORTS, "redis-server": 6379},
         "users": {"edge": {"uid": APP_UID, "gid": APP_GID}},
-        "disabled_units": disabled,
+        **pruned,
+        "packages": sorted(PACKAGES),
         "passwords": {"redis": REDIS_PASSWORD},
         "secrets": [REDIS_PASSWORD],
         "redis": {"keys": {"edge:greeting": GREETING, "edge:products": PRODUCTS}, "build_answer": answer.split()},
@@ -283,6 +285,6 @@ RECIPE = Recipe(
     name="corpus-edge",
     description="Debian 12: Varnish -> HAProxy -> 2 Node.js app servers -> Redis; GPT + LVM, xfs root; VDI",
     build=build,
-    params={"packages": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
+    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
             "plumbing": _corpus_b.plumbing_hash(_corpus, _corpus_b, _corpus_disk)},
 )  # fmt: skip

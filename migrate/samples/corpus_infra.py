@@ -34,6 +34,8 @@ VOLUMES = [
     Volume("/", "ext4", 1900, "infra-root", ROOT_UUID, lv="root"),
     Volume("/var", "xfs", 700, "infra-var", lv="var"),
 ]
+PACKAGES = ["bind9", "bind9-dnsutils", "slapd", "ldap-utils", "mosquitto", "mosquitto-clients", "prometheus",
+            "prometheus-node-exporter"]  # fmt: skip
 KEEP = {"named.service", "slapd.service", "mosquitto.service", "prometheus.service",
         "prometheus-node-exporter.service", "ssh.service", "cron.service"}  # fmt: skip
 
@@ -112,8 +114,8 @@ def _slapd(tree: Path, progress: Progress) -> str:
     ):  # fmt: skip
         answer = chroot(tree, ["ldapsearch", "-x", "-LLL", "-H", uri, "-b", f"ou=people,{SUFFIX}",
                                "(objectClass=inetOrgPerson)", "uid"]).decode()  # fmt: skip
-    for p in ("tmp/config.ldif", "tmp/data.ldif"):
-        (tree / p).unlink()
+    for p in ("tmp/config.ldif", "tmp/data.ldif", sock.lstrip("/")):
+        (tree / p).unlink(missing_ok=True)
     uids = sorted(re.findall(r"^uid: (\S+)$", answer, re.M))
     if uids != sorted(u for u, _, _ in PEOPLE):
         raise SampleBuildError(f"ldapsearch in the build chroot found {uids}")
@@ -136,7 +138,8 @@ def _mosquitto(tree: Path, progress: Progress) -> None:
                                             ready=tree / sock.lstrip("/")):  # fmt: skip
         chroot(tree, ["mosquitto_pub", "--unix", sock, "-u", MQTT_USER, "-P", MQTT_PASSWORD, "-q", "1", "-r",
                       "-t", MQTT_TOPIC, "-m", MQTT_MESSAGE])  # fmt: skip
-    (tree / "tmp/mosquitto-build.conf").unlink()
+    for p in ("tmp/mosquitto-build.conf", sock.lstrip("/")):
+        (tree / p).unlink(missing_ok=True)
     if not (tree / "var/lib/mosquitto/mosquitto.db").exists():
         raise SampleBuildError("mosquitto wrote no persistence file")
 
@@ -146,7 +149,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
                   "/dev/mapper/infravg-root /     ext4 errors=remount-ro 0 1\n"
                   f"UUID={BOOT_UUID} /boot ext4 defaults 0 2\n"
                   "LABEL=infra-var /var xfs defaults 0 2\n")  # fmt: skip
-    disabled = keep_only(tree, KEEP)
+    pruned = keep_only(tree, PACKAGES, KEEP, progress)
     zone_check = _bind(tree)
     ldap_answer = _slapd(tree, progress)
     _mosquitto(tree, progress)
@@ -172,7 +175,8 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         "kinds": ["bind9", "slapd", "mosquitto", "prometheus", "prometheus-node-exporter"],
         "ports": {"named": 53, "slapd": 389, "mosquitto": 1883, "prometheus": 9090, "prometheus-node-exporter": 9100},
         "users": {"prometheus": {"uid": uid}},
-        "disabled_units": disabled,
+        **pruned,
+        "packages": sorted(PACKAGES),
         "passwords": {"slapd": LDAP_ADMIN_PASSWORD, "mosquitto": MQTT_PASSWORD},
         "secrets": [LDAP_ADMIN_PASSWORD, MQTT_PASSWORD],
         "probes": {
@@ -225,6 +229,6 @@ RECIPE = Recipe(
     description="Debian 12: BIND 9 zone, OpenLDAP entries, Mosquitto (password file, retained message), "
                 "Prometheus + node exporter; MBR + LVM (ext4, xfs); VHD and OVA",
     build=build,
-    params={"packages": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
+    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
             "plumbing": _corpus_b.plumbing_hash(_corpus, _corpus_b, _corpus_disk)},
 )  # fmt: skip

@@ -29,6 +29,7 @@ VOLUMES = [
     Volume("/srv", "ext4", 128, "lemp-srv", SRV_UUID),
 ]
 DATA_VOLUME = Volume("/var/lib/mysql", "xfs", 320, "mysqldata")
+PACKAGES = ["nginx", "php-fpm", "php-mysql", "mariadb-server", "lighttpd"]
 KEEP = {"nginx.service", "php8.2-fpm.service", "mariadb.service", "lighttpd.service", "ssh.service",
         "cron.service"}  # fmt: skip
 STATIC_PORT = 8081
@@ -136,7 +137,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
                   f"UUID={ROOT_UUID} /    ext4 errors=remount-ro 0 1\n"
                   f"UUID={SRV_UUID} /srv ext4 defaults,noatime 0 2\n"
                   "LABEL=mysqldata /var/lib/mysql xfs defaults 0 2\n")  # fmt: skip
-    disabled = keep_only(tree, KEEP)
+    pruned = keep_only(tree, PACKAGES, KEEP, progress)
     _, www_gid = ids(tree, "www-data")
     write(tree, "/etc/nginx/sites-available/lemp", NGINX_SITE)
     enabled = tree / "etc/nginx/sites-enabled"
@@ -162,7 +163,8 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         },  # fmt: skip
         "kinds": ["nginx", "php-fpm", "mariadb", "lighttpd"],
         "ports": {"nginx": 80, "mariadb": 3306, "lighttpd": STATIC_PORT},
-        "disabled_units": disabled,
+        **pruned,
+        "packages": sorted(PACKAGES),
         "passwords": {"mariadb": DB_PASSWORD},
         "secrets": [DB_PASSWORD],
         "database": {"engine": "mariadb", "name": "notes", "table": "notes", "rows": len(NOTES)},
@@ -205,6 +207,6 @@ RECIPE = Recipe(
     description="Debian 12: nginx + PHP-FPM 8.2 (PDO page) + MariaDB, lighttpd static site; MBR ext4 + xfs data "
                 "disk; VHDX",
     build=build,
-    params={"packages": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
+    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
             "plumbing": _corpus_b.plumbing_hash(_corpus, _corpus_b, _corpus_disk)},
 )  # fmt: skip
