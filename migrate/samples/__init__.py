@@ -12,7 +12,19 @@ import shutil
 import time
 from pathlib import Path
 
-from migrate.samples import classic, corpus_lamp, corpus_nginx_tls, corpus_tomcat, debootstrap, export, flagship, units
+from migrate.samples import (
+    classic,
+    corpus_edge,
+    corpus_infra,
+    corpus_lamp,
+    corpus_lemp,
+    corpus_nginx_tls,
+    corpus_tomcat,
+    debootstrap,
+    export,
+    flagship,
+    units,
+)
 from migrate.samples._common import (
     Progress,
     Recipe,
@@ -45,6 +57,7 @@ def _recipe(module) -> Recipe:  # type: ignore[no-untyped-def]
 
 SAMPLES: dict[str, Recipe] = {r.name: r for r in (_recipe(flagship), _recipe(classic), _recipe(units))}
 SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lamp, corpus_tomcat, corpus_nginx_tls))}  # corpus F1
+SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lemp, corpus_edge, corpus_infra))}  # corpus F2
 
 
 def build_sample(name: str, cache_dir: Path | None = None, *, progress: Progress | None = None) -> SampleImages:
