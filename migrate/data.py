@@ -233,14 +233,18 @@ def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclud
     check_relpath(f"{target.volume}.tar")
     excluded = sorted(e for e in exclude if e != pp.path and e.startswith(pp.path.rstrip("/") + "/"))
     items: list[tuple[str, FileStat]] = [(top, st_top)]
-    bad_before = len(rootfs.bad_names)
     for path, st in rootfs.walk(top):
         if any(path == e or path.startswith(e + "/") for e in excluded):
             continue
         items.append((path, st))
     items.sort(key=lambda x: x[0])
-    bad = [SkippedEntry(path=b.path, kind="other", reason=f"name {b.reason}: not archived, copy it by hand")
-           for b in rootfs.bad_names[bad_before:]]
+    # names RootFS skipped while listing this tree (now or earlier, e.g. during inspection)
+    inside = top.rstrip("/") + "/"
+    bad = [SkippedEntry(path=pp.path.rstrip("/") + b.path[len(top.rstrip("/")):], kind="other",
+                        reason=f"name {b.reason}: not archived, copy it by hand")
+           for b in rootfs.bad_names
+           if (b.directory == top or b.directory.startswith(inside))
+           and not any(b.directory == e or b.directory.startswith(e + "/") for e in excluded)]
     files: dict[str, _FilePlan] = {}
     for path, st in items:
         if st.kind != "file":

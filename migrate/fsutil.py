@@ -174,9 +174,9 @@ def free_bytes(path: str | os.PathLike[str]) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def require_space(path: str | os.PathLike[str], needed: int, *, what: str, margin: int = 64 << 20) -> None:
-    """NoSpace (exit 36) before anything is written when ``needed`` bytes (+ a margin for metadata)
-    do not fit beside ``path``."""
+def require_space(path: str | os.PathLike[str], needed: int, *, what: str) -> None:
+    """NoSpace (exit 36) before anything is written when ``needed`` bytes (+ 1 MiB and 1% for
+    filesystem metadata) do not fit beside ``path``."""
     free = free_bytes(path)
-    if needed + margin > free:
+    if needed + (1 << 20) + needed // 100 > free:
         raise NoSpace(f"{what} needs about {needed} bytes but only {free} are free", path=str(path))

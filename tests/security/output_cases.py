@@ -95,6 +95,12 @@ class Markers:
     def __init__(self) -> None:
         self.tag = secrets.token_hex(4).upper()
         self.all: list[str] = []
+        self.secret: list[str] = []  # markers in secret positions: not even the copied configs may hold them
+
+    def s(self) -> str:
+        m = self()
+        self.secret.append(m)
+        return m
 
     def __call__(self) -> str:
         m = f"MK{self.tag}{len(self.all):04d}Q"
@@ -103,10 +109,11 @@ class Markers:
 
 
 def malformed(mk: Markers) -> str:
-    """Lines in the shapes config parsers choke on (ini, nginx/apache blocks, XML, YAML, key=value,
-    quotes, binary), each carrying markers."""
+    """Lines in the shapes config parsers choke on (ini, nginx/apache blocks, XML, YAML, quotes), each
+    carrying markers. None of them is a valid fact in any format the analyzers read (no valid
+    ``KEY=value``, no absolute mount point, no IP address first): a marker in an output is a quote."""
     return (f"{mk()} {mk()} = {mk()}\n[{mk()}\n<{mk()} a=\"{mk()}\">\n{mk()} {{ {mk()};\n"
-            f"include {mk()};\n}}}} {mk()}\n\"{mk()}\n{mk()}: [{mk()}\n{mk()}={mk()}=\n"
+            f"include {mk()};\n}}}} {mk()}\n\"{mk()}\n{mk()}: [{mk()}\n={mk()}=\n"
             f"<{mk()}></{mk()}\n${{{mk()}\n\t\t{mk()} '\n")
 
 
@@ -133,16 +140,55 @@ def marker_guest(root: Path) -> Markers:
         write(root, path, malformed(mk))
     write(root, "/etc/nginx/nginx.conf",
           malformed(mk) + "include /etc/nginx/htpasswd;\nhttp { include /etc/nginx/conf.d/*.conf; }\n")
-    write(root, "/etc/nginx/htpasswd", f"admin:$apr1${mk()}${mk()}\n{mk()}:{{SHA}}{mk()}=\n")
-    write(root, "/etc/crontab", f"* * * * * root {mk()} {mk()}\n" + malformed(mk))
-    write(root, "/etc/redis/redis.conf", f"requirepass {mk()}\nport {mk()}\n" + malformed(mk))
-    write(root, "/etc/app/app.env", f"DATABASE_URL=postgresql://u:{mk()}@db/x\nAPI_TOKEN={mk()}\n" + malformed(mk))
-    write(root, "/etc/init.d/legacy", f"#!/bin/sh\n{mk()}\n" + malformed(mk), mode=0o755)
+    write(root, "/etc/nginx/htpasswd", f"admin:$apr1${mk.s()}${mk.s()}\n{mk.s()}:{{SHA}}{mk.s()}=\n")
+    write(root, "/etc/crontab", "* * * * * root /usr/local/bin/job\n" + malformed(mk))
+    write(root, "/etc/redis/redis.conf", f"requirepass {mk.s()}\nport {mk()}\n" + malformed(mk))
+    write(root, "/etc/app/app.env", f"DATABASE_URL=postgresql://u:{mk.s()}@db/x\nAPI_TOKEN={mk.s()}\n" + malformed(mk))
+    write(root, "/etc/init.d/legacy", f"#!/bin/sh\n# {mk()}\n" + malformed(mk), mode=0o755)
+    write(root, "/etc/rc.local", f"#!/bin/sh -e\n# {mk()} {mk()}\nexit 0\n", mode=0o755)
     enable(root, "nginx.service", unit("/usr/sbin/nginx -g 'daemon on; master_process on;'", forking=True))
     enable(root, "app.service", unit("/usr/bin/python3 /opt/app/app.py", user="app", workdir="/opt/app")
            .replace("[Service]", "[Service]\nEnvironmentFile=/etc/app/app.env\nEnvironmentFile=/etc/default/app"))
     write(root, "/opt/app/app.py", f"# {mk()}\n")
     for name in ("redis-server", "postgresql@15-main", "mariadb", "apache2", "php8.2-fpm", "tomcat10", "memcached"):
-        enable(root, f"{name}.service", unit(f"/usr/bin/{name} {mk()}"))
+        enable(root, f"{name}.service", unit(f"/usr/bin/{name} --config /etc/{name}.conf"))
     enable(root, "broken.service", malformed(mk))
     return mk
+
+
+# --- D8/D9: names that cannot travel, a huge unit file -----------------------------------------
+
+LATIN1_UNIT = b"caf\xe9.service"
+LONG_UNIT = b"u" * 247 + b".service"  # 255 bytes: legal in the guest, too long for "<name>.d" on a host
+LATIN1_WEB = b"\xe9t\xe9.html"
+LONG_WEB = b"w" * 255
+
+
+def bad_names_guest(root: Path) -> None:
+    """Two good services (app, nginx with a web root) among entries whose names are not UTF-8, 255
+    bytes long or hold an escape character, in systemd's dirs, nginx's conf.d and the web root; and
+    a unit file of 5 MiB."""
+    base_guest(root)
+    enable(root, "app.service", unit("/usr/bin/python3 /opt/app/app.py", user="app", workdir="/opt/app"))
+    write(root, "/opt/app/app.py", "print('app')\n")
+    nginx_service(root)
+    write(root, "/etc/nginx/nginx.conf", "events {}\nhttp {\n  include /etc/nginx/conf.d/*.conf;\n"
+                                         "  server { listen 80; root /var/www/html; }\n}\n")
+    write(root, "/etc/nginx/conf.d/good.conf", "server { listen 8081; root /var/www/html; }\n")
+    write(root, "/var/www/html/index.html", "<h1>hi</h1>\n")
+    sysdir = os.fsencode(root / "etc/systemd/system")
+    wants = os.path.join(sysdir, b"multi-user.target.wants")
+    for name in (LATIN1_UNIT, LONG_UNIT, b"esc\x1b[31m.service"):
+        with open(os.path.join(sysdir, name), "w") as fh:
+            fh.write(unit("/bin/true"))
+        if len(name) < 250:
+            os.symlink(b"/etc/systemd/system/" + name, os.path.join(wants, name))
+    with open(os.path.join(os.fsencode(root / "etc/nginx/conf.d"), b"\xff\xfe.conf"), "w") as fh:
+        fh.write("server { listen 8082; }\n")
+    web = os.fsencode(root / "var/www/html")
+    for name in (LATIN1_WEB, LONG_WEB):
+        with open(os.path.join(web, name), "w") as fh:
+            fh.write("page\n")
+    big = unit("/usr/bin/python3 /opt/app/app.py") + ("# " + "x" * 1022 + "\n") * (5 * 1024)
+    write(root, "/etc/systemd/system/huge.service", big)
+    enable(root, "huge.service", big)
