@@ -22,7 +22,7 @@ MAIN = ("/etc/mysql/my.cnf", "/etc/my.cnf", "/etc/mysql/mariadb.cnf")
 EXTRA = ("/etc/mysql/debian.cnf",)
 SERVER_BINARIES = ("/usr/sbin/mysqld", "/usr/sbin/mariadbd", "/usr/libexec/mysqld", "/usr/libexec/mariadbd",
                    "/usr/bin/mysqld_safe")
-SERVER_SECTIONS = re.compile(r"^(mysqld|mariadb|mariadbd|server|mysqld-[\d.]+|mariadb-[\d.]+|galera)$")
+SERVER_SECTIONS = re.compile(r"^(mysqld|mariadb|mariadbd|server|client-server|mysqld-[\d.]+|mariadb-[\d.]+|galera)$")
 
 
 class MysqlAnalyzer(Analyzer):
@@ -43,6 +43,7 @@ class MysqlAnalyzer(Analyzer):
         self.ctx, self.f = ctx, f
         self.sink = SecretSink(ctx, self, f, self.service)
         self.seen: set[str] = set()
+        self.files: list[str] = []
         server: dict[str, tuple[str, str]] = {}
         for path in [mains[0], *EXTRA]:
             self._load(path, server, 0)
@@ -64,7 +65,9 @@ class MysqlAnalyzer(Analyzer):
                              evidence_path=data_file)
         if pp:
             f.persistent_paths.append(pp)
-        f.services.append(enrich(ctx, self, self.service, mains[0], role="mysql"))
+        record = enrich(ctx, self, self.service, mains[0], role="mysql")
+        record.uses_files = list(self.files)
+        f.services.append(record)
         return f
 
     def _load(self, path: str, server: dict[str, tuple[str, str]], depth: int) -> None:
@@ -75,6 +78,7 @@ class MysqlAnalyzer(Analyzer):
         text = read_text(self.ctx, self, path, self.f)
         if text is None:
             return
+        self.files += [path] if real == path else [path, real]
         before = len(self.f.secrets)
         section = ""
         for lineno, line in enumerate(text.splitlines(), 1):

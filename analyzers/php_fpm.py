@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from migrate.analyzers._php import php_ini_files
 from migrate.analyzers._support import (
     SecretSink,
     config_file,
@@ -69,6 +70,14 @@ class PhpFpmAnalyzer(Analyzer):
                         sink.value(inner.group(1), value, path=path)
             f.configs.append(config_file(ctx, self, path, service=service, kind="php-fpm-pool", content=text,
                                          contains_secrets=len(f.secrets) > before))
-            if not any(s.name == service for s in f.services):
-                f.services.append(enrich(ctx, self, service, path, role="php-fpm"))
+            record = next((s for s in f.services if s.name == service), None)
+            if record is None:
+                version = m.group(1) if m else None
+                main = next((c for c in (f"/etc/php/{version}/fpm/php-fpm.conf", "/etc/php-fpm.conf")
+                             if ctx.rootfs.is_file(c)), None)
+                ini_files, extensions = php_ini_files(ctx, self, f, sapi="fpm", version=version)
+                record = enrich(ctx, self, service, path, role="php-fpm", modules=extensions)
+                record.uses_files = ([main] if main else []) + ini_files + [e.path for e in extensions if e.path]
+                f.services.append(record)
+            record.uses_files.append(path)
         return f

@@ -185,15 +185,18 @@ class SystemdAnalyzer(Analyzer):
             unit = self.units[name]
             s = settings.get(name, UnitSettings())
             state = self._state(name, unit, s, enabled, instances)
-            svc = self._service(ctx, f, name, unit, s, state, None, uids, gids)
+            svc = self._isolated(ctx, f, name, unit, s, state, None, uids, gids)
+            if svc is None:
+                continue
             svc.instances = sorted(instances.get(name, ()))
             services[svc.name] = svc
             for inst in svc.instances:
                 iname = f"{prefix}{inst}.{suffix}"
                 istate = "masked" if unit.masked else "enabled" if iname in enabled else "disabled"
-                isvc = self._service(ctx, f, iname, unit, s, istate, inst, uids, gids)
-                isvc.template = name
-                services[isvc.name] = isvc
+                isvc = self._isolated(ctx, f, iname, unit, s, istate, inst, uids, gids)
+                if isvc is not None:
+                    isvc.template = name
+                    services[isvc.name] = isvc
 
         for name in sorted(self.units):
             prefix, suffix, _ = _split_name(name)
@@ -314,6 +317,16 @@ class SystemdAnalyzer(Analyzer):
         return "disabled"
 
     # -- records ---------------------------------------------------------------------------------
+    def _isolated(self, ctx: Context, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
+                  instance: str | None, uids: dict[str, int], gids: dict[str, int]) -> Service | None:
+        """One unit that cannot be understood is one unknown; the other units stand."""
+        try:
+            return self._service(ctx, f, name, unit, s, state, instance, uids, gids)
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError, UnicodeError) as exc:
+            f.unknowns.append(unknown(self, unit.path or f"{ETC}/{name}",
+                                      f"unit {name} not understood ({type(exc).__name__}); left out"))
+            return None
+
     def _service(self, ctx: Context, f: Findings, name: str, unit: UnitFile, s: UnitSettings, state: str,
                  instance: str | None, uids: dict[str, int], gids: dict[str, int]) -> Service:
         short = name[: -len(".service")]

@@ -16,6 +16,7 @@ from migrate.analyzers._support import (
     unknown,
 )
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.errors import GuestPathError
 from migrate.model.inventory import Findings, Port
 
 CONF_DIRS = ("/etc/tomcat*", "/opt/tomcat*/conf", "/usr/share/tomcat*/conf", "/opt/apache-tomcat*/conf",
@@ -89,8 +90,20 @@ class TomcatAnalyzer(Analyzer):
                                      reason=f"{why} in {server_xml}", evidence_path=server_xml)
                 if pp:
                     f.persistent_paths.append(pp)
-            f.services.append(enrich(ctx, self, service, server_xml, role="tomcat"))
+            record = enrich(ctx, self, service, server_xml, role="tomcat")
+            # the whole conf directory is what Catalina reads at start (web.xml, catalina.properties, ...)
+            record.uses_files = sorted({p for p, st in self._conf_files(ctx, conf)} | {server_xml}
+                                       | {c for c in context_files if fs.is_file(c)})
+            f.services.append(record)
         return f
+
+    def _conf_files(self, ctx: Context, conf: str):
+        try:
+            for path, st in ctx.rootfs.walk(conf, max_entries=2000):
+                if st.kind == "file":
+                    yield path, st
+        except GuestPathError:
+            return
 
     def _xml(self, ctx: Context, f: Findings, path: str) -> ET.Element | None:
         text = read_text(ctx, self, path, f)

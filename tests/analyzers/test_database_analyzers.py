@@ -54,6 +54,10 @@ def test_mariadb_includes_and_debian_cnf_secret(tree, run):
     assert [s.key for s in f.secrets] == ["client.password"]
     assert "My5ql-S3cret" not in f.model_dump_json()
     assert any(c.path == "/etc/mysql/debian.cnf" and c.contains_secrets for c in f.configs)
+    # the files the server reads, links and their targets (/etc/alternatives/my.cnf → mariadb.cnf)
+    assert {"/etc/mysql/my.cnf", "/etc/mysql/mariadb.cnf", "/etc/mysql/mariadb.conf.d/50-server.cnf"} <= \
+        set(f.services[0].uses_files)
+    assert [p.path for p in f.ports if p.proto == "unix"] == ["/run/mysqld/mysqld.sock"]
 
 
 def test_redis_conf_with_include_and_secrets(tree, run):

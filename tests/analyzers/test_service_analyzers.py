@@ -3,6 +3,7 @@ from migrate.analyzers.php_fpm import PhpFpmAnalyzer
 from migrate.analyzers.sshd import SshdAnalyzer
 from migrate.analyzers.systemd import SystemdAnalyzer
 from migrate.analyzers.tomcat import TomcatAnalyzer
+from tests.analyzers.debs import debian_package, install
 
 
 def test_memcached_debian(tree, run):
@@ -59,6 +60,7 @@ def test_tomcat_connectors_contexts_and_jdbc(tree, run):
     tree.mkdir("/var/lib/tomcat10/webapps")
     f, _ = run(tree, TomcatAnalyzer())
     assert {(p.port, p.address) for p in f.ports} == {(8080, None), (8443, "10.0.0.9")}
+    assert f.services[0].uses_files == ["/etc/tomcat10/context.xml", "/etc/tomcat10/server.xml"]
     conns = {(c.scheme, c.host, c.port, c.database) for c in f.connections}
     assert conns == {("jdbc:postgresql", "db.internal", 5432, "shop"), ("jdbc:mysql", "rep", 3306, "r")}
     assert {p.path for p in f.persistent_paths} == {"/var/lib/tomcat10/webapps", "/srv/shop.war"}
@@ -80,3 +82,25 @@ def test_sshd_ports_and_vm_only(flagship, run):
     assert {p.port for p in f.ports} == {2222, 22}
     svc = f.services[0]
     assert (svc.name, svc.role, svc.vm_only) == ("ssh", "sshd", True) and "docker exec" in svc.vm_only_reason
+
+
+def test_debian_php_fpm_files_and_extensions(tree, run):
+    """Debian 12's real php8.2-fpm (config and unit) with php8.2-mysql's mysqli enabled the way phpenmod
+    does it (ini into mods-available, linked from the SAPI's conf.d); php.ini is what the postinst copies."""
+    fpm, mysql = debian_package("php8.2-fpm/bookworm"), debian_package("php8.2-mysql/bookworm")
+    install(tree, fpm, "/etc/php/8.2/fpm", "/lib/systemd/system/php8.2-fpm.service")
+    tree.write("/etc/php/8.2/fpm/php.ini", (fpm / "usr/lib/php/8.2/php.ini-production").read_text()
+               if (fpm / "usr/lib/php/8.2/php.ini-production").exists() else "[PHP]\n")
+    install(tree, mysql, "/usr/lib/php/20220829/mysqli.so")
+    ini = (mysql / "usr/share/php8.2-mysql/mysql/mysqli.ini").read_text()
+    tree.write("/etc/php/8.2/mods-available/mysqli.ini", ini)
+    tree.link("/etc/php/8.2/fpm/conf.d/20-mysqli.ini", "/etc/php/8.2/mods-available/mysqli.ini")
+    tree.enable("php8.2-fpm.service")
+    f, _ = run(tree, PhpFpmAnalyzer(), SystemdAnalyzer())
+    svc = f.services[0]
+    assert svc.name == "php8.2-fpm"
+    assert [(m.kind, m.name, m.path) for m in svc.modules] == [("php", "mysqli", "/usr/lib/php/20220829/mysqli.so")]
+    assert {"/etc/php/8.2/fpm/php-fpm.conf", "/etc/php/8.2/fpm/pool.d/www.conf", "/etc/php/8.2/fpm/php.ini",
+            "/etc/php/8.2/fpm/conf.d/20-mysqli.ini", "/etc/php/8.2/mods-available/mysqli.ini",
+            "/usr/lib/php/20220829/mysqli.so"} <= set(svc.uses_files)
+    assert [(p.proto, p.path) for p in f.ports] == [("unix", "/run/php/php8.2-fpm.sock")]
