@@ -24,7 +24,24 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from migrate.kinds import apache, app, memcached, mysql, nginx, postgresql, redis, tomcat
+from migrate.kinds import (
+    apache,
+    app,
+    bind,
+    haproxy,
+    lighttpd,
+    memcached,
+    mosquitto,
+    mysql,
+    nginx,
+    php_fpm,
+    postgresql,
+    prometheus,
+    redis,
+    slapd,
+    tomcat,
+    varnish,
+)
 from migrate.kinds.base import Foreground, Kind, KindContext, Probe, drop_options, executable_name
 
 BUILTIN: list[Kind] = [
@@ -35,6 +52,15 @@ BUILTIN: list[Kind] = [
     nginx.KIND,
     apache.KIND,
     tomcat.KIND,
+    php_fpm.KIND,
+    lighttpd.KIND,
+    haproxy.KIND,
+    varnish.KIND,
+    bind.KIND,
+    slapd.KIND,
+    mosquitto.KIND,
+    prometheus.KIND,
+    prometheus.EXPORTER,
     app.KIND,
 ]
 
