@@ -137,7 +137,8 @@ def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
 
 
 def inspect_images(paths: list[Path], backend: str = "auto", *,
-                   progress: Callable[[str], None] | None = None, vault: SecretVault | None = None) -> Inventory:
+                   progress: Callable[[str], None] | None = None, vault: SecretVault | None = None,
+                   allow_unlisted_disks: bool = False) -> Inventory:
     """Inspect the disks of one VM (see open_vm for what ``paths`` may be)."""
-    with open_vm(paths, backend, progress=progress) as vm:
+    with open_vm(paths, backend, progress=progress, allow_unlisted_disks=allow_unlisted_disks) as vm:
         return inventory_of(vm, progress=progress, vault=vault)

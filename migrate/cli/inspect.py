@@ -102,16 +102,19 @@ def inspect(
                                               "native cannot read.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the inventory JSON instead of a summary.")] = False,
     strict: Annotated[bool, typer.Option(help="Exit 3 when any analyzer left an unknown.")] = False,
+    allow_unlisted_disks: Annotated[bool, typer.Option(
+        help="OVA: accept disks its manifest does not cover (refused with exit 34 otherwise).")] = False,
 ) -> None:
     """Inspect offline VM disk images: OS, packages, users, services, ports, configs, secrets
     (redacted), scheduled jobs and persistent data."""
     from migrate.inspect import inspect_images
 
     if as_json:
-        inventory = inspect_images(images, backend)
+        inventory = inspect_images(images, backend, allow_unlisted_disks=allow_unlisted_disks)
     else:
         with err_console.status("inspecting") as status:
-            inventory = inspect_images(images, backend, progress=lambda msg: status.update(msg))
+            inventory = inspect_images(images, backend, progress=lambda msg: status.update(msg),
+                                       allow_unlisted_disks=allow_unlisted_disks)
     text = inventory.to_json()
     if output is not None:
         atomic_write_text(output, text)
