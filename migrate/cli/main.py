@@ -70,7 +70,13 @@ _register_commands()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and not isinstance(rc, bool) and rc:
+            # without standalone mode, typer turns Ctrl-C (and SIGTERM, which the long commands map
+            # to KeyboardInterrupt so their cleanup runs) into a *returned* 130: exit with it
+            if rc == 130:
+                err_console.print("interrupted")
+            sys.exit(rc)
     except MigrateError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

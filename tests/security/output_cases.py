@@ -192,3 +192,35 @@ def bad_names_guest(root: Path) -> None:
     big = unit("/usr/bin/python3 /opt/app/app.py") + ("# " + "x" * 1022 + "\n") * (5 * 1024)
     write(root, "/etc/systemd/system/huge.service", big)
     enable(root, "huge.service", big)
+
+
+# --- D5/D12: data export -----------------------------------------------------------------------
+
+
+def webroot_guest(root: Path) -> Path:
+    """nginx with a web root (/var/www/html, a persistent path of the inventory); returns the web
+    root's host directory for the caller to fill."""
+    base_guest(root)
+    nginx_service(root)
+    write(root, "/etc/nginx/nginx.conf", "events {}\nhttp { server { listen 80; root /var/www/html; } }\n")
+    write(root, "/var/www/html/index.html", "<h1>hi</h1>\n")
+    return root / "var/www/html"
+
+
+def sparse_file(path: Path, size: int, data: list[tuple[int, bytes]]) -> None:
+    """A sparse host file of ``size`` bytes holding ``data`` at the given offsets, holes elsewhere."""
+    with open(path, "wb") as fh:
+        for offset, chunk in data:
+            fh.seek(offset)
+            fh.write(chunk)
+        fh.truncate(size)
+
+
+def dense_file(path: Path, size: int) -> None:
+    """``size`` bytes of real (non-zero) data, written in 1 MiB blocks."""
+    block = (b"dense-data-" * 100_000)[: 1 << 20]
+    with open(path, "wb") as fh:
+        left = size
+        while left > 0:
+            fh.write(block[: min(left, len(block))])
+            left -= len(block)

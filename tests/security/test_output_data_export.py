@@ -1,0 +1,124 @@
+"""Issue 8 D5/D12: `migrate data export` writes holes sparsely, checks free space before writing,
+and SIGTERM cleans up its temporary folder like SIGINT does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+
+import pytest
+
+from migrate.errors import EXIT_CODES
+from tests.security.output_cases import dense_file, sparse_file, webroot_guest
+
+TiB = 1 << 40
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def migrate(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_sparse_files_are_archived_sparsely(tmp_path):
+    guest = tmp_path / "guest"
+    web = webroot_guest(guest)
+    sparse_file(web / "tera.bin", TiB, [(0, b"head")])  # 1 TiB, 4 KiB of data: over the hole budget
+    sparse_file(web / "giga.bin", GiB, [(5 * MiB, b"middle" * 1000), (GiB - 4096, b"tail")])
+    out = tmp_path / "data"
+    t0 = time.monotonic()
+    proc = migrate("data", "export", str(guest), "-o", str(out))
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 30, elapsed
+    manifest = json.loads((out / "manifest.json").read_text())
+    (vol,) = manifest["volumes"]
+    archive = out / vol["archive"]
+    assert archive.stat().st_size < 1 * MiB  # not GBs
+    tera = [s for s in vol["skipped"] if s["path"] == "/var/www/html/tera.bin"]
+    assert tera and "budget" in tera[0]["reason"]
+    giga = next(e for e in vol["entries"] if e["path"] == "giga.bin")
+    h = hashlib.sha256()
+    with open(web / "giga.bin", "rb") as fh:
+        for block in iter(lambda: fh.read(MiB), b""):
+            h.update(block)
+    assert giga["size"] == GiB and giga["sha256"] == h.hexdigest()
+    # GNU tar (what the seeding container runs) recreates the file, holes included
+    dest = tmp_path / "extracted"
+    dest.mkdir()
+    subprocess.run(["tar", "-C", str(dest), "-xpf", str(archive)], check=True)
+    st = (dest / "giga.bin").stat()
+    assert st.st_size == GiB and st.st_blocks * 512 < 16 * MiB
+    with open(dest / "giga.bin", "rb") as fh:
+        fh.seek(5 * MiB)
+        assert fh.read(6000) == b"middle" * 1000
+        fh.seek(GiB - 4096)
+        assert fh.read(4) == b"tail"
+    with tarfile.open(archive) as tar:  # and Python's reader agrees on the names
+        assert "./giga.bin" in tar.getnames()
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 8 MiB filesystem (tmpfs) to run out of space on; skipped where mounting is not allowed."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_export_checks_free_space_before_writing(tmp_path, small_fs):
+    guest = tmp_path / "guest"
+    web = webroot_guest(guest)
+    dense_file(web / "big.bin", 16 * MiB)
+    proc = migrate("data", "export", str(guest), "-o", str(small_fs / "data"))
+    assert proc.returncode == EXIT_CODES["NoSpace"] == 36, proc.stderr
+    assert "Traceback" not in proc.stderr and "free" in proc.stderr
+    assert os.listdir(small_fs) == []  # nothing written, no temporary folder left
+    (web / "big.bin").unlink()
+    dense_file(web / "small.bin", 1 * MiB)
+    proc = migrate("data", "export", str(guest), "-o", str(small_fs / "data"))
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_export_removes_the_temporary_folder(tmp_path, sig):
+    guest = tmp_path / "guest"
+    web = webroot_guest(guest)
+    dense_file(web / "big.bin", 768 * MiB)
+    out_parent = tmp_path / "exports"
+    out_parent.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "migrate", "data", "export", str(guest), "-o",
+                             str(out_parent / "data")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the archive is being written
+            tmps = [p for p in out_parent.iterdir() if p.name.endswith(".tmp")]
+            if any(f.stat().st_size > 4 * MiB for t in tmps for f in t.iterdir() if f.is_file()):
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"export ended before the signal: {proc.stderr.read().decode()}")
+            time.sleep(0.02)
+        else:
+            pytest.fail("the export never started writing")
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err.decode()
+    assert list(out_parent.iterdir()) == [], "the temporary export folder was left behind"
+    shutil.rmtree(guest)
