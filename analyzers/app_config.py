@@ -37,16 +37,22 @@ EXTRA_ROOTS = ("/etc/wordpress",)
 MYSQL_DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
 PHP_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api_?key|_key$|salt$)", re.I)
 STR = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
-PHP_DEFINE = re.compile(rf"""\bdefine\s*\(\s*{STR}\s*,\s*{STR}\s*\)""")
+PHP_DEFINE = re.compile(rf"""\bdefine\s*\(\s*{STR}\s*,\s*(?:{STR}|(\d+))\s*\)""")
 PHP_ARRAY_ITEM = re.compile(rf"""{STR}\s*=>\s*{STR}""")
 PHP_ASSIGN = re.compile(rf"""\$(\w+)\s*=\s*{STR}\s*;""")
 PHP_MYSQLI = re.compile(r"""(?:new\s+mysqli|mysqli_connect|mysqli_real_connect)\s*\(([^;]*?)\)\s*(?:or\b|;|\))""",
                         re.I | re.S)
+PHP_CACHE_CLIENT = re.compile(r"->\s*(addServer|p?connect)\s*\(([^;)]*)\)", re.I)
 PDO_DSN = re.compile(r"""["'](mysql|pgsql|sqlite|sqlsrv|oci):([^"']*)["']""")
 DJANGO_ENGINES = {"postgresql": "postgresql", "postgresql_psycopg2": "postgresql", "mysql": "mysql",
                   "oracle": "oracle"}
 ENV_DB_SCHEMES = {"mysql": "mysql", "mariadb": "mysql", "pgsql": "postgresql", "postgres": "postgresql",
                   "postgresql": "postgresql"}
+
+
+def _define(m: re.Match) -> tuple[str, str]:
+    """(name, value) of a define() whose value is a string or an integer literal."""
+    return _php_str(m, 1), (m.group(5) if m.group(5) is not None else _php_str(m, 3))
 
 
 def _php_str(m: re.Match, first: int) -> str:
@@ -69,9 +75,11 @@ class AppConfigAnalyzer(Analyzer):
         seen: set[str] = set()
         count = 0
         for root, service in roots:
-            for path in self._files(root):
-                if path in seen:
-                    continue
+            files = [p for p in self._files(root) if p not in seen]
+            # PHP constants and variables are global once a file is required: config.php's DB_PASSWORD is
+            # what index.php passes to mysqli, so the whole root's definitions are known to each file
+            self.php_globals = self._php_globals([p for p in files if p.endswith(".php")][:MAX_FILES])
+            for path in files:
                 seen.add(path)
                 count += 1
                 if count > MAX_FILES:
@@ -185,11 +193,25 @@ class AppConfigAnalyzer(Analyzer):
             url_redacted=url, via=via, secret_id=secret_id, unix_socket=socket, evidence=self.evidence(path)))
 
     # -- PHP -------------------------------------------------------------------------------------------------
+    def _php_globals(self, paths: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+        defines: dict[str, str] = {}
+        variables: dict[str, str] = {}
+        for path in paths:
+            text = read_text(self.ctx, self, path, Findings(), max_bytes=MAX_FILE_BYTES) or ""
+            code = _php_code(text)
+            for m in PHP_DEFINE.finditer(code):
+                defines.setdefault(*_define(m))
+            for m in PHP_ASSIGN.finditer(code):
+                variables.setdefault(m.group(1), _php_str(m, 2))
+        return defines, variables
+
     def _php(self, text: str, path: str, sink: SecretSink) -> None:
-        code = re.sub(r"(?m)^\s*(//|#).*$", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S))
-        defines = {_php_str(m, 1): _php_str(m, 3) for m in PHP_DEFINE.finditer(code)}
-        variables = {m.group(1): _php_str(m, 2) for m in PHP_ASSIGN.finditer(code)}
-        for key, value in defines.items():
+        code = _php_code(text)
+        own_defines = dict(_define(m) for m in PHP_DEFINE.finditer(code))
+        own_variables = {m.group(1): _php_str(m, 2) for m in PHP_ASSIGN.finditer(code)}
+        defines = {**self.php_globals[0], **own_defines}
+        variables = {**self.php_globals[1], **own_variables}
+        for key, value in own_defines.items():
             if value and PHP_SECRET_KEY.search(key):
                 # WordPress's AUTH_KEY ... NONCE_SALT sign the login cookies: secrets, though not passwords
                 kind = "signing-key" if re.search(r"(_KEY|_SALT)$", key) and "PASS" not in key else "password"
@@ -198,10 +220,10 @@ class AppConfigAnalyzer(Analyzer):
             key, value = _php_str(m, 1), _php_str(m, 3)
             if value and re.fullmatch(r"(db_?)?pass(word|wd)?|secret|api_?key|token", key, re.I):
                 sink.secret(value, key=key, kind="password", redacted=REDACTED, path=path)
-        for name, value in variables.items():
+        for name, value in own_variables.items():
             if value and re.fullmatch(r"\w*(pass(word|wd)?|pwd)\w*", name, re.I):
                 sink.secret(value, key=f"${name}", kind="password", redacted=REDACTED, path=path)
-        if "DB_HOST" in defines and "DB_NAME" in defines and (posixpath.basename(path) == "wp-config.php"
+        if "DB_HOST" in own_defines and "DB_NAME" in own_defines and (posixpath.basename(path) == "wp-config.php"
                                                              or path.startswith("/etc/wordpress/")):
             self._connection(sink, path, scheme="mysql", host=defines["DB_HOST"], port=None,
                              database=defines.get("DB_NAME"), user=defines.get("DB_USER"),
@@ -226,6 +248,18 @@ class AppConfigAnalyzer(Analyzer):
             port = int(vals[4]) if vals[4] and vals[4].isdigit() else None
             self._connection(sink, path, scheme="mysql", host=vals[0], port=port, database=vals[3], user=vals[1],
                              password=vals[2], via=m.group(0).split("(")[0].strip(), socket=vals[5])
+        for m in PHP_CACHE_CLIENT.finditer(code):
+            args = re.split(r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)", m.group(2))
+            host = arg(args[0]) if args else None
+            port_s = arg(args[1]) if len(args) > 1 else None
+            scheme = "memcached" if m.group(1).lower() == "addserver" else "redis"
+            if host and "new redis" not in code.lower() and scheme == "redis":
+                continue
+            if host:
+                port = int(port_s) if port_s and port_s.isdigit() else {"memcached": 11211, "redis": 6379}[scheme]
+                self.f.connections.append(Connection(
+                    from_service=sink.service, scheme=scheme, host=host, port=port,
+                    url_redacted=f"{scheme}://{host}:{port}", via=f"->{m.group(1)}()", evidence=self.evidence(path)))
         for m in PDO_DSN.finditer(code):
             kind, params = m.group(1), dict(p.split("=", 1) for p in m.group(2).split(";") if "=" in p)
             if kind not in ("mysql", "pgsql"):
@@ -316,6 +350,11 @@ class AppConfigAnalyzer(Analyzer):
                          port=int(port) if port.isdigit() else None, database=db.get("NAME"), user=db.get("USER"),
                          password=db.get("PASSWORD"), via=f"DATABASES.{alias}.PASSWORD",
                          socket=socket or (None if host or scheme != "mysql" else self.mysql_socket))
+
+
+def _php_code(text: str) -> str:
+    """PHP source without its comments (a commented-out connection is not a connection)."""
+    return re.sub(r"(?m)^\s*(//|#).*$", "", re.sub(r"/\*.*?\*/", "", text, flags=re.S))
 
 
 def _embeds_php(service: Service) -> bool:

@@ -42,6 +42,13 @@ $link = new mysqli("localhost", "lamp", $db_pass, "lampdb");
 $r = $link->query("SELECT name FROM items");
 $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
 """)
+    # the corpus-lamp layout: constants in config.php, used by a page that requires it
+    tree.write("/var/www/html/app/config.php", "<?php\ndefine('DB_NAME', 'inventory');\n"
+                                               "define('DB_USER', 'inv');\ndefine('DB_PASSWORD', 'Inv-S3cret-5');\n"
+                                               "define('CACHE_HOST', '127.0.0.1');\ndefine('CACHE_PORT', 11211);\n")
+    tree.write("/var/www/html/app/page.php", "<?php\nrequire __DIR__ . '/config.php';\n"
+                                             "$db = new mysqli('localhost', DB_USER, DB_PASSWORD, DB_NAME);\n"
+                                             "$mc = new Memcached();\n$mc->addServer(CACHE_HOST, CACHE_PORT);\n")
     tree.write("/var/www/html/pdo.php", "<?php\n$pdo = new PDO('pgsql:host=db.internal;port=5433;dbname=shop', "
                                         "'shop', getenv('PW'));\n")
     inv, _ = run_analyzers(tree.rootfs())
@@ -52,10 +59,16 @@ $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
     assert mysqli.username == "lamp" and mysqli.url_redacted == "mysql://lamp:****@localhost:3306/lampdb"
     assert mysqli.secret_id and mysqli.evidence.path == "/var/www/html/index.php"
     assert ("postgresql", "db.internal", 5433, "shop") in conns and ("mysql", "10.9.9.9", 3306, "y") not in conns
+    inv_conn = conns[("mysql", "localhost", 3306, "inventory")]
+    assert inv_conn.username == "inv" and inv_conn.evidence.path == "/var/www/html/app/page.php"
+    assert inv_conn.unix_socket == "/run/mysqld/mysqld.sock"
+    assert conns[("memcached", "127.0.0.1", 11211, None)].from_service == "apache2"
+    pw = [s for s in inv.merged.secrets if s.key == "DB_PASSWORD"]
+    assert [s.evidence.path for s in pw] == ["/var/www/html/app/config.php"]  # found once, where it is written
     secrets = {(s.evidence.path, s.key) for s in inv.merged.secrets}
     assert {("/var/www/html/index.php", "$db_pass"), ("/var/www/html/index.php", "password")} <= secrets
     dump = inv.merged.model_dump_json()
-    assert LAMP_PW not in dump and "Arr-S3cret-12" not in dump
+    assert LAMP_PW not in dump and "Arr-S3cret-12" not in dump and "Inv-S3cret-5" not in dump
     cfg = next(c for c in inv.merged.configs if c.path == "/var/www/html/index.php")
     assert cfg.contains_secrets and cfg.kind == "app-config-php"
 
