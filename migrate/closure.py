@@ -47,6 +47,7 @@ BINARY_ETC = re.compile(rb"/etc/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*")
 PY_IMPORT = re.compile(r"^\s*(?:from\s+([A-Za-z_]\w*)[\w.]*\s+import\b|import\s+([A-Za-z_]\w*))", re.M)
 # variable data that no package ships and no image needs (FHS): logs, caches, runtime files
 REGENERATED = ("/var/log/", "/var/cache/", "/var/tmp/", "/run/", "/tmp/", "/proc/", "/sys/", "/dev/")
+EXECUTABLE_WHY = ("the ExecStart executable", "run by the container's command")
 TEXT_SUFFIXES = (".conf", ".cnf", ".ini", ".load", ".xml", ".properties", ".yml", ".yaml", ".json", ".cfg")
 
 
@@ -71,6 +72,7 @@ class Closure:
     used: list[UsedFile] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     complete: bool = True
+    exe_owners: set[str] = field(default_factory=set)  # packages that ship the executable that runs
 
 
 _DB_CACHE: dict[int, tuple[RootFS, PackageDB | None]] = {}
@@ -290,7 +292,7 @@ def used_files(inv: Inventory, s: Service, rootfs: RootFS,
     if command:
         argvs.append((command, "the container's command"))
     for argv, where in argvs:
-        col.executable(argv[0], "the ExecStart executable" if where == "ExecStart" else f"run by {where}")
+        col.executable(argv[0], EXECUTABLE_WHY[0] if where == "ExecStart" else EXECUTABLE_WHY[1])
         for arg in argv[1:]:
             for part in (arg, arg.partition("=")[2]):
                 if part.startswith("/") and "*" not in part:
@@ -358,6 +360,8 @@ def closure_of(inv: Inventory, s: Service, rootfs: RootFS, db: PackageDB,
         owners, real = owners_with_links(db, rootfs, u.path)
         owned_real = any(what.startswith("owns") for _, what in owners)
         for pkg, what in owners:
+            if u.why in EXECUTABLE_WHY:
+                out.exe_owners.add(pkg)
             meta = db.meta.get(pkg)
             version = installed[pkg].version if pkg in installed else (meta.version if meta else "")
             if not version:
@@ -376,11 +380,13 @@ def _pin(manager: str, name: str, version: str) -> str:
     return f"{name}-{version}" if manager == "dnf" else f"{name}={version}"
 
 
-def package_closure(inv: Inventory, s: Service, rootfs: object, manager: str,
-                    extra: list[str] | None = None, command: list[str] | None = None) -> Packages | None:
-    """The planner's packages decision for ``s`` from the closure, or None when the guest's package
-    database cannot answer (no guest to read, no database, an unreadable one): the caller keeps its
-    own fallback then. ``extra``: packages a healthcheck needs, added when the VM had them."""
+def package_closure(inv: Inventory, s: Service, rootfs: object, manager: str, extra: list[str] | None = None,
+                    command: list[str] | None = None) -> tuple[Packages, set[str]] | None:
+    """The planner's packages decision for ``s`` from the closure, and the packages that ship the
+    executable that runs (empty: nothing installs it, the planner's blocker); None when the guest's
+    package database cannot answer (no guest to read, no database): the caller keeps its fallback.
+    ``extra``: packages a healthcheck needs, added when the VM had them. ``command``: the container's
+    command when it differs from ExecStart (a daemon's foreground form)."""
     if not isinstance(rootfs, RootFS):
         return None
     db = package_db(rootfs)
@@ -415,4 +421,4 @@ def package_closure(inv: Inventory, s: Service, rootfs: object, manager: str,
         lines.append("the answer may be incomplete: " + "; ".join(c.notes or ["a read budget was reached"]))
     if not items and (s.exec_start or s.executable):
         lines.append(f"no package owns {s.executable or s.exec_start[0]} or its files: add the ones it needs")
-    return Packages(items=items, reason=head + (". " + ". ".join(lines) if lines else ""))
+    return Packages(items=items, reason=head + (". " + ". ".join(lines) if lines else "")), set(c.exe_owners)

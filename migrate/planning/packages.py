@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from migrate.closure import package_closure
 from migrate.kinds import Kind
 from migrate.model.inventory import Service
 from migrate.model.plan import Packages, PinnedPackage
@@ -28,7 +29,15 @@ INTERPRETER_PACKAGES = {
 
 def packages_for(ctx: PlanContext, s: Service, kind: Kind, extra: list[str]) -> tuple[Packages, set[str]]:
     """The packages of ``s``'s image and, separately, the names chosen (empty: nothing found that
-    provides the service). ``extra``: tools the healthcheck needs."""
+    provides the service). ``extra``: tools the healthcheck needs.
+
+    With the guest at hand, the package closure decides (migrate.closure: the packages that own the
+    files the service uses, from the guest's own package file lists); the name patterns below are
+    the fallback for a plan made from an inventory alone."""
+    fg = kind.foreground(list(s.exec_start), ctx.kind_context(s)) if s.exec_start else None
+    closed = package_closure(ctx.inv, s, ctx.reader, ctx.manager, extra, command=fg.argv if fg else None)
+    if closed is not None:
+        return closed
     installed = ctx.installed
     patterns: list[tuple[str, str]] = [(p, f"{s.role or kind.name} server") for p in kind.packages]
     interp = s.interpreter or (Path(s.exec_start[0]).name if s.exec_start else "")

@@ -36,8 +36,10 @@ def test_enabled_dynamic_module_brings_its_package(nginx_light_tree) -> None:
         assert any("/usr/lib/nginx/modules/ngx_http_echo_module.so" in r for r in echo), echo
         assert any("the unit file" in r for r in pkgs["nginx-common"].reasons)
         assert "nginx-light" not in pkgs  # a meta package owns none of the files nginx uses
-        decision = package_closure(inv, nginx, rootfs, "apt")
-    assert decision is not None
+        closed = package_closure(inv, nginx, rootfs, "apt")
+    assert closed is not None
+    decision, exe_owners = closed
+    assert exe_owners == {"nginx"}
     specs = {i.name: i.spec for i in decision.items}
     version = {p.name: p.version for p in inv.packages}
     assert specs["libnginx-mod-http-echo"] == f"libnginx-mod-http-echo={version['libnginx-mod-http-echo']}"

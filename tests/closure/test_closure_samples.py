@@ -1,0 +1,73 @@
+"""Package closure on the real sample guests (built by migrate.samples from Debian 12 packages).
+
+flagship: the app's Python imports bring python3-psycopg2/python3-redis; PostgreSQL behind Debian's
+/bin/true wrapper unit gets postgresql-15 from the container's foreground command; multiarch list
+files (libc6:amd64.list) answer for /lib paths. classic: Apache's enabled mod_php and the mysqli
+extension PHP loads bring libapache2-mod-php8.2 and php8.2-mysql."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from migrate.closure import closure_of, package_closure, package_db
+from migrate.inspect import inventory_of, open_vm
+
+pytestmark = pytest.mark.image
+
+
+def _closures(image, commands=None):
+    commands = commands or {}
+    with open_vm([image]) as vm:
+        inv = inventory_of(vm)
+        rootfs = vm.guest.rootfs
+        t0 = time.monotonic()
+        db = package_db(rootfs)
+        index_seconds = time.monotonic() - t0
+        out = {s.name: closure_of(inv, s, rootfs, db, commands.get(s.name)) for s in inv.services
+               if s.state == "enabled" and not s.vm_only}
+        decisions = {name: package_closure(inv, inv.service(name), rootfs, "apt", command=commands.get(name))[0]
+                     for name in out}
+        multiarch = db.owners("/lib/x86_64-linux-gnu/libc.so.6")
+    return inv, out, decisions, index_seconds, multiarch
+
+
+@pytest.fixture(scope="module")
+def flagship(flagship_images):
+    return _closures(flagship_images["qcow2"], {
+        "postgresql": ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]})
+
+
+def test_flagship_app_gets_the_modules_it_imports(flagship) -> None:
+    inv, closures, decisions, seconds, multiarch = flagship
+    shop = closures["shop"]
+    assert "module psycopg2, imported by /opt/shop/app.py" in shop.packages["python3-psycopg2"].reasons[0]
+    assert "module redis, imported by /opt/shop/app.py" in shop.packages["python3-redis"].reasons[0]
+    assert any(r.startswith("owns /usr/bin/python3.11") for r in shop.packages["python3.11-minimal"].reasons)
+    assert "/opt/shop/app.py" in {u.path for u in shop.unowned}  # the app itself is copied, not installed
+    versions = {p.name: p.version for p in inv.packages}
+    assert all(i.version == versions[i.name] and i.reason for i in decisions["shop"].items)
+    assert multiarch == ["libc6"]
+    assert seconds < 5
+
+
+def test_flagship_servers(flagship) -> None:
+    _inv, closures, decisions, _s, _m = flagship
+    pg = closures["postgresql"]
+    assert any("/usr/lib/postgresql/15/bin/postgres" in r for r in pg.packages["postgresql-15"].reasons)
+    assert pg.packages["coreutils"].in_base  # /bin/true of the wrapper unit: every base image has it
+    assert "coreutils" not in {i.name for i in decisions["postgresql"].items}
+    assert any(r.startswith("owns /usr/sbin/nginx") for r in closures["nginx"].packages["nginx"].reasons)
+    redis = closures["redis-server"].packages
+    assert "redis-server" in redis and "redis-tools" in redis  # the link and the binary it points to
+
+
+def test_classic_apache_gets_mod_php_and_mysqli(classic_images) -> None:
+    inv, closures, decisions, _s, _m = _closures(classic_images["raw"])
+    apache = next(name for name, c in closures.items() if "apache2" in c.packages)
+    pkgs = closures[apache].packages
+    assert any("libphp8.2.so" in r or "php8.2.load" in r for r in pkgs["libapache2-mod-php8.2"].reasons)
+    assert any("mysqli" in r for r in pkgs["php8.2-mysql"].reasons), pkgs["php8.2-mysql"].reasons
+    assert {"apache2", "apache2-bin", "libapache2-mod-php8.2", "php8.2-mysql"} <= {
+        i.name for i in decisions[apache].items}
