@@ -60,6 +60,11 @@ def local_names(inv: Inventory) -> set[str]:
     return {n.lower() for n in names}
 
 
+def _run_path(path: str) -> str:
+    """/var/run is /run on every current distribution."""
+    return "/run" + path[len("/var/run"):] if path.startswith("/var/run/") else path
+
+
 def effective_port(c: Connection) -> int | None:
     return c.port if c.port is not None else DEFAULT_PORTS.get(c.scheme.lower())
 
@@ -68,11 +73,13 @@ def resolve_connection(inv: Inventory, c: Connection, local: set[str] | None = N
     """The listening Port a connection reaches, or a human reason why it is external."""
     local = local if local is not None else local_names(inv)
     host = c.host.strip("[]").lower()
-    if host.startswith("/"):
+    socket = c.host if host.startswith("/") else c.unix_socket  # MySQL clients: "localhost" is the socket
+    if socket:
         for p in inv.ports:
-            if p.proto == "unix" and p.path == c.host:
+            if p.proto == "unix" and p.path and _run_path(p.path) == _run_path(socket):
                 return p
-        return f"no service in the guest listens on the unix socket {c.host}"
+        if host.startswith("/"):
+            return f"no service in the guest listens on the unix socket {c.host}"
     if host not in local and not is_loopback(host):
         return f"{c.host} is not this VM (not localhost, its hostname or an /etc/hosts name for itself)"
     port = effective_port(c)

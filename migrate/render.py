@@ -189,7 +189,7 @@ def render_dockerfile(plan: Plan, c: Container, prepare: list[str], entrypoint: 
 
 def render_entrypoint(c: Container, file_fills: list[FileFill]) -> str | None:
     env_fills = [e for e in c.environment if e.secret]
-    if not env_fills and not file_fills:
+    if not env_fills and not file_fills and not c.forwarders:
         return None
     return render_template("entrypoint.sh.j2", c=c, env_fills=env_fills, file_fills=file_fills)
 

@@ -207,6 +207,15 @@ class Link(Decision):
     target: str
 
 
+class Forwarder(Decision):
+    """A TCP forwarder the entrypoint starts in the container (socat from the distribution): the client's
+    code reaches 127.0.0.1:``listen`` as in the VM, the forwarder carries it to ``service``:``port``."""
+
+    listen: int = Field(ge=1, le=65535)
+    service: str
+    port: int = Field(ge=1, le=65535)
+
+
 class Container(Decision):
     name: str
     source_service: str
@@ -230,6 +239,8 @@ class Container(Decision):
     networks: list[str] = Field(default_factory=list)
     deploy: Deploy
     labels: dict[str, str] = Field(default_factory=dict)
+    # clients that reach a sibling as localhost in code the plan cannot rewrite (see migrate/planning/localhost.py)
+    forwarders: list[Forwarder] = Field(default_factory=list)
     to_provide: list[ReportItem] = Field(default_factory=list)  # needs a human before it runs as in the VM
     left_out: list[ReportItem] = Field(default_factory=list)  # deliberately not carried over
     fitness: Fitness

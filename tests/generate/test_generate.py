@@ -13,7 +13,8 @@ import yaml
 
 from migrate.errors import OutputError
 from migrate.generate import MARKER, generate
-from migrate.model.inventory import Inventory
+from migrate.model.base import Evidence
+from migrate.model.inventory import Inventory, PersistentPath
 from migrate.model.plan import Plan
 from migrate.plan import make_plan
 from migrate.rootfs import RootFS
@@ -52,7 +53,14 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, guest: Path) -> dict[str, P
     for name in FIXTURES:
         out[name] = generate(make_plan(load_fixture(name)), base / name).outdir
     with RootFS.from_directory(guest) as fs:
-        plan = make_plan(load_fixture("flagship-debian12"), reader=fs)
+        inv = load_fixture("flagship-debian12")
+        # the document root the nginx analyzer reports for the planted site (a fact the planner ships in
+        # the image; tests/analyzers/test_nginx_analyzer.py covers the analyzer finding it)
+        site = next(c for c in inv.configs if c.kind == "nginx-site")
+        inv.persistent_paths.append(PersistentPath(path="/var/www/shop", service="nginx", kind="webroot", uid=0,
+                                                   gid=0, reason=f"nginx document root in {site.path}",
+                                                   evidence=Evidence(analyzer="nginx", path=site.path)))
+        plan = make_plan(inv, reader=fs)
         out["flagship-debian12+guest"] = generate(plan, base / "flagship-guest", fs).outdir
     return out
 
