@@ -172,7 +172,7 @@ class AppConfigAnalyzer(Analyzer):
 
     def _connection(self, sink: SecretSink, path: str, *, scheme: str, host: str | None, port: int | None,
                     database: str | None, user: str | None, password: str | None, via: str,
-                    socket: str | None = None) -> None:
+                    socket: str | None = None, secret_id: str | None = None) -> None:
         host = (host or "localhost").strip()
         if scheme == "mysql" and ":" in host and not host.startswith("["):
             host, _, rest = host.partition(":")  # WordPress DB_HOST "localhost:3307" or "localhost:/run/x.sock"
@@ -183,34 +183,37 @@ class AppConfigAnalyzer(Analyzer):
         if scheme == "mysql" and host == "localhost" and socket is None:
             socket = self.mysql_socket  # libmysqlclient/mysqlnd: "localhost" means the Unix socket
         port = port or {"mysql": 3306, "postgresql": 5432, "oracle": 1521}.get(scheme)
-        secret_id = None
         url = f"{scheme}://{user + ':' + REDACTED + '@' if user and password else (user + '@' if user else '')}" \
               f"{host}{':' + str(port) if port else ''}/{database or ''}"
-        if password:
+        if password and secret_id is None:
             secret_id = sink.secret(password, key=via, kind="password", redacted=url, path=path).id
         self.f.connections.append(Connection(
             from_service=sink.service, scheme=scheme, host=host, port=port, database=database or None, username=user,
             url_redacted=url, via=via, secret_id=secret_id, unix_socket=socket, evidence=self.evidence(path)))
 
     # -- PHP -------------------------------------------------------------------------------------------------
-    def _php_globals(self, paths: list[str]) -> tuple[dict[str, str], dict[str, str]]:
-        defines: dict[str, str] = {}
-        variables: dict[str, str] = {}
+    def _php_globals(self, paths: list[str]) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]]:
+        """(constant → (value, file), variable → (value, file)) over the PHP files of one root."""
+        defines: dict[str, tuple[str, str]] = {}
+        variables: dict[str, tuple[str, str]] = {}
         for path in paths:
             text = read_text(self.ctx, self, path, Findings(), max_bytes=MAX_FILE_BYTES) or ""
             code = _php_code(text)
             for m in PHP_DEFINE.finditer(code):
-                defines.setdefault(*_define(m))
+                name, value = _define(m)
+                defines.setdefault(name, (value, path))
             for m in PHP_ASSIGN.finditer(code):
-                variables.setdefault(m.group(1), _php_str(m, 2))
+                variables.setdefault(m.group(1), (_php_str(m, 2), path))
         return defines, variables
 
     def _php(self, text: str, path: str, sink: SecretSink) -> None:
         code = _php_code(text)
         own_defines = dict(_define(m) for m in PHP_DEFINE.finditer(code))
         own_variables = {m.group(1): _php_str(m, 2) for m in PHP_ASSIGN.finditer(code)}
-        defines = {**self.php_globals[0], **own_defines}
-        variables = {**self.php_globals[1], **own_variables}
+        def_origin = {**self.php_globals[0], **{k: (v, path) for k, v in own_defines.items()}}
+        var_origin = {**self.php_globals[1], **{k: (v, path) for k, v in own_variables.items()}}
+        defines = {k: v for k, (v, _) in def_origin.items()}
+        variables = {k: v for k, (v, _) in var_origin.items()}
         for key, value in own_defines.items():
             if value and PHP_SECRET_KEY.search(key):
                 # WordPress's AUTH_KEY ... NONCE_SALT sign the login cookies: secrets, though not passwords
@@ -223,12 +226,6 @@ class AppConfigAnalyzer(Analyzer):
         for name, value in own_variables.items():
             if value and re.fullmatch(r"\w*(pass(word|wd)?|pwd)\w*", name, re.I):
                 sink.secret(value, key=f"${name}", kind="password", redacted=REDACTED, path=path)
-        if "DB_HOST" in own_defines and "DB_NAME" in own_defines and (posixpath.basename(path) == "wp-config.php"
-                                                             or path.startswith("/etc/wordpress/")):
-            self._connection(sink, path, scheme="mysql", host=defines["DB_HOST"], port=None,
-                             database=defines.get("DB_NAME"), user=defines.get("DB_USER"),
-                             password=defines.get("DB_PASSWORD"), via="DB_HOST (WordPress)")
-
         def arg(expr: str) -> str | None:
             expr = expr.strip()
             m = re.fullmatch(STR, expr)
@@ -240,6 +237,27 @@ class AppConfigAnalyzer(Analyzer):
                 return defines.get(expr) if expr not in ("null", "NULL") else None
             return None
 
+        def password_secret(expr: str) -> str | None:
+            """The Secret of a password passed by name: recorded at the file and key that define it (the
+            same record the definition loops make), so the connection points at where the value is."""
+            expr = expr.strip()
+            if re.fullmatch(r"\$\w+", expr) and expr[1:] in var_origin:
+                (value, where), key = var_origin[expr[1:]], expr
+            elif re.fullmatch(r"\w+", expr) and expr in def_origin:
+                (value, where), key = def_origin[expr], expr
+            else:
+                return None
+            if not value:
+                return None
+            return sink.secret(value, key=key, kind="password", redacted=REDACTED, path=where).id
+
+        if "DB_HOST" in own_defines and "DB_NAME" in own_defines and (posixpath.basename(path) == "wp-config.php"
+                                                             or path.startswith("/etc/wordpress/")):
+            self._connection(sink, path, scheme="mysql", host=defines["DB_HOST"], port=None,
+                             database=defines.get("DB_NAME"), user=defines.get("DB_USER"),
+                             password=defines.get("DB_PASSWORD"), via="DB_HOST (WordPress)",
+                             secret_id=password_secret("DB_PASSWORD"))
+
         for m in PHP_MYSQLI.finditer(code):
             args = [a for a in re.split(r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)", m.group(1))]
             if args and args[0].strip().startswith("$") and "mysqli_real_connect" in m.group(0):
@@ -247,7 +265,8 @@ class AppConfigAnalyzer(Analyzer):
             vals = [arg(a) for a in args] + [None] * 6
             port = int(vals[4]) if vals[4] and vals[4].isdigit() else None
             self._connection(sink, path, scheme="mysql", host=vals[0], port=port, database=vals[3], user=vals[1],
-                             password=vals[2], via=m.group(0).split("(")[0].strip(), socket=vals[5])
+                             password=vals[2], via=m.group(0).split("(")[0].strip(), socket=vals[5],
+                             secret_id=password_secret(args[2]) if len(args) > 2 else None)
         for m in PHP_CACHE_CLIENT.finditer(code):
             args = re.split(r",(?=(?:[^'\"]|'[^']*'|\"[^\"]*\")*$)", m.group(2))
             host = arg(args[0]) if args else None

@@ -65,6 +65,8 @@ $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
     assert conns[("memcached", "127.0.0.1", 11211, None)].from_service == "apache2"
     pw = [s for s in inv.merged.secrets if s.key == "DB_PASSWORD"]
     assert [s.evidence.path for s in pw] == ["/var/www/html/app/config.php"]  # found once, where it is written
+    assert inv_conn.secret_id == pw[0].id  # the connection points at the file that holds the value
+    assert mysqli.secret_id == next(s.id for s in inv.merged.secrets if s.key == "$db_pass")
     secrets = {(s.evidence.path, s.key) for s in inv.merged.secrets}
     assert {("/var/www/html/index.php", "$db_pass"), ("/var/www/html/index.php", "password")} <= secrets
     dump = inv.merged.model_dump_json()
