@@ -371,8 +371,16 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
     out = Path(out)
     all_paths = [pp.path for pp in inv.persistent_paths]
     holes = _HoleBudget()
-    plans = [plan_volume(rootfs, pp, names[pp.path], all_paths, holes)
-             for pp in sorted(inv.persistent_paths, key=lambda p: p.path)]
+    plans: list[_VolumePlan] = []
+    not_exported: list[SkippedEntry] = []
+    for pp in sorted(inv.persistent_paths, key=lambda p: p.path):
+        try:
+            plans.append(plan_volume(rootfs, pp, names[pp.path], all_paths, holes))
+        except GuestPathError as exc:  # one path that is no directory in the guest; the others export
+            lst = rootfs.lstat(pp.path)
+            not_exported.append(SkippedEntry(path=pp.path, kind=lst.kind if lst else "missing",
+                                             reason=f"{exc.message}: nothing to archive for {names[pp.path].volume}"))
+            progress(f"not exported: {pp.path} ({exc.message})")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         require_space(out.parent, sum(p.stored for p in plans) + 1024 * sum(len(p.items) for p in plans),
@@ -387,7 +395,7 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
                 progress(f"exporting {plan.pp.path}")
                 volumes.append(export_volume(rootfs, plan, confined, progress))
             manifest = DataManifest(source_vm=inv.name, images=images or [i.path for i in inv.images],
-                                    volumes=volumes)
+                                    volumes=volumes, not_exported=not_exported)
             confined.write_bytes(MANIFEST, manifest.to_json().encode(), 0o600)
         os.chmod(tmp, 0o700)  # the archives hold database files: keep them to their owner
         _replace_dir(tmp, out)

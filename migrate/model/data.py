@@ -63,6 +63,9 @@ class DataManifest(Document):
     source_vm: str
     images: list[str] = Field(default_factory=list)
     volumes: list[VolumeArchive] = Field(default_factory=list)
+    # persistent paths of the inventory that are no directory in the guest (missing, a link leading
+    # nowhere inside it): no archive, the reason here (additive, issue 8)
+    not_exported: list[SkippedEntry] = Field(default_factory=list)
 
     def canonical(self) -> DataManifest:
         data = self.model_copy(deep=True)

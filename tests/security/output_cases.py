@@ -224,3 +224,31 @@ def dense_file(path: Path, size: int) -> None:
         while left > 0:
             fh.write(block[: min(left, len(block))])
             left -= len(block)
+
+
+# --- the output canary: a guest pointing at a host file in every way it can --------------------
+
+
+def canary_guest(root: Path, canary: Path) -> str:
+    """escaping_paths_guest, plus links and references to ``canary`` (a host file outside the guest)
+    by absolute host path and by ``..`` climbing: a config, an EnvironmentFile, an nginx include and
+    auth file, a web root entry and a whole web root. Returns the planted random name."""
+    name = escaping_paths_guest(root)
+    host = str(canary)
+    climb = "../" * 24 + host.lstrip("/")
+    (root / "etc/nginx/conf.d").mkdir(parents=True, exist_ok=True)
+    (root / "etc/nginx/conf.d/abs.conf").symlink_to(host)
+    (root / "etc/nginx/conf.d/climb.conf").symlink_to(climb)
+    write(root, "/etc/nginx/nginx.conf",
+          "events {}\nhttp {\n  include /etc/nginx/conf.d/*.conf;\n  include " + host + ";\n"
+          "  server { listen 80; root /var/www/html; auth_basic_user_file " + climb + "; }\n"
+          "  server { listen 81; root /srv/linked; }\n}\n")
+    write(root, "/var/www/html/index.html", "<h1>hi</h1>\n")
+    (root / "var/www/html/abs-link").symlink_to(host)
+    (root / "var/www/html/climb-link").symlink_to(climb)
+    (root / "srv").mkdir(exist_ok=True)
+    (root / "srv/linked").symlink_to(canary.parent)
+    enable(root, "worker.service", unit("/usr/bin/python3 /opt/app/worker.py", user="app", workdir="/opt/app")
+           .replace("[Service]", f"[Service]\nEnvironmentFile={host}\nEnvironmentFile=-{climb}"))
+    write(root, "/opt/app/worker.py", "print('worker')\n")
+    return name
