@@ -94,6 +94,8 @@ class _LibyalFilesystem(Filesystem):
                                path=dev.path) from None
         self._entries = LRU(4096)
         self.skipped_names = 0  # directory entries whose names the binding could not decode
+        self._reported: set[str] = set()
+        self.notes: list[str] = []  # the backend points this at the guest's notes (they become unknowns)
 
     def _entry(self, path: str):  # type: ignore[no-untyped-def]
         def load():  # type: ignore[no-untyped-def]
@@ -130,21 +132,28 @@ class _LibyalFilesystem(Filesystem):
             raise GuestPathError("no such directory", path=path)
         names = []
         base = path.rstrip("/")
+        skipped = 0
         for i in range(e.number_of_sub_file_entries):
+            # the binding raises for names that are not UTF-8 (Latin-1 bytes) and gives None for
+            # some 255-byte names: those entries are skipped and reported, so one odd name never
+            # hides its siblings from the analyzers (issue 8, D8)
             try:
                 child = e.get_sub_file_entry(i)
                 name = child.name
             except OSError:
-                continue
+                name = None
             if name is None:
-                # the binding gives None for names it cannot decode (Latin-1 bytes, some 255-byte
-                # names): skipped here, so one odd name never hides its siblings from analyzers
-                self.skipped_names += 1
+                skipped += 1
                 continue
             if name not in (".", ".."):
                 names.append(name)
                 # a walk lstats every child next: keep the entry so that needs no lookup by path
                 self._entries.put(f"{base}/{name}", child)
+        if skipped and path not in self._reported:
+            self._reported.add(path)
+            self.skipped_names += skipped
+            self.notes.append(f"{self.description}: {path or '/'}: {skipped} entr{'y' if skipped == 1 else 'ies'} "
+                              "whose names the reader cannot decode (not UTF-8, or too long) skipped")
         return sorted(names)
 
     def read(self, path: str, offset: int, size: int) -> bytes:

@@ -120,6 +120,7 @@ class NativeBackend(Backend):
             if id(vol) not in opened:
                 try:
                     fs = open_filesystem(vol.handle, vol.fstype or "", f"{vol.fstype} on {vol.device}")
+                    fs.notes = notes  # type: ignore[attr-defined]  # undecodable names become unknowns
                     resources.append(fs)
                     opened[id(vol)] = fs
                 except ImageError as exc:
