@@ -219,8 +219,10 @@ class AppConfigAnalyzer(Analyzer):
                 # WordPress's AUTH_KEY ... NONCE_SALT sign the login cookies: secrets, though not passwords
                 kind = "signing-key" if re.search(r"(_KEY|_SALT)$", key) and "PASS" not in key else "password"
                 sink.secret(value, key=key, kind=kind, redacted=REDACTED, path=path)
+        items: dict[str, str] = {}
         for m in PHP_ARRAY_ITEM.finditer(code):
             key, value = _php_str(m, 1), _php_str(m, 3)
+            items.setdefault(key.lower(), value)
             if value and re.fullmatch(r"(db_?)?pass(word|wd)?|secret|api_?key|token", key, re.I):
                 sink.secret(value, key=key, kind="password", redacted=REDACTED, path=path)
         for name, value in own_variables.items():
@@ -285,10 +287,16 @@ class AppConfigAnalyzer(Analyzer):
                 continue
             scheme = ENV_DB_SCHEMES[kind]
             port = params.get("port", "")
+            # a config array holding the DSN usually holds the credentials beside it ('user' => ..., 'password' => ...)
+            user = params.get("user") or next((items[k] for k in ("user", "username", "db_user") if items.get(k)), None)
+            pw_key = next((k for k in ("password", "pass", "db_password", "db_pass") if items.get(k)), None)
+            secret_id = None
+            if not params.get("password") and pw_key:
+                secret_id = sink.secret(items[pw_key], key=pw_key, kind="password", redacted=REDACTED, path=path).id
             self._connection(sink, path, scheme=scheme, host=params.get("host"), port=int(port) if port.isdigit()
-                             else None, database=params.get("dbname"), user=params.get("user"),
+                             else None, database=params.get("dbname"), user=user,
                              password=params.get("password"), via=f"PDO {kind}: DSN",
-                             socket=params.get("unix_socket"))
+                             socket=params.get("unix_socket"), secret_id=secret_id)
 
     # -- .env / properties / yaml ----------------------------------------------------------------------
     def _pairs(self, pairs: list[tuple[str, str]], path: str, sink: SecretSink) -> None:

@@ -49,6 +49,10 @@ $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
     tree.write("/var/www/html/app/page.php", "<?php\nrequire __DIR__ . '/config.php';\n"
                                              "$db = new mysqli('localhost', DB_USER, DB_PASSWORD, DB_NAME);\n"
                                              "$mc = new Memcached();\n$mc->addServer(CACHE_HOST, CACHE_PORT);\n")
+    # the corpus-lemp layout: a config array with a PDO DSN and the credentials beside it
+    tree.write("/var/www/html/notes/config.php",
+               "<?php\nreturn ['dsn' => 'mysql:host=127.0.0.1;port=3306;dbname=notes',"
+               " 'user' => 'notes', 'password' => 'Notes-S3cret'];\n")
     tree.write("/var/www/html/pdo.php", "<?php\n$pdo = new PDO('pgsql:host=db.internal;port=5433;dbname=shop', "
                                         "'shop', getenv('PW'));\n")
     inv, _ = run_analyzers(tree.rootfs())
@@ -59,6 +63,9 @@ $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
     assert mysqli.username == "lamp" and mysqli.url_redacted == "mysql://lamp:****@localhost:3306/lampdb"
     assert mysqli.secret_id and mysqli.evidence.path == "/var/www/html/index.php"
     assert ("postgresql", "db.internal", 5433, "shop") in conns and ("mysql", "10.9.9.9", 3306, "y") not in conns
+    notes = conns[("mysql", "127.0.0.1", 3306, "notes")]
+    assert notes.username == "notes" and notes.unix_socket is None and notes.secret_id
+    assert [s.key for s in inv.merged.secrets if s.id == notes.secret_id] == ["password"]
     inv_conn = conns[("mysql", "localhost", 3306, "inventory")]
     assert inv_conn.username == "inv" and inv_conn.evidence.path == "/var/www/html/app/page.php"
     assert inv_conn.unix_socket == "/run/mysqld/mysqld.sock"
@@ -70,7 +77,8 @@ $cfg = array('host' => '127.0.0.1', 'password' => 'Arr-S3cret-12');
     secrets = {(s.evidence.path, s.key) for s in inv.merged.secrets}
     assert {("/var/www/html/index.php", "$db_pass"), ("/var/www/html/index.php", "password")} <= secrets
     dump = inv.merged.model_dump_json()
-    assert LAMP_PW not in dump and "Arr-S3cret-12" not in dump and "Inv-S3cret-5" not in dump
+    for value in (LAMP_PW, "Arr-S3cret-12", "Inv-S3cret-5", "Notes-S3cret"):
+        assert value not in dump
     cfg = next(c for c in inv.merged.configs if c.path == "/var/www/html/index.php")
     assert cfg.contains_secrets and cfg.kind == "app-config-php"
 
