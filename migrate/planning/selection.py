@@ -11,8 +11,9 @@ from migrate.planning.context import PlanContext, slug
 TRUE_COMMANDS = ("/bin/true", "/usr/bin/true")
 
 
-def vm_only_reason(s: Service, listens: bool = False) -> str | None:
-    """Why ``s`` stays with the VM, or None when it is planned."""
+def vm_only_reason(s: Service, listens: bool = False, timers: frozenset[str] = frozenset()) -> str | None:
+    """Why ``s`` stays with the VM, or None when it is planned. ``timers``: the services systemd timers
+    start (their runs are planned as jobs)."""
     if s.vm_only:
         return s.vm_only_reason or "marked VM-only by the inspector"
     plumbing = vm_plumbing(s.name, s.role)
@@ -22,6 +23,8 @@ def vm_only_reason(s: Service, listens: bool = False) -> str | None:
         return "a template unit: its instances are planned, not the template"
     if s.state in ("disabled", "masked"):
         return f"{s.state} in the VM: nothing started it"
+    if s.name in timers and not listens:
+        return "started by its systemd timer, not at boot: the timer's runs are planned under jobs"
     if (s.role and kind_for(s) is not GENERIC) or listens:
         return None  # a server, even behind a wrapper unit (Debian's postgresql.service): planned from its kind
     if not s.exec_start:
@@ -40,8 +43,10 @@ def container_name(s: Service) -> str:
 
 def select(ctx: PlanContext) -> None:
     listening = {p.service for p in ctx.inv.ports}
+    timers = frozenset(j.unit.removesuffix(".timer") for j in ctx.inv.jobs
+                       if j.source == "systemd-timer" and j.unit and j.unit.endswith(".timer"))
     for s in ctx.inv.services:
-        reason = vm_only_reason(s, s.name in listening)
+        reason = vm_only_reason(s, s.name in listening, timers)
         if reason:
             ctx.dropped.append(Dropped(service=s.name, reason=reason))
             continue

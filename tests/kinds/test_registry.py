@@ -84,3 +84,21 @@ def test_drop_options() -> None:
     argv = ["redis-server", "/etc/redis.conf", "--supervised", "systemd", "--daemonize=yes", "--port", "1"]
     assert drop_options(argv, {"--supervised": 1, "--daemonize": 1}) == ["redis-server", "/etc/redis.conf",
                                                                          "--port", "1"]
+
+
+def test_memcached_wrapper_becomes_memcached_itself(tmp_path) -> None:
+    """Debian's wrapper refuses to run unless root; the container form execs memcached with the
+    options of the config file, as the wrapper reads them, listening on all addresses. Run for real
+    with sh and sed on a Debian-style memcached.conf."""
+    import subprocess
+
+    s = svc("memcached", ["/usr/share/memcached/scripts/systemd-memcached-wrapper", str(tmp_path / "m.conf")],
+            role="memcached")
+    (tmp_path / "m.conf").write_text("# memcached default config\n-d\nlogfile /var/log/memcached.log\n-m 64\n"
+                                     "-p 11211\n-u memcache\n-l 127.0.0.1\n-P /var/run/memcached/memcached.pid\n")
+    fg = kind_for(s).foreground(s.exec_start, KindContext(service=s, inventory=Inventory.model_construct()))
+    assert fg.argv[:2] == ["/bin/sh", "-c"] and "only runs as root" in fg.reason
+    echo = fg.argv[2].replace("exec /usr/bin/memcached", "exec echo")
+    out = subprocess.run(["/bin/sh", "-c", echo], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["-m", "64", "-p", "11211", "-u", "memcache", "-P", "/var/run/memcached/memcached.pid",
+                   "-l", "0.0.0.0"]

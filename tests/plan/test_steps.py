@@ -128,3 +128,17 @@ def test_web_roots_come_from_the_analyzers_facts() -> None:
     tree = next(f for f in nginx.files if f.source == "/var/www/shop")
     assert tree.kind == "tree" and "/etc/nginx/sites-available/shop" in tree.reason
     assert not any(v.path == "/var/www/shop" for v in plan.volumes)  # content ships in the image
+
+
+def test_services_started_by_a_timer_are_jobs_not_containers() -> None:
+    from migrate.model.inventory import ScheduledJob
+
+    inv = flagship()
+    inv.services.append(Service(name="sessionclean", manager="systemd", state="static", unit_type="oneshot",
+                                exec_start=["/usr/lib/php/sessionclean"], evidence=[Evidence(analyzer="t", path="/x")]))
+    inv.jobs.append(ScheduledJob(source="systemd-timer", schedule="OnCalendar=*-*-* *:09,39:00",
+                                 command="/usr/lib/php/sessionclean", unit="sessionclean.timer",
+                                 evidence=Evidence(analyzer="t", path="/lib/systemd/system/sessionclean.timer")))
+    plan = make_plan(inv)
+    assert "sessionclean" not in {c.name for c in plan.containers}
+    assert "systemd timer" in next(d.reason for d in plan.dropped if d.service == "sessionclean")
