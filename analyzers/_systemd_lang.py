@@ -309,11 +309,16 @@ EXEC_IN_SCRIPT = re.compile(r"(?:^|[;&|\n({]|\bthen|\bdo|\belse)\s*(?:[A-Za-z_]\
 
 
 def main_executable(argv: list[str]) -> str | None:
-    """The program the main process ends up being: argv[0], or, for ``sh -c "...; exec /usr/sbin/foo ..."``
-    (a wrapper that prepares and then replaces itself), the program of the script's last ``exec``."""
+    """The program the main process ends up being: argv[0]; for ``sh -c "...; exec /usr/sbin/foo ..."``
+    (a wrapper that prepares and then replaces itself) the program of the script's last ``exec``; for
+    ``sh /usr/libexec/tomcat10/tomcat-start.sh`` the script the shell runs (the file the service needs)."""
     if not argv:
         return None
     exe = argv[0]
+    if exe.rsplit("/", 1)[-1] in SHELLS and "-c" not in argv[1:2]:
+        operands = [a for a in argv[1:] if not a.startswith(("-", "+"))]
+        if operands and operands[0].startswith("/") and "-c" not in argv:
+            return operands[0]
     if exe.rsplit("/", 1)[-1] in SHELLS and len(argv) >= 3 and argv[1] == "-c":
         script = argv[2]
         for m in reversed(list(EXEC_IN_SCRIPT.finditer(script))):

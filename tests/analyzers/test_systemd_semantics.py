@@ -157,3 +157,6 @@ def test_main_executable_of_wrappers():
         "/usr/sbin/mariadbd"
     assert main_executable(["/bin/sh", "-c", "cd /srv && FOO=1 exec /opt/app/bin/run --x"]) == "/opt/app/bin/run"
     assert main_executable(["/bin/bash", "-c", "echo hi"]) == "/bin/bash"
+    assert main_executable(["/bin/sh", "/usr/libexec/tomcat10/tomcat-start.sh"]) == \
+        "/usr/libexec/tomcat10/tomcat-start.sh"
+    assert main_executable(["/bin/bash", "-e", "/opt/run.sh", "x"]) == "/opt/run.sh"
