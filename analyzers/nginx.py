@@ -367,7 +367,7 @@ class NginxAnalyzer(Analyzer):
         if target.startswith("unix:") or rest.startswith("unix:"):
             sock = (rest if rest.startswith("unix:") else target)[5:].split(":", 1)[0]
             self.f.connections.append(Connection(from_service=self.service, scheme=scheme, host=f"unix:{sock}",
-                                                 url_redacted=target, via=f"{d.name} ({label})",
+                                                 unix_socket=sock, url_redacted=target, via=f"{d.name} ({label})",
                                                  evidence=self.evidence(d.file, f"line {d.line}")))
             return
         servers = upstreams.get(hostport)
@@ -377,7 +377,8 @@ class NginxAnalyzer(Analyzer):
         for server in servers if servers is not None else [hostport]:
             if server.startswith("unix:"):
                 self.f.connections.append(Connection(from_service=self.service, scheme=scheme, host=server,
-                                                     url_redacted=target, via=via,
+                                                     unix_socket=server[5:].split(":", 1)[0], url_redacted=target,
+                                                     via=via,
                                                      evidence=self.evidence(d.file, f"line {d.line}")))
                 continue
             addr, port = split_host_port(server)
