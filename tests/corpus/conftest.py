@@ -24,3 +24,21 @@ def corpus_tomcat_images():
 def corpus_nginx_tls_images():
     """nginx-light + echo module + TLS → Flask/gunicorn → PostgreSQL 15 + Redis on GPT: compressed qcow2."""
     return _sample("corpus-nginx-tls")
+
+
+@pytest.fixture(scope="session")
+def corpus_lemp_images():
+    """nginx + PHP-FPM 8.2 + MariaDB, lighttpd static site; MBR ext4 + whole-disk xfs data disk: vhdx, vhdx-data."""
+    return _sample("corpus-lemp")
+
+
+@pytest.fixture(scope="session")
+def corpus_edge_images():
+    """Varnish → HAProxy → two Node.js app servers → Redis; GPT + LVM with an xfs root: vdi."""
+    return _sample("corpus-edge")
+
+
+@pytest.fixture(scope="session")
+def corpus_infra_images():
+    """BIND 9, OpenLDAP (slapd), Mosquitto, Prometheus + node exporter; MBR + LVM (ext4, xfs): vhd, ova."""
+    return _sample("corpus-infra")
