@@ -247,6 +247,10 @@ def _rpm(rootfs: RootFS, path: str) -> PackageDB:
         db.complete = False
         return db
     db.bytes_read = len(data)
+    if data[:16] == b"SQLite format 3\0" and data[18:20] == b"\x02\x02":
+        # rpm keeps its database in WAL mode, which an in-memory copy cannot open: mark it as a
+        # rollback-journal database (bytes 18-19 of the header) so sqlite reads the same pages
+        data = data[:18] + b"\x01\x01" + data[20:]
     conn = sqlite3.connect(":memory:")
     try:
         conn.deserialize(data)
