@@ -57,8 +57,10 @@ def guest_relpath(guest: str) -> str:
     """A guest path as a relative output path: normalised as the guest would see it, anchored at
     "/", so ``/opt/app/../../../../tmp/x`` is ``tmp/x`` and never climbs out of the tree it is
     placed in. (Symlinks are not looked at: the writer never follows them anyway.)"""
-    if "\0" in guest:
-        raise OutputEscape("a path with a NUL byte cannot be written", path=guest.replace("\0", "\\0"))
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in guest):
+        # a newline in a path would end a Dockerfile RUN line or an entrypoint comment early
+        raise OutputEscape("a path with a control character cannot be written",
+                           path=guest.encode("unicode_escape").decode("ascii"))
     norm = posixpath.normpath("/" + guest.lstrip("/"))
     return norm.lstrip("/")
 

