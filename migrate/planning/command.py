@@ -39,6 +39,11 @@ def command_for(s: Service, kind: Kind, kctx: KindContext) -> tuple[Command, lis
                                            f"(server kind {kind.name!r}); as PID 1 the container would exit at "
                                            "once. Give command.argv its foreground flag, or add a kind module"))
             reason += "; daemonises in the VM (see the no-foreground blocker)"
+        elif s.manager in ("sysv", "openrc"):
+            blockers.append(Blocker(kind="may-daemonise", severity="warning", evidence=s.unit_path,
+                                    detail=f"started by the init script {s.unit_path or s.name}: daemons started "
+                                           "that way usually fork into the background, and as PID 1 the container "
+                                           "would then exit; check that the command stays in the foreground"))
     return Command(argv=argv, workdir=s.working_directory, stop_signal=kind.stop_signal, reason=reason), blockers
 
 

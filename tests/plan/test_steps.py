@@ -142,3 +142,14 @@ def test_services_started_by_a_timer_are_jobs_not_containers() -> None:
     plan = make_plan(inv)
     assert "sessionclean" not in {c.name for c in plan.containers}
     assert "systemd timer" in next(d.reason for d in plan.dropped if d.service == "sessionclean")
+
+
+def test_init_script_daemon_without_foreground_form_is_a_warning() -> None:
+    inv = flagship()
+    inv.services.append(Service(name="legacyd", manager="sysv", state="enabled", unit_path="/etc/init.d/legacyd",
+                                exec_start=["/usr/sbin/legacyd", "--config", "/etc/legacyd.conf"],
+                                evidence=[Evidence(analyzer="t", path="/etc/init.d/legacyd")]))
+    inv.ports.append(Port(service="legacyd", port=7001, evidence=Evidence(analyzer="t", path="/etc/legacyd.conf")))
+    plan = make_plan(inv)
+    warning = next(b for b in plan.container("legacyd").fitness.blockers if b.kind == "may-daemonise")
+    assert warning.severity == "warning" and "/etc/init.d/legacyd" in warning.detail
