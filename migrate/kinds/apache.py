@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import PurePosixPath
 
 from migrate.kinds.base import Foreground, Kind, KindContext, executable_name
@@ -34,12 +35,16 @@ class Apache(Kind):
         opts = [a for a in argv[1:] if a not in ("start", "-k", "graceful", "restart")]
         if exe in ("apache2ctl", "apache2") or (exe == "apachectl" and ctx.family == "debian"):
             server = str(exe_path.with_name("apache2"))
-            # Debian's apache2 reads APACHE_RUN_USER/LOG_DIR/... from envvars, which apache2ctl sources
-            cmd = f". /etc/apache2/envvars && exec {server} -DFOREGROUND" + "".join(f" {a}" for a in opts)
+            # Debian's apache2 reads APACHE_RUN_USER/RUN_DIR/... from envvars and apache2ctl creates those
+            # directories before starting it (without them: "DefaultRuntimeDir must be a valid directory")
+            cmd = (". /etc/apache2/envvars && mkdir -p \"${APACHE_RUN_DIR:-/var/run/apache2}\" "
+                   "\"${APACHE_LOCK_DIR:-/var/lock/apache2}\" \"${APACHE_LOG_DIR:-/var/log/apache2}\" && "
+                   f"exec {server} -DFOREGROUND" + "".join(f" {shlex.quote(a)}" for a in opts))
             return Foreground(["/bin/sh", "-c", cmd],
                               f"{' '.join(argv)} puts Apache in the background (Type=forking in the VM); the "
-                              f"container sources /etc/apache2/envvars as apache2ctl does and execs {server} "
-                              "-DFOREGROUND, so the server itself is PID 1 and receives the stop signal")
+                              "container does what apache2ctl does (sources /etc/apache2/envvars, makes the run, "
+                              f"lock and log directories) and execs {server} -DFOREGROUND, so the server itself is "
+                              "PID 1 and receives the stop signal")
         server = str(exe_path.with_name("httpd"))
         return Foreground([server, "-DFOREGROUND", *opts],
                           f"{' '.join(argv)} puts Apache in the background; {server} -DFOREGROUND stays in the "

@@ -79,7 +79,8 @@ def test_apachectl_start_runs_in_the_foreground() -> None:
     web.role, web.exec_start, web.unit_type = "apache", ["/usr/sbin/apachectl", "start"], "forking"
     plan = make_plan(inv)
     c = next(c for c in plan.containers if c.source_service == "nginx")
-    assert c.command.argv == ["/bin/sh", "-c", ". /etc/apache2/envvars && exec /usr/sbin/apache2 -DFOREGROUND"]
+    assert c.command.argv[:2] == ["/bin/sh", "-c"]
+    assert c.command.argv[2].endswith("&& exec /usr/sbin/apache2 -DFOREGROUND")
     assert "no-foreground" not in {b.kind for b in c.fitness.blockers}
 
 
