@@ -224,12 +224,12 @@ def place(image: Path, raw: Path, offset: int, slot: int) -> None:
     run(["dd", f"if={image}", f"of={raw}", "bs=1M", f"seek={offset // MiB}", "conv=notrunc,sparse", "status=none"])
 
 
-def mkfs_xfs(src: Path, image: Path, size: int, *, label: str, uuid: str) -> None:
-    """An xfs image holding ``src`` (flagship's loop-mount copy), with a fixed UUID for fstab."""
+def mkfs_xfs(src: Path, image: Path, size: int, *, label: str) -> None:
+    """An xfs image holding ``src`` (flagship's loop-mount copy). fstab names it by LABEL: setting a
+    UUID afterwards (xfs_admin -U) adds the meta_uuid incompat feature, which libfsxfs cannot read."""
     from migrate.samples.flagship import _xfs
 
     _xfs(src, image, size, label)
-    run(["xfs_admin", "-U", uuid, image])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,7 +47,6 @@ NOTES = ["buy more coffee", "renew the TLS certificate", "migrate the VM", "wate
 MOTD = "notes served through nginx, gunicorn and flask"
 ECHO_BODY = "notes-vm03 echo module says hello"
 ROOT_UUID = "7d2a6c3e-3f40-4b82-ac93-2e4f5a6b7c81"
-SRV_UUID = "7d2a6c3e-3f40-4b82-ac93-2e4f5a6b7c82"
 DISK_MB, ROOT_MB, SRV_MB = 1800, 1460, 300
 
 APP_PY = '''"""notes: a small Flask app served by gunicorn; DATABASE_URL and REDIS_URL come from the environment."""
@@ -129,18 +128,19 @@ def expected_notes() -> str:
 
 def _seed_redis(tree: Path) -> None:
     """The real redis-server (on a Unix socket only, port 0) stores the key and writes dump.rdb."""
-    sock = "/run/redis-seed.sock"
-    (tree / "run").mkdir(exist_ok=True)
+    sock = "/tmp/redis-seed.sock"  # /run is root's; /tmp is writable by the redis user
     argv = ["chroot", str(tree), "runuser", "-u", "redis", "--", "/usr/bin/redis-server", "--port", "0",
             "--unixsocket", sock, "--unixsocketperm", "777", "--dir", "/var/lib/redis", "--save", ""]  # fmt: skip
-    server = subprocess.Popen(argv, env=CHROOT_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(argv, env=CHROOT_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
-            if (tree / sock.lstrip("/")).exists():
+            if (tree / sock.lstrip("/")).exists() or server.poll() is not None:
                 break
             time.sleep(0.1)
-        else:
-            raise SampleBuildError("redis-server did not open its seed socket")
+        if not (tree / sock.lstrip("/")).exists():
+            server.kill()
+            out = server.communicate()[0].decode(errors="replace")[-1500:]
+            raise SampleBuildError(f"redis-server did not open its seed socket: {out}")
         chroot(tree, ["redis-cli", "-s", sock, "SET", "notes:motd", MOTD])
         chroot(tree, ["redis-cli", "-s", sock, "SAVE"])
         got = chroot(tree, ["redis-cli", "-s", sock, "GET", "notes:motd"]).decode().strip()
@@ -158,8 +158,8 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
     removed = prune_packages(tree, PACKAGES, progress)
     base_identity(tree, HOSTNAME, "3c5d7e9f1a2b3c5d7e9f1a2b3c5d7e03",
                   f"UUID={ROOT_UUID} /    ext4 errors=remount-ro 0 1\n"
-                  f"UUID={SRV_UUID} /srv xfs  defaults 0 2\n")  # fmt: skip
-    if not (tree / "etc/nginx/modules-enabled/50-mod-http-echo.conf").exists():
+                  "LABEL=srv /srv xfs  defaults 0 2\n")  # fmt: skip
+    if not (tree / "etc/nginx/modules-enabled/50-mod-http-echo.conf").is_symlink():  # absolute link
         raise SampleBuildError("libnginx-mod-http-echo did not enable itself in /etc/nginx/modules-enabled")
     chroot(tree, ["groupadd", "--system", "-g", str(APP_UID), "notes"])
     chroot(tree, ["useradd", "--system", "-u", str(APP_UID), "-g", str(APP_UID), "-d", "/srv/notes",
@@ -228,7 +228,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
                   "echo": {"path": "/echo", "body": ECHO_BODY + "\n"}},
         "partition_table": "gpt",
         "filesystems": {"/": "ext4", "/srv": "xfs"},
-        "fstab": {"/": f"UUID={ROOT_UUID}", "/srv": f"UUID={SRV_UUID}"},
+        "fstab": {"/": f"UUID={ROOT_UUID}", "/srv": "LABEL=srv"},
     }
 
 
@@ -241,7 +241,7 @@ def make_disks(tree: Path, out: Path, progress: Progress = _noop) -> dict[str, A
     progress("mkfs.ext4 -d root; mkfs.xfs /srv (loop)")
     mkfs_ext4(tree, raw, ROOT_MB * MiB, label="root", uuid=ROOT_UUID, offset=1 * MiB)
     img = work / "srv.img"
-    mkfs_xfs(srv, img, SRV_MB * MiB, label="srv", uuid=SRV_UUID)
+    mkfs_xfs(srv, img, SRV_MB * MiB, label="srv")
     place(img, raw, (1 + ROOT_MB) * MiB, SRV_MB * MiB)
     return {"raw": raw}
 

@@ -40,7 +40,6 @@ PACKAGES = ["tomcat10", "libpostgresql-jdbc-java", "postgresql", "cron", "system
 UNITS = ["tomcat10.service", "postgresql.service", "cron.service"]
 DB_NAME, DB_USER, DB_PASSWORD = "orders", "orders_app", "Tc-c0rpus-Jdbc-S3cret"
 ROOT_UUID = "6c1f5b2d-2e3f-4a71-9b82-1d3e4f5a6b71"
-PGDATA_UUID = "6c1f5b2d-2e3f-4a71-9b82-1d3e4f5a6b72"
 DISK1_MB, DISK2_MB = 2048, 320
 ORDERS = [("ACME Corp", 125000), ("Globex", 9950), ("Initech", 45000), ("Umbrella", 300), ("Hooli", 78125)]
 
@@ -97,7 +96,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
     removed = prune_packages(tree, PACKAGES, progress)
     base_identity(tree, HOSTNAME, "2b4c6d8e0f1a2b4c6d8e0f1a2b4c6d04",
                   f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\n"
-                  f"UUID={PGDATA_UUID} /var/lib/postgresql xfs defaults,noatime 0 2\n")  # fmt: skip
+                  "LABEL=pgdata /var/lib/postgresql xfs defaults,noatime 0 2\n")  # fmt: skip
     keep_units(tree, UNITS)
     uid, gid = ids(tree, "tomcat")
     write(tree, "/etc/tomcat10/Catalina/localhost/orders.xml", CONTEXT_XML, 0o640, 0, gid)
@@ -145,7 +144,7 @@ def customise(tree: Path, progress: Progress = _noop) -> dict[str, Any]:
         "partition_table": "gpt",
         "disks": 2,
         "filesystems": {"/": "ext4", "/var/lib/postgresql": "xfs"},
-        "fstab": {"/": f"UUID={ROOT_UUID}", "/var/lib/postgresql": f"UUID={PGDATA_UUID}"},
+        "fstab": {"/": f"UUID={ROOT_UUID}", "/var/lib/postgresql": "LABEL=pgdata"},
         "users": {"postgres": {"uid": pg_uid}, "tomcat": {"uid": uid, "gid": gid}},
     }
 
@@ -158,7 +157,7 @@ def make_disks(tree: Path, out: Path, progress: Progress = _noop) -> dict[str, A
     partitioned_raw(root_raw, DISK1_MB * MiB, "gpt", [(1, DISK1_MB - 2, "linux")])
     progress("mkfs.ext4 -d root; mkfs.xfs (loop) for the PostgreSQL disk")
     mkfs_ext4(tree, root_raw, (DISK1_MB - 2) * MiB, label="root", uuid=ROOT_UUID, offset=1 * MiB)
-    mkfs_xfs(pgdata, pg_raw, DISK2_MB * MiB, label="pgdata", uuid=PGDATA_UUID)
+    mkfs_xfs(pgdata, pg_raw, DISK2_MB * MiB, label="pgdata")
     return {"raw": root_raw, "raw2": pg_raw}
 
 
