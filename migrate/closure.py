@@ -41,6 +41,7 @@ MAX_BINARY_READ = 64 * 1024 * 1024
 MAX_DEPTH = 4
 MAX_REFS_PER_FILE = 400
 MAX_GLOB_MATCHES = 200
+MAX_ENV_DIR_ENTRIES = 5000
 
 PATH_TOKEN = re.compile(r"""(?<![\w$%{])(/?[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@*?-]+)+/?|/[A-Za-z0-9_.+@*?-]+)""")
 BINARY_ETC = re.compile(rb"/etc/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*")
@@ -259,6 +260,32 @@ class _Collector:
                 if found:
                     break
 
+    def environment_dir(self, top: str, why: str) -> None:
+        """A directory the unit's environment or WorkingDirectory names (CATALINA_BASE=/var/lib/tomcat10):
+        the links in it to packaged files (lib/postgresql.jar -> /usr/share/java/postgresql.jar) and
+        the archives (JAR, WAR) the service loads from it. Shallow and bounded: content is copied
+        or moved as data by other steps; here only what brings a package counts."""
+        if top in ("/", "/tmp", "/var/tmp", "/run", "/dev", "/proc", "/sys") or not self.rootfs.is_dir(top):
+            return
+        seen = 0
+        base_depth = top.rstrip("/").count("/")
+        try:
+            for path, st in self.rootfs.walk(top, max_entries=MAX_ENV_DIR_ENTRIES):
+                seen += 1
+                if path.count("/") - base_depth > 3:
+                    continue
+                if st.kind == "symlink":
+                    try:
+                        target = self.rootfs.resolve(path)
+                    except GuestPathError:
+                        continue
+                    self.add(path, f"a link in {top}, {why}")
+                    self.add(target, f"linked from {path} in {top}, {why}")
+                elif st.kind == "file" and path.endswith((".jar", ".war", ".ear")):
+                    self.add(path, f"an archive in {top}, {why}")
+        except GuestPathError:
+            self.over_budget = True
+
     def walk(self) -> None:
         while self.queue:
             path, depth = self.queue.pop(0)
@@ -297,6 +324,11 @@ def used_files(inv: Inventory, s: Service, rootfs: RootFS,
             for part in (arg, arg.partition("=")[2]):
                 if part.startswith("/") and "*" not in part:
                     col.add(part, f"named on the {where} command line")
+    for key, value in sorted(s.environment.items()):
+        if value.startswith("/") and ":" not in value and " " not in value:
+            col.environment_dir(posixpath.normpath(value), f"which the unit's environment names ({key})")
+    if s.working_directory and s.working_directory.startswith("/"):
+        col.environment_dir(posixpath.normpath(s.working_directory), "the unit's WorkingDirectory")
     if s.interpreter and not s.interpreter.startswith("/"):
         col.executable(s.interpreter, f"the {s.interpreter} interpreter of the application")
     elif s.interpreter:

@@ -17,9 +17,9 @@ from migrate.inspect import inventory_of, open_vm
 pytestmark = pytest.mark.image
 
 
-def _closures(image, commands=None):
+def _closures(images, commands=None):
     commands = commands or {}
-    with open_vm([image]) as vm:
+    with open_vm(images if isinstance(images, list) else [images]) as vm:
         inv = inventory_of(vm)
         rootfs = vm.guest.rootfs
         t0 = time.monotonic()
@@ -71,3 +71,37 @@ def test_classic_apache_gets_mod_php_and_mysqli(classic_images) -> None:
     assert any("mysqli" in r for r in pkgs["php8.2-mysql"].reasons), pkgs["php8.2-mysql"].reasons
     assert {"apache2", "apache2-bin", "libapache2-mod-php8.2", "php8.2-mysql"} <= {
         i.name for i in decisions[apache].items}
+
+
+def _corpus_disks(name: str) -> list:
+    """The disks of a corpus guest in one format, in disk order (files.json: "vmdk", or "vhdx", "vhdx-2")."""
+    from tests.images_fixtures import _sample
+
+    images = _sample(name)
+    first = sorted(images.files)[0].split("-")[0]
+    return [images.files[k] for k in sorted(images.files) if k == first or k.startswith(first + "-")]
+
+
+def test_corpus_lamp_mod_php_and_mysqli() -> None:
+    """The issue's first guest: the image installed apache2 and apache2-bin only ("Cannot load
+    libphp8.2.so"), and mysqli was missing."""
+    _inv, closures, decisions, _s, _m = _closures(_corpus_disks("corpus-lamp"))
+    names = {i.name for i in decisions["apache2"].items}
+    assert {"apache2", "apache2-bin", "libapache2-mod-php8.2", "php8.2-mysql"} <= names
+    assert any("mysqli.so" in r for r in closures["apache2"].packages["php8.2-mysql"].reasons)
+    assert "mariadb-server-core" in {i.name for i in decisions["mariadb"].items}
+
+
+def test_corpus_tomcat_gets_tomcat_and_the_jdbc_driver_it_links() -> None:
+    """The issue's second guest: the tomcat image installed no package at all. The JDBC driver is a
+    link in CATALINA_BASE/lib to libpostgresql-jdbc-java's JAR; the WAR is the application (copied)."""
+    with open_vm(_corpus_disks("corpus-tomcat")) as vm:
+        inv = inventory_of(vm)
+        rootfs = vm.guest.rootfs
+        s = inv.service("tomcat10")
+        c = closure_of(inv, s, rootfs, package_db(rootfs))
+    assert any("tomcat-start.sh" in r for r in c.packages["tomcat10"].reasons)
+    jdbc = c.packages["libpostgresql-jdbc-java"].reasons
+    assert any("linked from /var/lib/tomcat10/lib/postgresql.jar" in r for r in jdbc), jdbc
+    assert "/var/lib/tomcat10/webapps/orders.war" in {u.path for u in c.unowned}
+
