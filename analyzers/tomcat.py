@@ -58,7 +58,7 @@ class TomcatAnalyzer(Analyzer):
                 proto = conn.get("protocol", "HTTP/1.1")
                 ssl = conn.get("SSLEnabled", "false").lower() == "true"
                 addr = conn.get("address")
-                f.ports.append(Port(service=service, port=int(port),
+                f.ports.append(Port(service=service, port=int(port), tls=ssl,
                                     address=None if addr in (None, "0.0.0.0", "::") else addr,
                                     evidence=self.evidence(server_xml, f"Connector {proto}" + (" ssl" if ssl else ""))))
             docbases: list[tuple[str, str]] = []

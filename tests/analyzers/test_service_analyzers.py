@@ -59,7 +59,7 @@ def test_tomcat_connectors_contexts_and_jdbc(tree, run):
                                             'url="jdbc:mysql://rep:3306/r?user=u&amp;password=Q-S3cret"/></Context>')
     tree.mkdir("/var/lib/tomcat10/webapps")
     f, _ = run(tree, TomcatAnalyzer())
-    assert {(p.port, p.address) for p in f.ports} == {(8080, None), (8443, "10.0.0.9")}
+    assert {(p.port, p.address, p.tls) for p in f.ports} == {(8080, None, False), (8443, "10.0.0.9", True)}
     assert f.services[0].uses_files == ["/etc/tomcat10/context.xml", "/etc/tomcat10/server.xml"]
     conns = {(c.scheme, c.host, c.port, c.database) for c in f.connections}
     assert conns == {("jdbc:postgresql", "db.internal", 5432, "shop"), ("jdbc:mysql", "rep", 3306, "r")}
