@@ -229,7 +229,7 @@ class StackWriter:
             self.result.missing.append((c.name, f.source, "not a directory in the guest"))
             return
         count = 0
-        templated: list[tuple[str, bytes, int, list[str]]] = []
+        templated: list[tuple[str, bytes, int, int | None, list[str]]] = []
         excluded = set(f.exclude)
         top = "/" + guest_relpath(f.dest)
         special: list[str] = []
@@ -260,7 +260,7 @@ class StackWriter:
                                                           "not copied, provide it"))
                 continue
             if by_value:  # an application file with a password in it (a PHP config in the web root)
-                templated.append((dest, data, mode & 0o777, by_value))
+                templated.append((dest, data, mode & 0o777, getattr(st, "gid", None), by_value))
                 continue
             self.write(self._guest_rel(c, dest), data, mode=mode)
             if mode != safe_mode(mode):  # the image keeps the guest's mode; the host file never has it
@@ -269,8 +269,8 @@ class StackWriter:
         gid = f.gid if f.gid is not None else 0
         prepare.append(f"chown -R {uid}:{gid} {_q('/rootfs' + top)}")
         prepare.extend(special)
-        for dest, data, mode, names in templated:  # after the chown: the service user fills them in
-            self.write_template(c, dest, data, mode, gid, names, prepare, fills)
+        for dest, data, mode, file_gid, names in templated:  # after the chown: the service user fills them in
+            self.write_template(c, dest, data, mode, gid if file_gid is None else file_gid, names, prepare, fills)
 
     def container(self, c: Container) -> None:
         prepare: list[str] = []
