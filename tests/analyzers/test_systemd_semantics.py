@@ -160,3 +160,20 @@ def test_main_executable_of_wrappers():
     assert main_executable(["/bin/sh", "/usr/libexec/tomcat10/tomcat-start.sh"]) == \
         "/usr/libexec/tomcat10/tomcat-start.sh"
     assert main_executable(["/bin/bash", "-e", "/opt/run.sh", "x"]) == "/opt/run.sh"
+
+
+def test_one_unreadable_file_is_one_unknown(tree, run):
+    tree.write(f"{LIB}/a.service", "[Service]\nEnvironmentFile=/etc/a.env\nExecStart=/usr/bin/a $X\n"
+                                   "[Install]\nWantedBy=multi-user.target\n")
+    tree.mkdir("/etc/a.env")  # a directory where a file is expected
+    tree.write(f"{LIB}/b.service",
+               b"[Service]\nExecStart=/usr/bin/b \xff\xfe --x\n[Install]\nWantedBy=multi-user.target\n")
+    tree.write(f"{LIB}/c.service", "[Service]\nExecStart=/usr/bin/c\n[Install]\nWantedBy=multi-user.target\n")
+    tree.write(f"{LIB}/c.service.d/big.conf", "# " + "x" * (5 * 1024 * 1024) + "\n")
+    for unit in ("a.service", "b.service", "c.service"):
+        tree.enable(unit)
+    f, _ = run(tree, SystemdAnalyzer())
+    svc = {s.name: s for s in f.services}
+    assert svc["a"].exec_start == ["/usr/bin/a"] and svc["c"].exec_start == ["/usr/bin/c"]
+    assert svc["b"].exec_start[0] == "/usr/bin/b" and svc["b"].exec_start[-1] == "--x"
+    assert sorted(u.path for u in f.unknowns) == ["/etc/a.env", f"{LIB}/c.service.d/big.conf"]
