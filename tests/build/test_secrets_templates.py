@@ -44,7 +44,7 @@ def test_multiline_secret_rendered_by_the_entrypoint(tmp_path, pem_key, docker_e
                       fills=[{"placeholder": placeholder("api_token"), "secret": "api_token"}]),
              FileFill(dest=conf_dest, template=SECRET_TEMPLATE_DIR + conf_dest,
                       fills=[{"placeholder": placeholder("db"), "secret": "db"}])]
-    entry = render_template("entrypoint.sh.j2", c=SimpleNamespace(name="web"), env_fills=[], file_fills=fills)
+    entry = render_template("entrypoint.sh.j2", c=SimpleNamespace(name="web", forwarders=[]), env_fills=[], file_fills=fills)
     put = {
         "usr/local/bin/migrate-entrypoint": entry.encode(),
         # the whole key file was the secret: its template is the placeholder alone (generate.redact_known)
