@@ -75,11 +75,13 @@ class MosquittoAnalyzer(Analyzer):
                 if text is None:
                     continue
                 before = len(f.secrets)
-                if key == "password_file":  # user:hash lines; each hash a secret the entrypoint fills in
+                if key == "password_file":
+                    # user:hash lines the broker needs to start: each hash a secret the entrypoint fills in
+                    # (not data that moves with a volume, so not left as a bare password-hash)
                     for line in text.splitlines():
                         user, sep, hashed = line.strip().partition(":")
                         if sep and hashed and not user.startswith("#"):
-                            sink.secret(hashed, key=user, kind="password-hash", redacted=f"{user}:{REDACTED}",
+                            sink.secret(hashed, key=user, kind="password", redacted=f"{user}:{REDACTED} (hashed)",
                                         path=value)
                 f.configs.append(config_file(ctx, self, value, service=service, kind=f"mosquitto-{key}",
                                              content=text, contains_secrets=len(f.secrets) > before,

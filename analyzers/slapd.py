@@ -77,9 +77,11 @@ class SlapdAnalyzer(Analyzer):
                 values = {k: v for k, v in attrs}
                 for k, v in attrs:
                     if k == "olcRootPW" and v:
-                        sink.secret(v, key="olcRootPW",
-                                    kind="password-hash" if v.startswith("{") and not v.startswith("{CLEARTEXT}")
-                                    else "password", redacted=REDACTED, path=path)  # fmt: skip
+                        # the setting is a password (hashed or not) the server needs to start with its
+                        # database: a secret filled in at start, unlike a hash inside data that moves with it
+                        hashed = v.startswith("{") and not v.startswith("{CLEARTEXT}")
+                        sink.secret(v, key="olcRootPW", kind="password",
+                                    redacted=f"{v.split('}', 1)[0]}}}{REDACTED}" if hashed else REDACTED, path=path)
                 if "olcDbDirectory" in values:
                     databases.append((values.get("olcSuffix", ""), values["olcDbDirectory"], path))
                 f.configs.append(config_file(ctx, self, path, service=service, kind="slapd-config", content=text,

@@ -119,7 +119,7 @@ def test_slapd_cn_config_sysv_command(tree, run):
     assert {(p.proto, p.port, p.path) for p in f.ports} == {("tcp", 389, None), ("unix", None, "/var/run/slapd/ldapi")}
     assert [(p.path, p.kind) for p in f.persistent_paths] == [("/var/lib/ldap", "database")]
     assert "dc=corp,dc=example" in f.persistent_paths[0].reason  # continuation line joined
-    assert [(s.key, s.kind) for s in f.secrets] == [("olcRootPW", "password-hash")]
+    assert [(s.key, s.kind, s.redacted) for s in f.secrets] == [("olcRootPW", "password", "{SSHA}****")]
     svc = f.services[0]
     assert svc.exec_start == ["/usr/sbin/slapd", "-h", "ldap:/// ldapi:///", "-g", "openldap", "-u", "openldap",
                               "-F", "/etc/ldap/slapd.d"]
@@ -136,7 +136,7 @@ def test_mosquitto_listeners_password_file_persistence(tree, run):
     f, _ = run(tree, MosquittoAnalyzer(), SystemdAnalyzer())
     assert {(p.address, p.port) for p in f.ports} == {(None, 1883), ("127.0.0.1", 9001)}
     assert [p.path for p in f.persistent_paths] == ["/var/lib/mosquitto"]  # persistence true in the package conf
-    assert [(s.key, s.kind) for s in f.secrets] == [("sensor", "password-hash")]
+    assert [(s.key, s.kind) for s in f.secrets] == [("sensor", "password")]
     assert next(c for c in f.configs if c.path == "/etc/mosquitto/passwd").contains_secrets
 
 
