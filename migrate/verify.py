@@ -130,7 +130,12 @@ class Prober:
         for s in services:
             found = service_containers(engine, project, mode, s, all=True)
             self.containers[s] = [c["Id"] for c in found if c.get("State") == "running"]
-            self.stopped[s] = [c for c in found if c.get("State") != "running"]
+            stopped = [c for c in found if c.get("State") != "running"]
+            if mode == "swarm" and self.containers[s]:
+                # swarm keeps the containers of replaced tasks; those it stopped itself (SIGTERM/SIGKILL on an
+                # update or redeploy) are history, not crashes
+                stopped = [c for c in stopped if not re.search(r"Exited \((137|143)\)", c.get("Status") or "")]
+            self.stopped[s] = stopped
         self._bash: dict[str, bool] = {}
 
     def exec(self, cid: str, argv: list[str], environment: dict[str, str] | None = None) -> ExecResult:
