@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 WHITESPACE = " \t\n\r"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -301,6 +301,16 @@ def expand_env_argv(argv: list[str], env: dict[str, str]) -> list[str]:
             continue
         out.append(replace_env(word, env))
     return out
+
+
+def redact_tokens(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret value replaced by ``****`` where it stands as a token of its own (not
+    inside a longer word or path): a guest whose MySQL password is "mysql" keeps /usr/sbin/mysqld and
+    /etc/mysql/ intact."""
+    for value in sorted({v for v in secrets if len(v) >= 3}, key=len, reverse=True):
+        if value in text:
+            text = re.sub(rf"(?<![\w./-]){re.escape(value)}(?![\w./-])", "****", text)
+    return text
 
 
 # -- what finally runs ---------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from migrate.analyzers._systemd_lang import (
     main_executable,
     parse_env_file,
     parse_environment,
+    redact_tokens,
     specifier_table,
     split_exec_prefixes,
     split_words,
@@ -144,6 +145,7 @@ class SystemdAnalyzer(Analyzer):
         if not any(fs.is_dir(d) for d in UNIT_DIRS):
             raise NotApplicable("no systemd unit directories")
         f = Findings()
+        self._hostname_cache: str | None = None
         self.units = self._collect(ctx, f)
         cache(ctx)["systemd_vendor_masked"] = sorted(self.vendor_masked)
         enabled, wanted_by = self._enablement(ctx)
@@ -394,13 +396,15 @@ class SystemdAnalyzer(Analyzer):
             words = [sub(w) for w in split_words(rest)]
             if "@" in prefixes and len(words) >= 2:
                 words = [words[0], *words[2:]]
+            written = set(words)
             if ":" not in prefixes:
                 words = expand_env_argv(words, clear)
-            red = [ctx.secrets.redact_text(a) for a in sink.argv(words, path=path)]
-            return ExecCommand(argv=red, prefixes=prefixes, raw=ctx.secrets.redact_text(value)), words
+            # words the expansion produced may carry a secret of the environment in any form
+            red = [a if a in written else redact_tokens(a, ctx.secrets.values()) for a in sink.argv(words, path=path)]
+            return ExecCommand(argv=red, prefixes=prefixes, raw=redact_tokens(value, ctx.secrets.values())), words
 
         # a value that embeds a secret found elsewhere (DB_OPTS="--pw <DB_PASSWORD's value>") is redacted too
-        env = {k: ctx.secrets.redact_text(v) for k, v in env.items()}
+        env = {k: redact_tokens(v, ctx.secrets.values()) for k, v in env.items()}
         exec_start: list[str] = []
         raw = prefixes_start = executable = None
         starts = s.all("Service", "ExecStart")
@@ -409,7 +413,7 @@ class SystemdAnalyzer(Analyzer):
             exec_start, raw, prefixes_start = cmd.argv, cmd.raw, cmd.prefixes or None
             executable = main_executable(clear_argv)
             if executable and executable not in clear_argv[:1]:
-                executable = ctx.secrets.redact_text(executable)
+                executable = redact_tokens(executable, ctx.secrets.values())
         pre = [command(v)[0] for v in s.all("Service", "ExecStartPre")]
         post = [command(v)[0] for v in s.all("Service", "ExecStartPost")]
         reason = vm_only_reason(short)
@@ -449,10 +453,11 @@ class SystemdAnalyzer(Analyzer):
             sink.secret(value, key=key, kind=secret_kind(key), redacted=REDACTED, path=path)
 
     def _hostname(self, ctx: Context, f: Findings) -> str | None:
-        if not hasattr(self, "_hostname_cache"):
+        """%H: the guest's static hostname (read once per run)."""
+        if self._hostname_cache is None:
             text = read_text(ctx, self, "/etc/hostname", f, max_bytes=4096) or ""
-            self._hostname_cache = next((w for w in text.split() if not w.startswith("#")), None)
-        return self._hostname_cache
+            self._hostname_cache = next((w for w in text.split() if not w.startswith("#")), "")
+        return self._hostname_cache or None
 
     def _directories(self, s: UnitSettings, sub, path: str) -> list[UnitDirectory]:
         """RuntimeDirectory= & co.: space-separated relative paths (``path:symlink`` since systemd 250)

@@ -136,6 +136,20 @@ def test_secrets_expanded_into_the_command_line_stay_redacted(tree, run):
     assert svc.exec_start == ["/usr/bin/db", "--user=db", "--pw", "****", "--token=****"]
 
 
+def test_a_weak_password_does_not_corrupt_commands(tree, run):
+    """A password that is also part of a path ("mysql") is redacted where it stands alone, never inside
+    /usr/sbin/mysqld."""
+    tree.write(f"{LIB}/db.service", "[Service]\nEnvironmentFile=/etc/db.env\n"
+                                    "ExecStart=/usr/sbin/mysqld --basedir=/usr/lib/mysql $OPTS\n")
+    tree.write("/etc/db.env", "MYSQL_PASSWORD=mysql\nOPTS=--init=/etc/mysql/init.sql --auth mysql\n")
+    tree.enable("db.service")
+    f, _ = run(tree, SystemdAnalyzer())
+    svc = next(s for s in f.services if s.name == "db")
+    assert svc.exec_start == ["/usr/sbin/mysqld", "--basedir=/usr/lib/mysql", "--init=/etc/mysql/init.sql",
+                              "--auth", "****"]
+    assert svc.environment["OPTS"] == "--init=/etc/mysql/init.sql --auth ****"
+
+
 def test_word_splitting_and_env_file_rules():
     assert split_words(r'''a "b c"d 'e\x41' f\sg "h\"i"''') == ["a", "b cd", "eA", "f g", 'h"i']
     assert parse_environment('"A=1 2" B=3 =x C') == [("A", "1 2"), ("B", "3")]
