@@ -1,8 +1,12 @@
-"""lighttpd: -D keeps it in the foreground; it drops to server.username itself."""
+"""lighttpd: -D keeps it in the foreground. Its main process itself switches to server.username after
+binding (no root master stays behind), so the container runs as that account from the start: the
+uid Docker starts is the uid that serves, and volume owners match. Its pid file moves to a runtime
+directory that account owns."""
 
 from __future__ import annotations
 
 from migrate.kinds.base import Foreground, Kind, KindContext
+from migrate.model.plan import Link
 
 
 class Lighttpd(Kind):
@@ -11,7 +15,7 @@ class Lighttpd(Kind):
     executables = (r"lighttpd",)
     container = "lighttpd"
     packages = (r"lighttpd",)
-    drops_privileges = True
+    user = "www-data"  # Debian's server.username; other families fall back to root (the user must exist)
     weight = 1
     stop_signal = "SIGINT"  # graceful shutdown
     start_period = "10s"
@@ -27,6 +31,11 @@ class Lighttpd(Kind):
             argv.insert(1, "-D")
         return Foreground(argv, f"ExecStart of {ctx.service.unit_path or ctx.service.name}; -D keeps lighttpd in "
                                 "the foreground as the container's main process")
+
+    def links(self, ctx: KindContext) -> list[Link]:
+        return [Link(path="/run/lighttpd.pid", target="/run/lighttpd/lighttpd.pid",
+                     reason="Debian's server.pid-file is /run/lighttpd.pid; the server runs as its own account, "
+                            "which may write only its runtime directory")]
 
 
 KIND = Lighttpd()

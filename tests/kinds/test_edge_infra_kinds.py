@@ -79,10 +79,10 @@ def test_accounts_the_servers_drop_to() -> None:
     as it (the VM's -u/-g options are dropped from the command above)."""
     assert {k: kind_for(svc(n, [e], k)).user for n, e, k in (
         ("named", "/usr/sbin/named", "bind"), ("slapd", "/usr/sbin/slapd", "slapd"),
-        ("mosquitto", "/usr/sbin/mosquitto", "mosquitto"))} == {"bind": "bind", "slapd": "openldap",
-                                                               "mosquitto": "mosquitto"}  # fmt: skip
+        ("mosquitto", "/usr/sbin/mosquitto", "mosquitto"), ("lighttpd", "/usr/sbin/lighttpd", "lighttpd"))} == {
+        "bind": "bind", "slapd": "openldap", "mosquitto": "mosquitto", "lighttpd": "www-data"}  # fmt: skip
     for n, e, k in (("haproxy", "/usr/sbin/haproxy", "haproxy"), ("varnish", "/usr/sbin/varnishd", "varnish"),
-                    ("lighttpd", "/usr/sbin/lighttpd", "lighttpd"), ("php8.2-fpm", "/usr/sbin/php-fpm8.2", "php-fpm")):
+                    ("php8.2-fpm", "/usr/sbin/php-fpm8.2", "php-fpm")):
         kind = kind_for(svc(n, [e], k))
         assert kind.user is None and kind.drops_privileges, n
 
