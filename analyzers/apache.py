@@ -208,6 +208,8 @@ class ApacheAnalyzer(Analyzer):
             if key == "loadmodule" and len(words) > 2:
                 so = words[2] if words[2].startswith("/") else posixpath.join(self.server_root, words[2])
                 st.modules.setdefault(words[1], (posixpath.normpath(so), path, lineno))
+            elif key == "serverroot" and len(words) > 1 and words[1].startswith("/"):
+                self.server_root = posixpath.normpath(words[1])  # later relative paths resolve against it
             elif key == "define" and len(words) > 1:
                 st.defines[words[1]] = words[2] if len(words) > 2 else ""
             elif key == "undefine" and len(words) > 1:
@@ -334,6 +336,9 @@ class ApacheAnalyzer(Analyzer):
                                                            + ("" if present else " (file missing)"))))
             if present:
                 uses.append(so)
+                real = self.ctx.rootfs.resolve(so)
+                if real != so:
+                    uses.append(real)  # RHEL: /etc/httpd/modules is a link to /usr/lib64/httpd/modules
             m = re.match(r"^lib(php[\d.]*)\.so$", posixpath.basename(so))
             if m:
                 version = m.group(1)[3:] or None

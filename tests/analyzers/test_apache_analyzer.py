@@ -191,6 +191,19 @@ def test_debian_layout_proxies(tree, run):
     assert not f.unknowns
 
 
+def test_rhel_layout_modules_relative_to_server_root(tree, run):
+    tree.write("/etc/httpd/conf/httpd.conf", "ServerRoot \"/etc/httpd\"\nInclude conf.modules.d/*.conf\n"
+                                             "<IfModule mod_ssl.c>\nListen 443 https\n</IfModule>\nListen 80\n")
+    tree.write("/etc/httpd/conf.modules.d/00-ssl.conf", "LoadModule ssl_module modules/mod_ssl.so\n")
+    tree.write("/usr/lib64/httpd/modules/mod_ssl.so", b"\x7fELF")
+    tree.link("/etc/httpd/modules", "../../usr/lib64/httpd/modules")
+    f, _ = run(tree, ApacheAnalyzer())
+    assert sorted((p.port, p.tls) for p in f.ports) == [(80, False), (443, True)]
+    mod = f.services[0].modules[0]
+    assert (mod.name, mod.path) == ("ssl_module", "/etc/httpd/modules/mod_ssl.so")
+    assert "/usr/lib64/httpd/modules/mod_ssl.so" in f.services[0].uses_files
+
+
 def test_rhel_layout_and_missing_include(tree, run):
     tree.write("/etc/httpd/conf/httpd.conf", "ServerRoot /etc/httpd\nListen 0.0.0.0:8080\nInclude conf.d/missing.conf\n"
                                              "IncludeOptional conf.d/*.conf\nDocumentRoot \"/var/www/html\"\n")
