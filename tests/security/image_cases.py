@@ -461,21 +461,26 @@ def k_deflate_bomb(d: Path, c: Canary) -> Path:
 
 
 def k_gpt_entry_size(d: Path, c: Canary) -> Path:
-    """GPT whose entry size is 2^28 (with valid CRCs on both headers)."""
-    image = d / "disk.raw"
-    with open(image, "wb") as fh:
-        fh.truncate(4 * MiB)
-    subprocess.run(["sfdisk", "-q", str(image)], input="label: gpt\nstart=2048, size=2048\n", text=True,
+    """A 64 GiB qcow2 whose GPT says 128 entries of 2^28 bytes (valid CRCs on both headers): a
+    reader trusting the header asks the disk for a 32 GiB entry array."""
+    raw = d / "disk.raw"
+    with open(raw, "wb") as fh:
+        fh.truncate(64 << 30)
+    subprocess.run(["sfdisk", "-q", str(raw)], input="label: gpt\nstart=2048, size=2048\n", text=True,
                    check=True, capture_output=True)
-    data = bytearray(image.read_bytes())
-    for off in (512, len(data) - 512):
-        hdr = data[off:off + 512]
-        hsize = struct.unpack("<I", hdr[12:16])[0]
-        hdr[84:88] = struct.pack("<I", 1 << 28)
-        hdr[16:20] = b"\0\0\0\0"
-        hdr[16:20] = struct.pack("<I", zlib.crc32(bytes(hdr[:hsize])))
-        data[off:off + 512] = hdr
-    image.write_bytes(bytes(data))
+    with open(raw, "r+b") as fh:
+        for off in (512, (64 << 30) - 512):
+            fh.seek(off)
+            hdr = bytearray(fh.read(512))
+            hsize = struct.unpack("<I", hdr[12:16])[0]
+            hdr[84:88] = struct.pack("<I", 1 << 28)
+            hdr[16:20] = b"\0\0\0\0"
+            hdr[16:20] = struct.pack("<I", zlib.crc32(bytes(hdr[:hsize])))
+            fh.seek(off)
+            fh.write(hdr)
+    image = d / "disk.qcow2"
+    run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, image)
+    raw.unlink()
     return image
 
 
@@ -488,7 +493,7 @@ def k_vmdk_huge_grain_tables(d: Path, c: Canary) -> Path:
                       b"\n \r\n", 0)
     with open(image, "wb") as fh:
         fh.write(hdr + bytes(512 - len(hdr)))
-        fh.write(struct.pack("<I", 8) * n_gts)
+        fh.write(b"".join(struct.pack("<I", 8 + 2 * i) for i in range(n_gts)))  # 504 distinct tables
         fh.truncate(int(4.5 * MiB))
     return image
 
