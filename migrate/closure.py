@@ -45,6 +45,7 @@ MAX_ENV_DIR_ENTRIES = 5000
 
 PATH_TOKEN = re.compile(r"""(?<![\w$%{])(/?[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@*?-]+)+/?|/[A-Za-z0-9_.+@*?-]+)""")
 BINARY_ETC = re.compile(rb"/etc/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*")
+PY_MODULE_ARG = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::[\w.()]+)?")
 PY_IMPORT = re.compile(r"^\s*(?:from\s+([A-Za-z_]\w*)[\w.]*\s+import\b|import\s+([A-Za-z_]\w*))", re.M)
 # variable data that no package ships and no image needs (FHS): logs, caches, runtime files
 REGENERATED = ("/var/log/", "/var/cache/", "/var/tmp/", "/run/", "/tmp/", "/proc/", "/sys/", "/dev/")
@@ -286,6 +287,23 @@ class _Collector:
         except GuestPathError:
             self.over_budget = True
 
+    def python_modules(self, argv: list[str], dirs: list[str], where: str) -> None:
+        """A Python program given a module on its command line (``gunicorn app:app``, ``python3 -m
+        app``, ``uwsgi --module app``): the module's file, found in the command's directories, is
+        the application, and its imports are followed like a script's."""
+        interp = _shebang(self.rootfs, self.used[argv[0]].path, self.path_var) if argv[0] in self.used else None
+        if "python" not in posixpath.basename(argv[0]) and "python" not in posixpath.basename(interp or ""):
+            return
+        for arg in argv[1:]:
+            m = PY_MODULE_ARG.fullmatch(arg.partition("=")[2] if arg.startswith("--") and "=" in arg else arg)
+            if not m or arg.startswith("-"):
+                continue
+            rel = m.group(1).replace(".", "/")
+            for d in dirs:
+                for cand in (posixpath.join(d, rel + ".py"), posixpath.join(d, rel, "__init__.py")):
+                    if _is_file(self.rootfs, cand):
+                        self.add(cand, f"the Python module {m.group(1)} on the {where} command line")
+
     def walk(self) -> None:
         while self.queue:
             path, depth = self.queue.pop(0)
@@ -320,10 +338,14 @@ def used_files(inv: Inventory, s: Service, rootfs: RootFS,
         argvs.append((command, "the container's command"))
     for argv, where in argvs:
         col.executable(argv[0], EXECUTABLE_WHY[0] if where == "ExecStart" else EXECUTABLE_WHY[1])
+        dirs = [d for d in (s.working_directory,) if d and d.startswith("/")]
         for arg in argv[1:]:
             for part in (arg, arg.partition("=")[2]):
                 if part.startswith("/") and "*" not in part:
                     col.add(part, f"named on the {where} command line")
+                    if rootfs.is_dir(part):
+                        dirs.append(part)  # --chdir /srv/app, -w DIR: where relative module names live
+        col.python_modules(argv, dirs, where)
     for key, value in sorted(s.environment.items()):
         if value.startswith("/") and ":" not in value and " " not in value:
             col.environment_dir(posixpath.normpath(value), f"which the unit's environment names ({key})")

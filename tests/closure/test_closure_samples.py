@@ -105,3 +105,17 @@ def test_corpus_tomcat_gets_tomcat_and_the_jdbc_driver_it_links() -> None:
     assert any("linked from /var/lib/tomcat10/lib/postgresql.jar" in r for r in jdbc), jdbc
     assert "/var/lib/tomcat10/webapps/orders.war" in {u.path for u in c.unowned}
 
+
+
+def test_corpus_nginx_tls_module_and_wsgi_app() -> None:
+    """The issue's third guest: nginx-light enables the echo module through modules-enabled (the
+    image lacked libnginx-mod-http-echo: "dlopen() ... failed"); gunicorn is given its application as
+    a module name (``app:app`` with --chdir), whose imports bring Flask, psycopg2 and redis."""
+    _inv, closures, decisions, _s, _m = _closures(_corpus_disks("corpus-nginx-tls"))
+    echo = closures["nginx"].packages["libnginx-mod-http-echo"].reasons
+    assert any("modules-enabled/50-mod-http-echo.conf" in r for r in echo), echo
+    assert "nginx-light" not in closures["nginx"].packages
+    notes = closures["notes"].packages
+    for pkg, module in (("python3-flask", "flask"), ("python3-psycopg2", "psycopg2"), ("python3-redis", "redis")):
+        assert any(f"module {module}, imported by /srv/notes/app.py" in r for r in notes[pkg].reasons), pkg
+    assert "gunicorn" in {i.name for i in decisions["notes"].items}
