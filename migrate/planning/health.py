@@ -48,6 +48,13 @@ def healthcheck_for(ctx: PlanContext, s: Service, kind: Kind, kctx: KindContext,
                 return Healthcheck(kind="http", test=["CMD-SHELL", cmd], start_period=kind.start_period,
                                    reason=f"HTTP GET {url} with {tool} (installed in the VM, added to the "
                                           f"image); {why_http}"), [tool]
+        if ctx.base.family != "alpine":
+            # bash's /dev/tcp speaks enough HTTP/1.0 to read the status line: no client to install
+            script = (f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET / HTTP/1.0\\r\\nHost: localhost\\r\\n"
+                      "Connection: close\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q '^HTTP/[0-9.]* [1-4][0-9][0-9]'")
+            return Healthcheck(kind="http", test=["CMD", "bash", "-c", script], start_period=kind.start_period,
+                               reason=f"HTTP GET {url} with bash's /dev/tcp (no HTTP client in the image); "
+                                      f"{why_http}"), []
     if ctx.base.family == "alpine":
         test = ["CMD", "nc", "-z", "127.0.0.1", str(port)]
         tool = "busybox nc"
