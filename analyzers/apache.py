@@ -41,6 +41,9 @@ CONDITIONAL = ("ifmodule", "ifdefine", "iffile", "ifdirective", "ifsection", "if
 # content below these is package data (reinstalled by the package closure), not a site to ship
 SYSTEM_TREES = ("/usr/", "/etc/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/boot/", "/proc/", "/sys/", "/dev/", "/run/")
 MAX_DEPTH = 16
+# include graphs: each file is read once and each pattern listed once; all expansions together are
+# bounded (9 files that each IncludeOptional conf.d/*.conf would otherwise expand 9*8*7*... times)
+MAX_INCLUDE_EXPANSIONS = 1000
 
 
 @dataclass
@@ -101,6 +104,10 @@ class ApacheAnalyzer(Analyzer):
         for name in self._command_line_defines(ctx):
             state.defines[name] = ""
         self.state = state
+        self._texts: dict[str, str | None] = {}
+        self._globs: dict[str, list[str]] = {}
+        self._expansions = 0
+        self._loops: set[tuple[str, str, int]] = set()
         self._load(main, 0, (main,))
         if main not in state.files:
             f.services.append(enrich(ctx, self, self.service, main, role="apache"))
@@ -163,13 +170,23 @@ class ApacheAnalyzer(Analyzer):
         return result != negate
 
     def _load(self, path: str, depth: int, stack: tuple[str, ...]) -> None:
-        text = read_text(self.ctx, self, path, self.f)
+        first = path not in self._texts
+        if first:
+            self._texts[path] = read_text(self.ctx, self, path, self.f)
+        text = self._texts[path]
         if text is None:
             return
+        self._expansions += 1
+        if self._expansions > MAX_INCLUDE_EXPANSIONS:
+            if self._expansions == MAX_INCLUDE_EXPANSIONS + 1:
+                self.f.unknowns.append(unknown(self, path, f"more than {MAX_INCLUDE_EXPANSIONS} include expansions: "
+                                                           "the rest of the include graph is not followed"))
+            return
         st = self.state
-        st.files.append(path)
-        kind = "apache-site" if "/sites-" in path or "/conf.d/" in path else "apache-conf"
-        self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind=kind, content=text))
+        if first:
+            st.files.append(path)
+            kind = "apache-site" if "/sites-" in path or "/conf.d/" in path else "apache-conf"
+            self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind=kind, content=text))
         raw = text.splitlines()
         conditions: list[bool] = []  # one entry per open conditional section of this file
         i = 0
@@ -226,12 +243,17 @@ class ApacheAnalyzer(Analyzer):
             self.f.unknowns.append(unknown(self, path, f"line {lineno}: includes nested too deeply"))
             return
         fs = self.ctx.rootfs
-        matches = [p for p in fs.iterdir(pattern)] if fs.is_dir(pattern) else fs.glob(pattern)
+        if pattern not in self._globs:
+            self._globs[pattern] = [p for p in fs.iterdir(pattern)] if fs.is_dir(pattern) else fs.glob(pattern)
+        matches = self._globs[pattern]
         if not matches and words[0].lower() == "include" and not any(c in pattern for c in "*?["):
             self.f.unknowns.append(unknown(self, path, f"line {lineno}: included file {pattern} is missing"))
         for inc in sorted(matches):
             if inc in stack:
-                self.f.unknowns.append(unknown(self, inc, f"included again from {path} (line {lineno}): include loop"))
+                if (inc, path, lineno) not in self._loops:  # once per include line, however often it expands
+                    self._loops.add((inc, path, lineno))
+                    self.f.unknowns.append(unknown(self, inc, f"included again from {path} (line {lineno}): "
+                                                              "include loop"))
             elif fs.is_file(inc):
                 self._load(inc, depth + 1, (*stack, inc))
             elif fs.is_symlink(inc) and not fs.exists(inc):
