@@ -46,6 +46,11 @@ MAX_ENV_DIR_ENTRIES = 5000
 PATH_TOKEN = re.compile(r"""(?<![\w$%{])(/?[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@*?-]+)+/?|/[A-Za-z0-9_.+@*?-]+)""")
 BINARY_ETC = re.compile(rb"/etc/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*")
 PY_MODULE_ARG = re.compile(r"([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::[\w.()]+)?")
+NODE_REQUIRE = re.compile(r"""(?:require\(\s*|\bfrom\s+|^\s*import\s+)['"]([^'"\s]+)['"]""", re.M)
+NODE_DIRS = ("/usr/share/nodejs", "/usr/lib/nodejs", "/usr/local/lib/node_modules", "/usr/lib/node_modules")
+PERL_USE = re.compile(r"^\s*(?:use|require)\s+([A-Z][\w]*(?:::\w+)*)", re.M)
+PERL_INC = ("/etc/perl", "/usr/local/lib/*/perl/5.*", "/usr/local/share/perl/5.*", "/usr/lib/*/perl5/5.*",
+            "/usr/share/perl5", "/usr/lib/*/perl/5.*", "/usr/share/perl/5.*")
 PY_IMPORT = re.compile(r"^\s*(?:from\s+([A-Za-z_]\w*)[\w.]*\s+import\b|import\s+([A-Za-z_]\w*))", re.M)
 # variable data that no package ships and no image needs (FHS): logs, caches, runtime files
 REGENERATED = ("/var/log/", "/var/cache/", "/var/tmp/", "/run/", "/tmp/", "/proc/", "/sys/", "/dev/")
@@ -261,6 +266,40 @@ class _Collector:
                 if found:
                     break
 
+    def follow_requires(self, path: str, depth: int, lang: str) -> None:
+        """Node ``require('x')``/``import ... from 'x'`` and Perl ``use X::Y``: the module found where
+        the runtime looks (the script's node_modules, then Debian's /usr/share/nodejs ...; Perl's @INC
+        directories) is a package's file; built-in modules are found nowhere and ignored."""
+        try:
+            text = self.rootfs.read_text(path, max_bytes=MAX_CONFIG_READ)
+        except GuestPathError:
+            return
+        if lang == "node":
+            names = sorted({n.split("/")[0] if not n.startswith("@") else "/".join(n.split("/")[:2])
+                            for n in NODE_REQUIRE.findall(text) if not n.startswith((".", "/", "node:"))})
+            d = posixpath.dirname(path)
+            dirs = []
+            while d.count("/") >= 1 and len(dirs) < 8:
+                dirs.append(posixpath.join(d, "node_modules"))
+                d = posixpath.dirname(d) if d != "/" else ""
+                if not d:
+                    break
+            dirs += list(NODE_DIRS)
+            for name in names[:MAX_REFS_PER_FILE]:
+                for base in (posixpath.join(x, name) for x in dirs):
+                    hit = next((h for h in (posixpath.join(base, "package.json"), base + ".js")
+                                if _is_file(self.rootfs, h)), None)
+                    if hit:
+                        self.add(hit, f"module {name}, required by {path}", depth + 1)
+                        break
+        else:
+            inc = [d for pattern in PERL_INC for d in self.rootfs.glob(pattern)] + [posixpath.dirname(path)]
+            for name in sorted(set(PERL_USE.findall(text)))[:MAX_REFS_PER_FILE]:
+                rel = name.replace("::", "/") + ".pm"
+                hit = next((h for h in (posixpath.join(d, rel) for d in inc) if _is_file(self.rootfs, h)), None)
+                if hit:
+                    self.add(hit, f"module {name}, used by {path}", depth + 1)
+
     def environment_dir(self, top: str, why: str) -> None:
         """A directory the unit's environment or WorkingDirectory names (CATALINA_BASE=/var/lib/tomcat10):
         the links in it to packaged files (lib/postgresql.jar -> /usr/share/java/postgresql.jar) and
@@ -316,6 +355,12 @@ class _Collector:
             if path.endswith(".py") or (head[:2] == b"#!" and b"python" in self._first_line(path)):
                 if not path.startswith(("/usr/lib/python", "/usr/lib64/python")):
                     self.follow_python(path, depth)  # a packaged module's imports are its package's dependencies
+            elif path.endswith((".js", ".mjs", ".cjs")) or (head[:2] == b"#!" and b"node" in self._first_line(path)):
+                if not path.startswith(NODE_DIRS):
+                    self.follow_requires(path, depth, "node")
+            elif path.endswith((".pl", ".pm")) or (head[:2] == b"#!" and b"perl" in self._first_line(path)):
+                if not path.startswith(("/usr/share/perl", "/usr/lib/x86_64-linux-gnu/perl", "/usr/lib/perl")):
+                    self.follow_requires(path, depth, "perl")
             elif head == b"\x7fELF":
                 if path.endswith(".so") or ".so." in path or depth == 0 or "/sbin/" in path or "/bin/" in path:
                     self.follow_binary(path, depth)

@@ -109,3 +109,32 @@ def test_used_files_follow_path_and_shebang(nginx_light_tree) -> None:
     with RootFS.from_directory(nginx_light_tree) as rootfs:
         used, complete = used_files(_inventory(nginx_light_tree), s, rootfs)
     assert complete and used[0].path in ("/usr/sbin/nginx", "/sbin/nginx")
+
+
+def test_node_require_and_perl_use_find_debian_modules(tmp_path) -> None:
+    """An application script's `require('redis')` is Debian's node-redis (/usr/share/nodejs/redis),
+    a Perl tool's `use JSON;` is libjson-perl (/usr/share/perl5/JSON.pm); built-in modules (http)
+    and pragmas (strict) are found nowhere and bring nothing; a vendored node_modules is the app's."""
+    from migrate.model.inventory import Inventory, Service
+    from tests.closure import debtree
+
+    tree = tmp_path / "root"
+    debtree.install(tree, debtree.download(["node-redis", "libjson-perl"]))
+    app = tree / "opt/app"
+    (app / "node_modules/leftpad").mkdir(parents=True)
+    (app / "node_modules/leftpad/package.json").write_text('{"name": "leftpad"}\n')
+    (app / "server.js").write_text("const http = require('http');\nconst redis = require('redis');\n"
+                                   "const pad = require('leftpad');\n")
+    (app / "tool.pl").write_text("#!/usr/bin/perl\nuse strict;\nuse JSON;\nprint encode_json({});\n")
+    inv = Inventory(name="t", backend="dir")
+    with RootFS.from_directory(tree) as rootfs:
+        db = load_package_db(rootfs)
+        node = closure_of(inv, Service(name="app", manager="systemd",
+                                       exec_start=["/usr/bin/node", "/opt/app/server.js"]), rootfs, db)
+        perl = closure_of(inv, Service(name="tool", manager="systemd",
+                                       exec_start=["/usr/bin/perl", "/opt/app/tool.pl"]), rootfs, db)
+    assert list(node.packages) == ["node-redis"]
+    assert any("module redis, required by /opt/app/server.js" in r for r in node.packages["node-redis"].reasons)
+    assert "/opt/app/node_modules/leftpad/package.json" in {u.path for u in node.unowned}
+    assert list(perl.packages) == ["libjson-perl"]
+    assert any("module JSON, used by /opt/app/tool.pl" in r for r in perl.packages["libjson-perl"].reasons)
