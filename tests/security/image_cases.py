@@ -578,3 +578,49 @@ def build(name: str, root: Path) -> tuple[Path, Canary]:
     folder.mkdir(parents=True)
     builder, _code = ALL_CASES[name]
     return builder(folder, canary), canary
+
+
+# -- LVM2 written with struct (the host has no device-mapper; guestfish takes a minute) ---------
+
+
+def _lvm_crc(data: bytes) -> int:
+    """LVM's CRC-32: zlib's polynomial, initial value 0xf597a6cf, no final inversion."""
+    return (~zlib.crc32(data, (~0xF597A6CF) & 0xFFFFFFFF)) & 0xFFFFFFFF
+
+
+def lvm_disk(path: Path, lvs: list[tuple[str, str, int]], payload: bytes = b"", size: int = 24 * MiB) -> Path:
+    """A whole-disk LVM2 PV (pv0) holding VG vg0 with linear LVs [(name, pv name, extents of 4 MiB)],
+    laid out one after the other from 1 MiB; ``payload`` is written at the first LV's start. A
+    stripe may name a PV the VG does not have (the D8 case)."""
+    pv_id = "AAAAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGGGG"
+    body, start = [], 0
+    for i, (name, pv, count) in enumerate(lvs):
+        body.append(f'{name} {{\nid = "LVLVLV-{i:04d}-AAAA-BBBB-CCCC-DDDD-EEEEEE"\n'
+                    'status = ["READ", "WRITE", "VISIBLE"]\nflags = []\nsegment_count = 1\n'
+                    f'segment1 {{\nstart_extent = 0\nextent_count = {count}\ntype = "striped"\n'
+                    f'stripe_count = 1\nstripes = [\n"{pv}", {start}\n]\n}}\n}}\n')
+        start += count
+    text = ('vg0 {\nid = "VGVGVG-AAAA-BBBB-CCCC-DDDD-EEEE-FFFFFF"\nseqno = 1\nformat = "lvm2"\n'
+            'status = ["RESIZEABLE", "READ", "WRITE"]\nflags = []\nextent_size = 8192\nmax_lv = 0\nmax_pv = 0\n'
+            'metadata_copies = 0\nphysical_volumes {\npv0 {\n'
+            f'id = "{pv_id}"\ndevice = "/dev/sda"\nstatus = ["ALLOCATABLE"]\nflags = []\n'
+            f'dev_size = {size // 512}\npe_start = 2048\npe_count = {(size - MiB) // (4 * MiB)}\n}}\n}}\n'
+            'logical_volumes {\n' + "".join(body) + '}\n}\ncontents = "Text Format Volume Group"\nversion = 1\n'
+            'description = ""\ncreation_host = "x"\ncreation_time = 0\n').encode() + b"\0"
+    disk = bytearray(size)
+    label = bytearray(512)
+    label[0:32] = b"LABELONE" + struct.pack("<QII", 1, 0, 32) + b"LVM2 001"
+    pvh = (pv_id.replace("-", "").encode() + struct.pack("<Q", size) + struct.pack("<QQQQ", MiB, 0, 0, 0)
+           + struct.pack("<QQQQ", 4096, MiB - 4096, 0, 0))
+    label[32:32 + len(pvh)] = pvh
+    label[16:20] = struct.pack("<I", _lvm_crc(bytes(label[20:512])))
+    disk[512:1024] = label
+    mda = bytearray(512)
+    mda[4:24] = b" LVM2 x[5A%r0N*>" + struct.pack("<I", 1)
+    mda[24:64] = struct.pack("<QQQQII", 4096, MiB - 4096, 512, len(text), _lvm_crc(text), 0)
+    mda[0:4] = struct.pack("<I", _lvm_crc(bytes(mda[4:512])))
+    disk[4096:4608] = mda
+    disk[4608:4608 + len(text)] = text
+    disk[MiB:MiB + len(payload)] = payload
+    path.write_bytes(bytes(disk))
+    return path
