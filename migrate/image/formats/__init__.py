@@ -12,7 +12,7 @@ import os
 import struct
 
 from migrate.errors import ChainMemberOutside, CorruptImage, ImageNotFound, UnknownImageFormat
-from migrate.image.budget import MAX_CHAIN_DEPTH
+from migrate.image.budget import MAX_CHAIN_DEPTH, deadline
 from migrate.image.confine import ChainRoot, open_regular
 
 from .base import BlockDevice, ChunkedDevice, ConcatDevice, DeviceFile, RawDevice, SliceDevice, ZeroDevice
@@ -168,7 +168,8 @@ def vet_chain(path: str | os.PathLike[str]) -> tuple[str, str | None]:
 
     fmt, variant = detect_format(path)
     try:
-        open_image(path).close()
+        with deadline(f"vetting {os.fspath(path)}"):
+            open_image(path).close()
     except UnsupportedLayout as exc:
         if getattr(exc, "no_fallback", False):
             raise
