@@ -111,3 +111,26 @@ def test_sigterm_during_ova_inspect_removes_the_unpack_folder(tmp_path):
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert list(scratch.iterdir()) == []
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 32 MiB tmpfs (needs root and a kernel that lets us mount; skipped otherwise)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_ova_that_does_not_fit_the_free_space_is_refused_before_writing(tmp_path, small_tmpfs):
+    disk = os.urandom(MiB) * 40
+    ova = make_ova(tmp_path / "vm.ova", [("vm.ovf", _ovf([("disk.vmdk", 64 * MiB, None)])), ("disk.vmdk", disk)])
+    proc = run_cli("inspect", str(ova), env={"TMPDIR": str(small_tmpfs)})
+    assert proc.returncode == EXIT_CODES["ResourceBudgetExceeded"], proc.stderr
+    assert "free" in proc.stderr and "vm.ova" in proc.stderr
+    assert list(small_tmpfs.iterdir()) == []
