@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import posixpath
 import re
+import time
 from dataclasses import dataclass, field
 
 from migrate.errors import GuestPathError
@@ -42,6 +43,8 @@ MAX_DEPTH = 4
 MAX_REFS_PER_FILE = 400
 MAX_GLOB_MATCHES = 200
 MAX_ENV_DIR_ENTRIES = 5000
+MAX_BINARY_TOTAL = 512 * 1024 * 1024  # bytes of executables/libraries scanned per service
+MAX_SECONDS = 20.0  # per service: a hostile guest cannot make the walk run away
 
 PATH_TOKEN = re.compile(r"""(?<![\w$%{])(/?[A-Za-z0-9_.+@-]+(?:/[A-Za-z0-9_.+@*?-]+)+/?|/[A-Za-z0-9_.+@*?-]+)""")
 BINARY_ETC = re.compile(rb"/etc/[A-Za-z0-9_.+-]+(?:/[A-Za-z0-9_.+-]+)*")
@@ -140,6 +143,9 @@ class _Collector:
         self.queue: list[tuple[str, int]] = []
         self.over_budget = False
         self.virtualenv: str | None = None
+        self.binary_bytes = 0
+        self.globbed: set[str] = set()
+        self.deadline = time.monotonic() + MAX_SECONDS
 
     def _first_line(self, path: str) -> bytes:
         try:
@@ -151,7 +157,7 @@ class _Collector:
         path = posixpath.normpath(path)
         if path in self.used or not path.startswith("/"):
             return
-        if len(self.used) >= MAX_USED_FILES:
+        if len(self.used) >= MAX_USED_FILES or time.monotonic() > self.deadline:
             self.over_budget = True
             return
         if not _is_file(self.rootfs, path):
@@ -160,7 +166,13 @@ class _Collector:
         self.queue.append((path, depth))
 
     def add_glob(self, pattern: str, why: str, depth: int) -> None:
-        for match in self.rootfs.glob(pattern)[:MAX_GLOB_MATCHES]:
+        if pattern in self.globbed:  # conf.d files that include their own directory: expanded once
+            return
+        self.globbed.add(pattern)
+        matches = self.rootfs.glob(pattern)
+        if len(matches) > MAX_GLOB_MATCHES:
+            self.over_budget = True
+        for match in matches[:MAX_GLOB_MATCHES]:
             self.add(match, why, depth)
 
     def executable(self, argv0: str, why: str) -> None:
@@ -209,6 +221,8 @@ class _Collector:
         why = f"named by {source}"
         candidates = [token] if token.startswith("/") else [posixpath.join(d, token) for d in self._dirs_of(source)]
         for cand in candidates:
+            if any(ch in posixpath.dirname(cand) for ch in "*?["):
+                continue  # only the last component may be a pattern (conf.d/*.conf): no walk of the guest
             if any(ch in cand for ch in "*?"):
                 if self.rootfs.is_dir(posixpath.dirname(cand)):
                     self.add_glob(cand, why, depth + 1)
@@ -227,8 +241,9 @@ class _Collector:
             f = self.rootfs.open(path)
         except GuestPathError:
             return
-        if f.stat.size > MAX_BINARY_READ:
+        if f.stat.size > MAX_BINARY_READ or self.binary_bytes + f.stat.size > MAX_BINARY_TOTAL:
             return
+        self.binary_bytes += f.stat.size
         data = f.pread(0, f.stat.size)
         for raw in sorted(set(BINARY_ETC.findall(data)))[:MAX_REFS_PER_FILE]:
             cand = raw.decode("ascii").rstrip("/.")
@@ -344,7 +359,7 @@ class _Collector:
                         self.add(cand, f"the Python module {m.group(1)} on the {where} command line")
 
     def walk(self) -> None:
-        while self.queue:
+        while self.queue and time.monotonic() <= self.deadline:
             path, depth = self.queue.pop(0)
             if depth >= MAX_DEPTH:
                 continue
@@ -366,6 +381,8 @@ class _Collector:
                     self.follow_binary(path, depth)
             elif path.endswith(TEXT_SUFFIXES) or path.startswith("/etc/"):
                 self.follow_text(path, depth)
+        if self.queue:
+            self.over_budget = True  # stopped by the deadline
 
 
 def used_files(inv: Inventory, s: Service, rootfs: RootFS,

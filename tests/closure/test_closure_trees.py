@@ -138,3 +138,31 @@ def test_node_require_and_perl_use_find_debian_modules(tmp_path) -> None:
     assert "/opt/app/node_modules/leftpad/package.json" in {u.path for u in node.unowned}
     assert list(perl.packages) == ["libjson-perl"]
     assert any("module JSON, used by /opt/app/tool.pl" in r for r in perl.packages["libjson-perl"].reasons)
+
+
+def test_hostile_configuration_is_bounded(tmp_path) -> None:
+    """A config that includes `/*/*/*/*` (a walk of the whole guest) and a conf.d of 5000 files that
+    all include each other: the walk skips the directory pattern, expands each pattern once, stops at
+    its budgets, says so, and stays fast."""
+    import time
+
+    from migrate.closure import MAX_USED_FILES
+    from migrate.model.inventory import ConfigFile, Inventory, Service
+
+    confd = tmp_path / "etc/hostile/conf.d"
+    confd.mkdir(parents=True)
+    for i in range(5000):
+        (confd / f"{i}.conf").write_text("include /etc/hostile/conf.d/*.conf;\ninclude /*/*/*/*;\n")
+    (tmp_path / "etc/hostile/main.conf").write_text("include conf.d/*.conf;\n")
+    (tmp_path / "var/lib/dpkg/info").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text("")
+    from migrate.model.base import Evidence
+
+    inv = Inventory(name="t", backend="dir", configs=[ConfigFile(
+        path="/etc/hostile/main.conf", service="hostile", evidence=Evidence(analyzer="t", path="/etc/hostile"))])
+    s = Service(name="hostile", manager="systemd")
+    t0 = time.monotonic()
+    with RootFS.from_directory(tmp_path) as rootfs:
+        used, complete = used_files(inv, s, rootfs)
+    assert time.monotonic() - t0 < 10
+    assert not complete and len(used) <= MAX_USED_FILES
