@@ -34,7 +34,13 @@ MAX_EXTENTS = 2048  # a twoGbMaxExtent VMDK of 4 TiB has 2048
 MAX_CHAIN_DEPTH = 32
 DEFAULT_TIMEOUT = 600.0
 
-_deadline: list[tuple[float, str]] = []  # stack of (monotonic deadline, what)
+_local = threading.local()  # per thread (a fleet opens images in several): stack of (deadline, what)
+
+
+def _stack() -> list[tuple[float, str]]:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack  # type: ignore[no-any-return]
 
 
 def check_table(nbytes: int, what: str, report_path: str) -> None:
@@ -63,19 +69,21 @@ def deadline(what: str, seconds: float | None = None) -> Iterator[None]:
     """Run the block under a wall-clock budget; nested budgets keep the earliest deadline."""
     limit = timeout_seconds() if seconds is None else seconds
     end = time.monotonic() + limit
-    if _deadline and _deadline[-1][0] < end:
-        end, what = _deadline[-1]
-    _deadline.append((end, what))
+    stack = _stack()
+    if stack and stack[-1][0] < end:
+        end, what = stack[-1]
+    stack.append((end, what))
     try:
         yield
     finally:
-        _deadline.pop()
+        stack.pop()
 
 
 def check_deadline(report_path: str) -> None:
     """Called on every read of an image file: cheap, and the place every long loop passes through."""
-    if _deadline and time.monotonic() > _deadline[-1][0]:
-        end, what = _deadline[-1]
+    stack = _stack()
+    if stack and time.monotonic() > stack[-1][0]:
+        _end, what = stack[-1]
         raise TimeBudgetExceeded(f"{what} ran past its time budget of {timeout_seconds():g} s "
                                  "(MIGRATE_IMAGE_TIMEOUT)", path=report_path)
 

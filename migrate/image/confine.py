@@ -50,7 +50,9 @@ class ChainRoot:
         if _PSEUDO.match(name):
             raise ChainMemberOutside(f"{what} {name[:200]!r} is a protocol or pseudo-file name (qemu would "
                                      "read it as such), not a file in the image's folder", path=self.report_path)
-        base = os.path.dirname(os.path.abspath(referrer))
+        # the referrer is the user's image (its folder may be reached through a symlink: the
+        # user's choice) or a member this method resolved (already symlink-free)
+        base = os.path.realpath(os.path.dirname(os.path.abspath(referrer)))
         if os.path.isabs(name):
             parts = self._rebase(name, what)
         else:

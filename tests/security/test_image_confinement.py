@@ -113,3 +113,17 @@ def test_the_audit_hook_sees_a_canary_open(tmp_path):
     start = len(_OPENED)
     os.close(os.open(canary.path, os.O_RDONLY))
     assert _canary_opened(canary.path, start)
+
+
+def test_image_reached_through_a_symlinked_folder(tmp_path):
+    """The user may name the image through a symlinked folder; its chain resolves in the real one."""
+    from migrate.image.formats import open_image
+    from tests.security.image_cases import qcow2_with_backing
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "base.raw").write_bytes(b"R" * (1 << 20))
+    qcow2_with_backing(real, "base.raw")
+    (tmp_path / "alias").symlink_to(real)
+    with open_image(tmp_path / "alias" / "disk.qcow2") as dev:
+        assert dev.read(0, 2) == b"RR"
