@@ -39,11 +39,13 @@ def generate(
 ) -> None:
     """Generate per-service build contexts (multi-stage Dockerfiles), compose.yaml with its overlays and a
     README. A plan is used as written; an inventory or image is planned first with the options."""
+    from migrate.analyzers.base import SecretVault
     from migrate.generate import generate as run_generate
-    from migrate.generate import open_source
+    from migrate.generate import open_source, secret_values_of
     from migrate.plan import build_options, make_plan
 
-    with open_source(source, backend=backend, rootfs=rootfs) as src:
+    vault = SecretVault()  # filled when SOURCE is an image: every value found is kept out of the stack
+    with open_source(source, backend=backend, rootfs=rootfs, vault=vault) as src:
         if src.plan is not None:
             if org or label or labels_config or base_image:
                 err_console.print("[yellow]note:[/] labelling and base-image options are ignored for a plan; "
@@ -55,7 +57,8 @@ def generate(
             p = make_plan(src.inventory, options=options, reader=src.reader)
         for note in src.notes:
             err_console.print(f"[yellow]note:[/] {note}")
-        result = run_generate(p, output, src.reader)
+        known = secret_values_of(p, src.inventory, vault) if src.inventory is not None else None
+        result = run_generate(p, output, src.reader, known_secrets=known)
     if not as_json:
         print_plan_summary(p)
     report(result, as_json)
