@@ -375,7 +375,16 @@ def b_vmdk_random_v1(d: Path, c: Canary) -> Path:
     return image
 
 
+def b_extent_device_node(d: Path, c: Canary) -> Path:
+    """A character device node (the host's /dev/zero numbers) inside the image's folder."""
+    import stat as _stat
+
+    os.mknod(d / "flat", _stat.S_IFCHR | 0o600, os.makedev(1, 5))
+    return vmdk_descriptor(d, 'RW 2048 FLAT "flat" 0')
+
+
 BAD_MEMBER_CASES: dict[str, tuple[Builder, int]] = {
+    "extent-is-device-node": (b_extent_device_node, NOT_REGULAR),
     "backing-is-directory": (b_backing_directory, NOT_REGULAR),
     "backing-is-fifo": (b_backing_fifo, NOT_REGULAR),
     "backing-is-proc-file": (b_backing_proc, OUTSIDE),
@@ -555,7 +564,18 @@ def k_ova_member_too_large(d: Path, c: Canary) -> Path:
     return ova
 
 
+def k_gpt_300_partitions(d: Path, c: Canary) -> Path:
+    """A GPT with 300 partitions in use (the budget reads at most 256)."""
+    image = d / "disk.raw"
+    with open(image, "wb") as fh:
+        fh.truncate(64 * MiB)
+    script = "label: gpt\ntable-length: 300\n" + "".join(f"start={2048 + 64 * i}, size=64\n" for i in range(300))
+    subprocess.run(["sfdisk", "-q", str(image)], input=script, text=True, check=True, capture_output=True)
+    return image
+
+
 BOMB_CASES: dict[str, tuple[Builder, int]] = {
+    "gpt-300-partitions": (k_gpt_300_partitions, BUDGET),
     "qcow2-100k-l1-one-l2": (k_qcow2_shared_l2, EXIT_CODES["NoOperatingSystem"]),
     "qcow2-zstd-bomb": (k_zstd_bomb, EXIT_CODES["NoOperatingSystem"]),
     "qcow2-deflate-bomb": (k_deflate_bomb, EXIT_CODES["NoOperatingSystem"]),
