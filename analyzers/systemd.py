@@ -272,17 +272,24 @@ class SystemdAnalyzer(Analyzer):
         return units
 
     def _dropins(self, ctx: Context, name: str) -> list[str]:
+        """Drop-ins as systemd.unit(5) applies them: from every unit directory and from the type-level
+        (``service.d``), dash-prefix (``foo-.service.d`` for ``foo-bar.service``), template (``foo@.service.d``)
+        and unit directories; in lexicographic order of file name whatever directory holds them; a file
+        name found twice is taken from /etc over /lib, and from the more specific directory."""
         prefix, suffix, inst = _split_name(name)
+        stem = name[: -len(suffix) - 1]
         dirs = [f"{suffix}.d"]
+        base = stem.split("@", 1)[0]
+        dirs += [f"{base[:i + 1]}.{suffix}.d" for i, c in enumerate(base) if c == "-" and i]
         if inst:
             dirs.append(f"{prefix}.{suffix}.d")
         dirs.append(f"{name}.d")
         chosen: dict[str, str] = {}
-        for d in reversed(UNIT_DIRS):  # lowest priority first, /etc wins
-            for sub in dirs:
+        for d in reversed(UNIT_DIRS):  # lowest priority first: /etc wins
+            for sub in dirs:  # least specific first: the unit's own directory wins
                 for path in ctx.rootfs.glob(f"{d}/{sub}/*.conf"):
-                    chosen[f"{sub}/{posixpath.basename(path)}"] = path
-        return [chosen[k] for k in sorted(chosen, key=lambda k: (dirs.index(k.split("/")[0]), k.split("/")[1]))]
+                    chosen[posixpath.basename(path)] = path
+        return [chosen[k] for k in sorted(chosen)]
 
     def _enablement(self, ctx: Context) -> tuple[set[str], dict[str, list[str]]]:
         enabled: set[str] = set()

@@ -191,3 +191,17 @@ def test_one_unreadable_file_is_one_unknown(tree, run):
     assert svc["a"].exec_start == ["/usr/bin/a"] and svc["c"].exec_start == ["/usr/bin/c"]
     assert svc["b"].exec_start[0] == "/usr/bin/b" and svc["b"].exec_start[-1] == "--x"
     assert sorted(u.path for u in f.unknowns) == ["/etc/a.env", f"{LIB}/c.service.d/big.conf"]
+
+
+def test_dropins_in_file_name_order_across_directories(tree, run):
+    tree.write(f"{LIB}/web-blue.service", "[Service]\nExecStart=/usr/bin/web\nEnvironment=A=unit B=unit C=unit\n")
+    tree.write(f"{LIB}/service.d/10-all.conf", "[Service]\nEnvironment=A=type-level D=type-level\n")
+    tree.write(f"{ETC}/web-.service.d/20-dash.conf", "[Service]\nEnvironment=B=dash\n")
+    tree.write(f"{LIB}/web-blue.service.d/30-lib.conf", "[Service]\nEnvironment=C=lib\n")
+    tree.write(f"{ETC}/web-blue.service.d/30-lib.conf", "[Service]\nEnvironment=C=etc\n")  # same name: /etc wins
+    tree.write(f"{ETC}/web-blue.service.d/05-first.conf", "[Service]\nEnvironment=A=first D=first\n")
+    tree.enable("web-blue.service")
+    f, _ = run(tree, SystemdAnalyzer())
+    env = next(s for s in f.services if s.name == "web-blue").environment
+    # 05-first, 10-all, 20-dash, 30-lib (the /etc copy) applied in that order after the unit
+    assert env == {"A": "type-level", "B": "dash", "C": "etc", "D": "type-level"}
