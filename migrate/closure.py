@@ -102,6 +102,68 @@ def package_db(rootfs: RootFS) -> PackageDB | None:
 # --- finding the files a service uses ---------------------------------------------------------------
 
 
+def elf_needed(data: bytes) -> tuple[list[str], list[str]]:
+    """DT_NEEDED sonames and DT_RUNPATH/DT_RPATH directories of a 64- or 32-bit little-endian ELF
+    file, every offset checked against the data (a hostile binary yields nothing, never an error)."""
+    import struct
+
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[5] != 1:
+        return [], []
+    is64 = data[4] == 2
+    try:
+        if is64:
+            phoff, = struct.unpack_from("<Q", data, 0x20)
+            phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+        else:
+            phoff, = struct.unpack_from("<I", data, 0x1C)
+            phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
+        loads, dynamic = [], None
+        for i in range(min(phnum, 256)):
+            off = phoff + i * phentsize
+            if is64:
+                p_type, _f, p_offset, p_vaddr, _pa, p_filesz = struct.unpack_from("<IIQQQQ", data, off)
+            else:
+                p_type, p_offset, p_vaddr, _pa, p_filesz = struct.unpack_from("<IIIII", data, off)
+            if p_type == 1:
+                loads.append((p_vaddr, p_offset, p_filesz))
+            elif p_type == 2:
+                dynamic = (p_offset, p_filesz)
+        if dynamic is None:
+            return [], []
+        entries: list[tuple[int, int]] = []
+        size = 16 if is64 else 8
+        for off in range(dynamic[0], min(dynamic[0] + dynamic[1], len(data) - size + 1), size):
+            tag, val = struct.unpack_from("<qQ" if is64 else "<iI", data, off)
+            if tag == 0:
+                break
+            entries.append((tag, val))
+        strtab = next((v for t, v in entries if t == 5), None)
+        if strtab is None:
+            return [], []
+        base = next((o + strtab - v for v, o, n in loads if v <= strtab < v + n), None)
+        if base is None:
+            return [], []
+
+        def string(at: int) -> str:
+            start = base + at
+            end = data.find(b"\0", start, start + 4096)
+            return data[start:end].decode("utf-8", "replace") if 0 <= start < len(data) and end > 0 else ""
+
+        needed = [string(v) for t, v in entries if t == 1][:256]
+        runpath = [d for t, v in entries if t in (15, 29) for d in string(v).split(":") if d][:32]
+        return [n for n in needed if n and "/" not in n], runpath
+    except struct.error:
+        return [], []
+
+
+LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib")
+# FHS: what a package manager installs lives below /usr (and /etc, /var); an executable elsewhere
+# (/opt, /usr/local, /srv, a home) is local software whose libraries nobody else will pull in
+PACKAGED_PREFIXES = ("/usr/bin/", "/usr/sbin/", "/usr/lib", "/usr/libexec/", "/usr/share/", "/bin/", "/sbin/",
+                     "/lib")
+
+
 def _which(rootfs: RootFS, name: str, path_var: str) -> str | None:
     for d in path_var.split(":"):
         if d.startswith("/"):
@@ -234,6 +296,25 @@ class _Collector:
                 else:
                     self.add(cand, why, depth + 1)
                 return
+
+    def follow_needed(self, path: str, depth: int) -> None:
+        """The shared libraries a local (unpackaged) program links against, found where the dynamic
+        loader looks (its RUNPATH, $ORIGIN included, then the system library directories)."""
+        try:
+            f = self.rootfs.open(path)
+        except GuestPathError:
+            return
+        if f.stat.size > MAX_BINARY_READ or self.binary_bytes + f.stat.size > MAX_BINARY_TOTAL:
+            return
+        self.binary_bytes += f.stat.size
+        needed, runpath = elf_needed(f.pread(0, f.stat.size))
+        dirs = [d.replace("$ORIGIN", posixpath.dirname(path)).replace("${ORIGIN}", posixpath.dirname(path))
+                for d in runpath] + list(LIB_DIRS)
+        for soname in needed:
+            hit = next((c for c in (posixpath.join(d, soname) for d in dirs if d.startswith("/"))
+                        if _is_file(self.rootfs, c)), None)
+            if hit:
+                self.add(hit, f"the library {soname} that {path} links against", depth + 1)
 
     def follow_binary(self, path: str, depth: int) -> None:
         """Configuration directories a program or library has compiled in (``/etc/x/conf.d``)."""
@@ -377,6 +458,8 @@ class _Collector:
                 if not path.startswith(("/usr/share/perl", "/usr/lib/x86_64-linux-gnu/perl", "/usr/lib/perl")):
                     self.follow_requires(path, depth, "perl")
             elif head == b"\x7fELF":
+                if not path.startswith(PACKAGED_PREFIXES):
+                    self.follow_needed(path, depth)
                 if path.endswith(".so") or ".so." in path or depth == 0 or "/sbin/" in path or "/bin/" in path:
                     self.follow_binary(path, depth)
             elif path.endswith(TEXT_SUFFIXES) or path.startswith("/etc/"):

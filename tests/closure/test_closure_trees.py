@@ -6,6 +6,7 @@ modules-enabled symlink. The closure must find the module's package from the ena
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 from migrate.closure import closure_of, package_closure, package_db, used_files
@@ -166,3 +167,23 @@ def test_hostile_configuration_is_bounded(tmp_path) -> None:
         used, complete = used_files(inv, s, rootfs)
     assert time.monotonic() - t0 < 10
     assert not complete and len(used) <= MAX_USED_FILES
+
+
+def test_local_program_brings_the_libraries_it_links(tmp_path) -> None:
+    """A program installed by hand under /opt (here Debian's own nginx binary, copied there) is
+    copied, not installed; the libraries it links against (DT_NEEDED, read from the ELF file) are
+    the packages' files: libssl3 and libpcre2-8-0 come from the guest's file lists."""
+    from migrate.model.inventory import Inventory, Service
+    from tests.closure import debtree
+
+    tree = tmp_path / "root"
+    debtree.install(tree, debtree.download(["nginx", "libssl3", "libpcre2-8-0"]))
+    (tree / "opt/local/bin").mkdir(parents=True)
+    shutil.copy2(tree / "usr/sbin/nginx", tree / "opt/local/bin/server")
+    s = Service(name="server", manager="systemd", exec_start=["/opt/local/bin/server", "-g", "daemon off;"])
+    with RootFS.from_directory(tree) as rootfs:
+        c = closure_of(Inventory(name="t", backend="dir"), s, rootfs, load_package_db(rootfs))
+    assert set(c.packages) == {"libssl3", "libpcre2-8-0"}
+    assert any("the library libssl.so.3 that /opt/local/bin/server links against" in r
+               for r in c.packages["libssl3"].reasons)
+    assert "/opt/local/bin/server" in {u.path for u in c.unowned}
