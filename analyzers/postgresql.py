@@ -53,7 +53,7 @@ class PostgresqlAnalyzer(Analyzer):
         debian = any(c[2] for c in clusters)
         for conf, version, cluster, default_data in clusters:
             settings: dict[str, tuple[str, str, int]] = {}
-            self._load(ctx, f, conf, settings, 0)
+            self._load(ctx, f, conf, settings, 0, set())
             if debian and cluster:
                 candidates = [f"postgresql@{version}-{cluster}"] + (["postgresql"] if len(clusters) == 1 else [])
                 service = pick_service(ctx, candidates, candidates[-1])
@@ -99,7 +99,12 @@ class PostgresqlAnalyzer(Analyzer):
             f.services[-1].evidence[0].detail = detail or "role postgresql"
         return f
 
-    def _load(self, ctx: Context, f: Findings, path: str, settings: dict, depth: int) -> None:
+    def _load(self, ctx: Context, f: Findings, path: str, settings: dict, depth: int, loaded: set[str]) -> None:
+        # each file once per cluster: 9 files that each include_dir their own folder would otherwise be
+        # read 9^10 times (issue 8, D6)
+        if path in loaded:
+            return
+        loaded.add(path)
         text = read_text(ctx, self, path, f)
         if text is None:
             return
@@ -113,9 +118,9 @@ class PostgresqlAnalyzer(Analyzer):
                 target = value if value.startswith("/") else posixpath.join(base, value)
                 if key == "include_dir":
                     for inc in sorted(ctx.rootfs.glob(f"{target}/*.conf")):
-                        self._load(ctx, f, inc, settings, depth + 1)
+                        self._load(ctx, f, inc, settings, depth + 1, loaded)
                 elif ctx.rootfs.is_file(target):
-                    self._load(ctx, f, target, settings, depth + 1)
+                    self._load(ctx, f, target, settings, depth + 1, loaded)
                 elif key == "include":
                     f.unknowns.append(unknown(self, path, f"line {lineno}: included file {target} is missing"))
                 continue

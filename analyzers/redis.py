@@ -35,6 +35,7 @@ class RedisAnalyzer(Analyzer):
                                     "redis-server")
         self.sink = SecretSink(ctx, self, f, self.service)
         conf: dict[str, tuple[list[str], str]] = {}
+        self._loaded: set[str] = set()
         self._load(main, conf, 0, set())
         port_s, port_file = conf.get("port", (["6379"], main))
         port = int(port_s[0]) if port_s and port_s[0].isdigit() else 6379
@@ -63,6 +64,11 @@ class RedisAnalyzer(Analyzer):
         return f
 
     def _load(self, path: str, conf: dict, depth: int, stack: set[str]) -> None:
+        # each file once: files that each include the others' glob would otherwise be read
+        # exponentially often (issue 8, D6)
+        if path in self._loaded:
+            return
+        self._loaded.add(path)
         text = read_text(self.ctx, self, path, self.f)
         if text is None:
             return

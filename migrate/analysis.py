@@ -79,6 +79,10 @@ class AnalysisResult:
 # values are redacted first.
 
 QUOTED = "<...>"
+# whole-file reads one analyzer may make: far above what a real guest needs (the flagship's systemd
+# analyzer reads a few hundred), low enough that an include graph expanding without end stops in
+# about a second instead of running for hours
+MAX_READS_PER_ANALYZER = 20_000
 MAX_SCRUB_FILES = 256
 MAX_SCRUB_BYTES = 8 * 1024 * 1024
 _WORD = re.compile(r"[^\s'\"`,;:()\[\]{}<>=/$|\\]+")
@@ -126,8 +130,12 @@ def scrub_unknowns(unknowns: list[Unknown], rootfs: RootFS, reads: set[str], ctx
         except Exception:  # noqa: BLE001, S112 - a file that cannot be read cannot be quoted either
             continue
     out = []
+    seen: set[tuple[str | None, str]] = set()
     for u in unknowns:
         message = scrub_message(ctx.secrets.redact_text(u.message), contents, keep=u.path or "")
+        if (u.path, message) in seen:  # the same problem met again (an include expanded twice) is one unknown
+            continue
+        seen.add((u.path, message))
         out.append(u.model_copy(update={"message": message}))
     return out
 
@@ -146,9 +154,12 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
             continue
         bad_names_before = len(rootfs.bad_names)
         reads: set[str] = set()
-        rootfs.read_log = reads
+        rootfs.read_log, rootfs.reads_left = reads, MAX_READS_PER_ANALYZER
         try:
-            findings = analyzer.run(ctx)
+            try:
+                findings = analyzer.run(ctx)
+            finally:
+                rootfs.read_log = rootfs.reads_left = None
         except NotApplicable:
             result.runs.append(AnalyzerRun(name=analyzer.name, status="not-applicable",
                                            seconds=round(time.perf_counter() - started, 4)))
@@ -163,8 +174,6 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
             result.runs.append(AnalyzerRun(name=analyzer.name, status="failed",
                                            seconds=round(time.perf_counter() - started, 4)))
             continue
-        finally:
-            rootfs.read_log = None
         findings.unknowns = scrub_unknowns(
             findings.unknowns + _bad_name_unknowns(analyzer.name, rootfs, bad_names_before), rootfs, reads, ctx)
         ctx.results[analyzer.name] = findings

@@ -247,6 +247,8 @@ class RootFS:
         # over 255 bytes, control characters): the runner turns new ones into unknowns, exports list them
         self.bad_names: list[BadName] = []
         self.read_log: set[str] | None = None  # paths read while set (the runner scrubs unknowns with it)
+        # whole-file reads left to the analyzer that runs now (None: unlimited); see migrate.analysis
+        self.reads_left: int | None = None
         self._bad_names_seen: set[BadName] = set()
 
     @classmethod
@@ -364,6 +366,11 @@ class RootFS:
         limit = self.max_read if max_bytes is None else max_bytes
         if self.read_log is not None:
             self.read_log.add(path)
+        if self.reads_left is not None:
+            if self.reads_left <= 0:
+                raise GuestPathError("not read: the analyzer's read budget is spent (an include graph that "
+                                     "expands without end?)", path=path)
+            self.reads_left -= 1
         f = self.open(path)
         if f.stat.size > limit:
             raise GuestFileTooLarge(f"file is {f.stat.size} bytes, over the {limit}-byte read limit", path=path)

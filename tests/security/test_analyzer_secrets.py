@@ -158,3 +158,63 @@ def test_apache_include_graph_is_bounded(tmp_path):
     assert {p.port for p in result.merged.ports} == {8000 + i for i in range(9)}
     assert len(result.merged.unknowns) < 200
     assert any("include expansions" in u.message for u in result.merged.unknowns)
+
+
+def test_other_include_graphs_are_bounded(tmp_path):
+    """MariaDB !includedir, Redis include and PostgreSQL include_dir graphs that include themselves."""
+    from tests.security.output_cases import enable, unit
+
+    guest = base_guest(tmp_path / "guest")
+    enable(guest, "mariadb.service", unit("/usr/sbin/mariadbd"))
+    write(guest, "/etc/mysql/my.cnf", "[mysqld]\nport=3306\n!includedir /etc/mysql/conf.d/\n")
+    enable(guest, "redis-server.service", unit("/usr/bin/redis-server /etc/redis/redis.conf"))
+    write(guest, "/etc/redis/redis.conf", "port 6379\ninclude /etc/redis/conf.d/*.conf\n")
+    write(guest, "/etc/postgresql/15/main/postgresql.conf", "port = 5432\ninclude_dir 'conf.d'\n")
+    for i in range(9):
+        write(guest, f"/etc/mysql/conf.d/s{i}.cnf", "!includedir /etc/mysql/conf.d/\n")
+        write(guest, f"/etc/redis/conf.d/s{i}.conf", "include /etc/redis/conf.d/*.conf\n")
+        write(guest, f"/etc/postgresql/15/main/conf.d/s{i}.conf", "include_dir '.'\n")
+    chosen = [a for a in builtin_analyzers() if a.name in ("os_release", "systemd", "mysql", "redis", "postgresql")]
+    with RootFS.from_directory(guest) as fs:
+        t0 = time.perf_counter()
+        result, _ = run_analyzers(fs, analyzers=chosen)
+        elapsed = time.perf_counter() - t0
+    assert elapsed < 2.0, elapsed
+    assert {p.port for p in result.merged.ports} >= {3306, 6379, 5432}
+    assert len(result.merged.configs) < 100
+
+
+def test_runner_read_budget_stops_a_runaway_analyzer(tmp_path):
+    """Whatever an analyzer does, it gets MAX_READS_PER_ANALYZER whole-file reads; the rest fail
+    fast as one unknown and the next analyzers still run."""
+    from migrate.analysis import MAX_READS_PER_ANALYZER
+    from migrate.analyzers._support import read_text
+    from migrate.analyzers.base import Analyzer
+    from migrate.model.inventory import Findings
+
+    guest = base_guest(tmp_path / "guest")
+    write(guest, "/etc/loop.conf", "x\n")
+    calls = []
+
+    class Runaway(Analyzer):
+        name = "runaway"
+
+        def run(self, ctx):
+            f = Findings()
+            for _ in range(MAX_READS_PER_ANALYZER + 500):
+                calls.append(read_text(ctx, self, "/etc/loop.conf", f))
+            return f
+
+    class After(Analyzer):
+        name = "after"
+        requires = ("runaway",)
+
+        def run(self, ctx):
+            return Findings() if ctx.rootfs.read_text("/etc/loop.conf") == "x\n" else None
+
+    with RootFS.from_directory(guest) as fs:
+        result, _ = run_analyzers(fs, analyzers=[Runaway(), After()])
+    assert calls.count("x\n") == MAX_READS_PER_ANALYZER and calls.count(None) == 500
+    budget = [u for u in result.merged.unknowns if "read budget" in u.message]
+    assert len(budget) == 1  # the same problem 500 times is one unknown
+    assert [r.status for r in result.runs] == ["ok", "ok"]
