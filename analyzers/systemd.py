@@ -49,7 +49,7 @@ LIST_KEYS = {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecStop", "Environm
              "ListenStream", "ListenDatagram", "ListenSequentialPacket", "ListenFIFO", "OnCalendar", "OnBootSec",
              "OnStartupSec", "OnActiveSec", "OnUnitActiveSec", "OnUnitInactiveSec", "StateDirectory",
              "LogsDirectory", "CacheDirectory", "RuntimeDirectory", "ConfigurationDirectory", "ReadWritePaths",
-             "PassEnvironment"}
+             "PassEnvironment", "UnsetEnvironment"}
 DIRECTORY_KEYS = {"runtime": ("RuntimeDirectory", "/run"), "state": ("StateDirectory", "/var/lib"),
                   "cache": ("CacheDirectory", "/var/cache"), "logs": ("LogsDirectory", "/var/log"),
                   "configuration": ("ConfigurationDirectory", "/etc")}
@@ -410,6 +410,12 @@ class SystemdAnalyzer(Analyzer):
             red = [a if a in written else redact_tokens(a, ctx.secrets.values()) for a in sink.argv(words, path=path)]
             return ExecCommand(argv=red, prefixes=prefixes, raw=redact_tokens(value, ctx.secrets.values())), words
 
+        # UnsetEnvironment= is applied last: a NAME removes the variable, a NAME=value only that assignment
+        for word in (w for v in s.all("Service", "UnsetEnvironment") for w in split_words(v)):
+            name_, eq, val = sub(word).partition("=")
+            if name_ in clear and (not eq or clear[name_] == val):
+                clear.pop(name_)
+                env.pop(name_, None)
         # a value that embeds a secret found elsewhere (DB_OPTS="--pw <DB_PASSWORD's value>") is redacted too
         env = {k: redact_tokens(v, ctx.secrets.values()) for k, v in env.items()}
         exec_start: list[str] = []

@@ -194,7 +194,8 @@ def test_one_unreadable_file_is_one_unknown(tree, run):
 
 
 def test_dropins_in_file_name_order_across_directories(tree, run):
-    tree.write(f"{LIB}/web-blue.service", "[Service]\nExecStart=/usr/bin/web\nEnvironment=A=unit B=unit C=unit\n")
+    tree.write(f"{LIB}/web-blue.service", "[Service]\nExecStart=/usr/bin/web $E $F\nEnvironment=A=unit B=unit C=unit\n"
+                                          "Environment=E=gone F=kept G=exact\nUnsetEnvironment=E F=other G=exact\n")
     tree.write(f"{LIB}/service.d/10-all.conf", "[Service]\nEnvironment=A=type-level D=type-level\n")
     tree.write(f"{ETC}/web-.service.d/20-dash.conf", "[Service]\nEnvironment=B=dash\n")
     tree.write(f"{LIB}/web-blue.service.d/30-lib.conf", "[Service]\nEnvironment=C=lib\n")
@@ -204,4 +205,5 @@ def test_dropins_in_file_name_order_across_directories(tree, run):
     f, _ = run(tree, SystemdAnalyzer())
     env = next(s for s in f.services if s.name == "web-blue").environment
     # 05-first, 10-all, 20-dash, 30-lib (the /etc copy) applied in that order after the unit
-    assert env == {"A": "type-level", "B": "dash", "C": "etc", "D": "type-level"}
+    assert env == {"A": "type-level", "B": "dash", "C": "etc", "D": "type-level", "F": "kept"}
+    assert next(s for s in f.services if s.name == "web-blue").exec_start == ["/usr/bin/web", "kept"]
