@@ -292,8 +292,9 @@ class ApacheAnalyzer(Analyzer):
                 proto = words[2].lower() if len(words) > 2 else ("https" if port == 443 else "http")
                 if proto == "https":
                     tls_ports.add(port)
+                addr = None if addr in ("::", "0.0.0.0") else addr
                 ports.setdefault(("tcp", addr, port), Port(
-                    service=self.service, port=port, address=None if addr in ("::", "0.0.0.0") else addr,
+                    service=self.service, port=port, address=addr,
                     evidence=self.evidence(ln.path, f"Listen {' '.join(words[1:])} (line {ln.lineno})")))
             elif key == "sslengine" and len(words) > 1 and words[1].lower() == "on":
                 tls_ports.update(p for p in vhost_ports if p)

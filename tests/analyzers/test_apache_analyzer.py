@@ -143,12 +143,13 @@ DocumentRoot ${SITE_ROOT}
 <Directory /srv/other>
 </Directory>
 """)
-    tree.write("/etc/apache2/extra/a.conf", "Listen [::1]:9090\nAlias /files /data/files\n")
+    tree.write("/etc/apache2/extra/a.conf", "Listen [::1]:9090\nListen [::]:8080\nListen 0.0.0.0:8080\n"
+                                            "Alias /files /data/files\n")
     tree.write("/etc/apache2/never/b.conf", "Listen 7777\n")
     for d in ("/srv/site", "/srv/other", "/data/files"):
         tree.mkdir(d)
     f, _ = run(tree, ApacheAnalyzer(), SystemdAnalyzer())
-    assert sorted((p.address or "*", p.port) for p in f.ports) == [("127.0.0.1", 8080), ("::1", 9090)]
+    assert sorted((p.address or "*", p.port) for p in f.ports) == [("*", 8080), ("127.0.0.1", 8080), ("::1", 9090)]
     assert sorted(p.path for p in f.persistent_paths) == ["/data/files", "/srv/other", "/srv/site"]
     assert "/etc/apache2/never/b.conf" not in f.services[0].uses_files
     assert "/etc/apache2/extra/a.conf" in f.services[0].uses_files
