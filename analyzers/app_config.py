@@ -35,6 +35,8 @@ SKIP_DIRS = {"node_modules", ".git", "vendor", "__pycache__", "site-packages", "
              "cache", "wp-includes", "wp-admin"}
 EXTRA_ROOTS = ("/etc/wordpress",)
 MYSQL_DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
+CONFIG_NAMES = re.compile(r"^(wp-config|config|configuration|settings|local_settings|database|db|conf|env)\b"
+                          r"|^\.env|^application", re.I)
 PHP_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api_?key|_key$|salt$)", re.I)
 STR = r"""(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")"""
 PHP_DEFINE = re.compile(rf"""\bdefine\s*\(\s*{STR}\s*,\s*(?:{STR}|(\d+))\s*\)""")
@@ -73,19 +75,20 @@ class AppConfigAnalyzer(Analyzer):
         self.mysql_socket = next((p.path for p in ctx.findings("mysql").ports if p.proto == "unix" and p.path),
                                  MYSQL_DEFAULT_SOCKET)
         seen: set[str] = set()
-        count = 0
         for root, service in roots:
-            files = [p for p in self._files(root) if p not in seen]
+            # configuration files by their usual names first, shallow before deep: a large site still has
+            # its wp-config.php / config.php / .env read before the budget runs out
+            files = sorted((p for p in self._files(root) if p not in seen),
+                           key=lambda p: (not CONFIG_NAMES.search(posixpath.basename(p)), p.count("/"), p))
+            if len(files) > MAX_FILES:
+                f.unknowns.append(unknown(self, root, f"{len(files)} candidate files: only the first {MAX_FILES} "
+                                                      "(configuration names first) are read"))
+                files = files[:MAX_FILES]
             # PHP constants and variables are global once a file is required: config.php's DB_PASSWORD is
             # what index.php passes to mysqli, so the whole root's definitions are known to each file
-            self.php_globals = self._php_globals([p for p in files if p.endswith(".php")][:MAX_FILES])
+            self.php_globals = self._php_globals([p for p in files if p.endswith(".php")])
             for path in files:
                 seen.add(path)
-                count += 1
-                if count > MAX_FILES:
-                    f.unknowns.append(unknown(self, root, f"more than {MAX_FILES} application config files: "
-                                                          "the rest is not read"))
-                    return f
                 self._file(path, service)
         if not f.configs and not f.unknowns:
             raise NotApplicable("no application configuration files")

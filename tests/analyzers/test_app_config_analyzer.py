@@ -164,3 +164,15 @@ def test_one_bad_file_is_one_unknown(tree):
     bad = sorted(u.path for u in inv.merged.unknowns if u.analyzer == "app_config")
     assert bad == ["/var/www/html/application.yml", "/var/www/html/settings.py"]
     assert any(s.key == "DB_PASSWORD" and s.evidence.path == "/var/www/html/.env" for s in inv.merged.secrets)
+
+
+def test_large_site_reads_configuration_names_first(tree):
+    _apache_site(tree, "/var/www/html")
+    for i in range(450):
+        tree.write(f"/var/www/html/pages/p{i:03}.php", f"<?php echo {i};\n")
+    tree.write("/var/www/html/zz/deep/config.php", "<?php\ndefine('DB_PASSWORD', 'Deep-S3cret');\n")
+    inv, _ = run_analyzers(tree.rootfs())
+    assert any(s.key == "DB_PASSWORD" and s.evidence.path == "/var/www/html/zz/deep/config.php"
+               for s in inv.merged.secrets)
+    budget = [u for u in inv.merged.unknowns if u.analyzer == "app_config"]
+    assert [u.path for u in budget] == ["/var/www/html"] and "451 candidate files" in budget[0].message
