@@ -122,3 +122,29 @@ def test_signal_during_export_removes_the_temporary_folder(tmp_path, sig):
     assert proc.returncode == 130, err.decode()
     assert list(out_parent.iterdir()) == [], "the temporary export folder was left behind"
     shutil.rmtree(guest)
+
+
+@pytest.mark.docker
+def test_sparse_member_seeds_a_real_volume_sparsely(tmp_path, docker_engine, base_image):
+    """The seeding container's GNU tar restores the holes, and the volume verifies against the manifest."""
+    import uuid
+
+    from migrate.data import import_data
+
+    guest = tmp_path / "guest"
+    web = webroot_guest(guest)
+    sparse_file(web / "giga.bin", 256 * MiB, [(3 * MiB, b"middle" * 1000)])
+    proc = migrate("data", "export", str(guest), "-o", str(tmp_path / "e"))
+    assert proc.returncode == 0, proc.stderr
+    project = f"migsec{uuid.uuid4().hex[:8]}"
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    try:
+        report = import_data(tmp_path / "e", project, base_image=base_image, engine=docker_engine)
+        assert report.ok, [x for v in report.volumes for x in v.mismatches]
+        vol = f"{project}_{manifest['volumes'][0]['volume']}"
+        res = docker_engine.run(base_image, ["stat", "-c", "%s %b %B", "/data/giga.bin"], mounts={vol: "/data"})
+        size, blocks, unit = (int(x) for x in res.text.split())
+        assert size == 256 * MiB and blocks * unit < 8 * MiB  # holes, not 256 MiB of zeros
+    finally:
+        for v in manifest["volumes"]:
+            docker_engine.remove_volume(f"{project}_{v['volume']}", force=True)
