@@ -112,6 +112,11 @@ class AppConfigAnalyzer(Analyzer):
                 if pp.kind == "webroot" and ctx.rootfs.is_dir(pp.path):
                     owner = pp.service if pp.service in svc_php or fpm is None else fpm
                     out.append((pp.path, owner))
+                    parent = posixpath.dirname(pp.path)
+                    if parent not in ("/", "/var", "/srv", "/var/www") and ctx.rootfs.is_dir(parent):
+                        # the project directory around a document root: Laravel/Symfony keep .env beside
+                        # public/, careful sites keep config.php out of the served tree (read flat)
+                        out.append((parent + "/", owner))
         for s in ctx.findings("app").services:
             base = services.get(s.name)
             wd = base.working_directory if base else None
@@ -127,7 +132,15 @@ class AppConfigAnalyzer(Analyzer):
         return out
 
     def _files(self, root: str):
+        """Candidate files below ``root``; a root written with a trailing slash is read flat (its own
+        files only)."""
         fs = self.ctx.rootfs
+        if root.endswith("/") and root != "/":
+            for path in fs.iterdir(root.rstrip("/"))[:MAX_WALK_ENTRIES]:
+                st = fs.lstat(path)
+                if st is not None and st.kind == "file" and st.size <= MAX_FILE_BYTES and self._format(path):
+                    yield path
+            return
         try:
             for path, st in fs.walk(root, max_entries=MAX_WALK_ENTRIES):
                 if st.kind != "file" or st.size > MAX_FILE_BYTES:
@@ -309,8 +322,13 @@ class AppConfigAnalyzer(Analyzer):
         scheme = ENV_DB_SCHEMES.get(values.get("DB_CONNECTION", "").lower())
         laravel = bool(scheme and values.get("DB_HOST"))
         for key, value in pairs:
-            if value and not (laravel and key == "DB_PASSWORD"):
-                sink.value(key, value, path=path)
+            if not value or (laravel and key == "DB_PASSWORD"):
+                continue
+            if re.search(r"(^|[_.])KEY$", key, re.I) and not looks_secret_key(key) and not value.startswith("/"):
+                # APP_KEY, ENCRYPTION_KEY, jwt.signing.key: keys that sign or encrypt are secrets too
+                sink.secret(value, key=key, kind="signing-key", redacted=REDACTED, path=path)
+                continue
+            sink.value(key, value, path=path)
         if scheme and laravel:
             port = values.get("DB_PORT", "")
             self._connection(sink, path, scheme=scheme, host=values.get("DB_HOST"),

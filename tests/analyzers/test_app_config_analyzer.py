@@ -176,3 +176,18 @@ def test_large_site_reads_configuration_names_first(tree):
                for s in inv.merged.secrets)
     budget = [u for u in inv.merged.unknowns if u.analyzer == "app_config"]
     assert [u.path for u in budget] == ["/var/www/html"] and "451 candidate files" in budget[0].message
+
+
+def test_project_directory_around_a_document_root(tree):
+    """Laravel's layout: DocumentRoot /var/www/app/public, the .env one level up (read flat)."""
+    _apache_site(tree, "/var/www/app/public")
+    tree.write("/var/www/app/public/index.php", "<?php require __DIR__.'/../vendor/autoload.php';\n")
+    tree.write("/var/www/app/.env", "APP_KEY=base64:abcdefghijkl\nDB_CONNECTION=pgsql\nDB_HOST=127.0.0.1\n"
+                                    "DB_PORT=5432\nDB_DATABASE=app\nDB_USERNAME=app\nDB_PASSWORD=Lv-S3cret\n")
+    tree.write("/var/www/app/storage/secret/.env", "DB_PASSWORD=Not-read-flat\n")
+    inv, _ = run_analyzers(tree.rootfs())
+    conn = next(c for c in inv.merged.connections if c.evidence.path == "/var/www/app/.env")
+    assert (conn.scheme, conn.host, conn.port, conn.database, conn.from_service) == \
+        ("postgresql", "127.0.0.1", 5432, "app", "apache2")
+    assert {s.key for s in inv.merged.secrets if s.evidence.path == "/var/www/app/.env"} == {"APP_KEY", "DB_PASSWORD"}
+    assert not any(s.evidence.path.startswith("/var/www/app/storage") for s in inv.merged.secrets)
