@@ -32,6 +32,7 @@ from migrate.docker_engine import Engine
 from migrate.errors import (  # noqa: F401 - raised here, defined with the others
     DataVerificationFailed,
     GuestPathError,
+    InvalidDocument,
     MigrateError,
     NoSpace,
     OutputError,
@@ -431,6 +432,19 @@ find . -type f -print0 | xargs -0 -r sha256sum -z
 """
 
 
+def _load_manifest(export_dir: Path) -> DataManifest:
+    """The export's manifest; every archive it names must be a plain file name in the export folder
+    (a manifest from elsewhere must not make the import read ``../../etc/shadow`` into a volume)."""
+    manifest = DataManifest.load(export_dir / MANIFEST)
+    for v in manifest.volumes:
+        if v.archive in ("", ".", "..") or "/" in v.archive or "\0" in v.archive \
+                or not v.archive.endswith(".tar") or not (export_dir / v.archive).is_file() \
+                or (export_dir / v.archive).is_symlink():
+            raise InvalidDocument(f"volume {v.volume}: archive {v.archive!r} is not a plain .tar file of the export "
+                                  "folder", path=str(export_dir / MANIFEST))
+    return manifest
+
+
 def read_volume(engine: Engine, image: str, docker_volume: str) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
     """Every entry of a volume as seen from inside a container: (path -> attributes, path -> sha256)."""
     res = engine.run(image, ["sh", "-c", VERIFY_SCRIPT], mounts={docker_volume: "/data"},
@@ -507,7 +521,7 @@ def import_data(export_dir: Path, project: str, *, mode: str = "compose", stack_
     from migrate.deploy import load_stack
 
     export_dir = Path(export_dir)
-    manifest = DataManifest.load(export_dir / MANIFEST)
+    manifest = _load_manifest(export_dir)
     report = DataImportReport(project=project, mode=mode, base_image=base_image)  # type: ignore[arg-type]
     if not manifest.volumes:
         progress("the export holds no volumes (the VM had no persistent data): nothing to seed")
@@ -566,7 +580,7 @@ def verify_volumes(export_dir: Path, project: str, *, stack_dir: Path | None = N
     """Re-read already seeded volumes and compare them with the manifest (no writes)."""
     from migrate.deploy import load_stack
 
-    manifest = DataManifest.load(Path(export_dir) / MANIFEST)
+    manifest = _load_manifest(Path(export_dir))
     engine = engine or Engine()
     stack = load_stack(stack_dir) if stack_dir is not None else None
     report = DataImportReport(project=project, mode="compose", base_image=base_image)

@@ -148,3 +148,19 @@ def test_sparse_member_seeds_a_real_volume_sparsely(tmp_path, docker_engine, bas
     finally:
         for v in manifest["volumes"]:
             docker_engine.remove_volume(f"{project}_{v['volume']}", force=True)
+
+
+@pytest.mark.parametrize("archive", ["../../../../etc/hostname", "/etc/hostname", "link.tar"])
+def test_import_refuses_archives_outside_the_export(tmp_path, archive):
+    guest = tmp_path / "guest"
+    webroot_guest(guest)
+    export = tmp_path / "e"
+    proc = migrate("data", "export", str(guest), "-o", str(export))
+    assert proc.returncode == 0, proc.stderr
+    os.symlink("/etc/hostname", export / "link.tar")
+    manifest = json.loads((export / "manifest.json").read_text())
+    manifest["volumes"][0]["archive"] = archive
+    (export / "manifest.json").write_text(json.dumps(manifest))
+    proc = migrate("data", "import", str(export), "--project", "migsecnever")
+    assert proc.returncode == EXIT_CODES["InvalidDocument"], proc.stderr
+    assert "manifest.json" in proc.stderr and "Traceback" not in proc.stderr
