@@ -7,6 +7,7 @@ a blocker, because such a container exits as soon as it starts."""
 
 from __future__ import annotations
 
+import re
 import struct
 
 from migrate.kinds import Kind, KindContext
@@ -44,7 +45,42 @@ def command_for(s: Service, kind: Kind, kctx: KindContext) -> tuple[Command, lis
                                     detail=f"started by the init script {s.unit_path or s.name}: daemons started "
                                            "that way usually fork into the background, and as PID 1 the container "
                                            "would then exit; check that the command stays in the foreground"))
+    argv, rebound = rebind_loopback(s, argv, kctx)
+    if rebound:
+        reason += "; " + rebound
     return Command(argv=argv, workdir=s.working_directory, stop_signal=kind.stop_signal, reason=reason), blockers
+
+
+LOOPBACK_LITERAL = r"(?:127\.0\.0\.1|localhost|\[::1\])"
+
+
+def loopback_arg(argv: list[str], port: int) -> int | None:
+    """Index of the argument that binds ``port`` to loopback on the command line (``127.0.0.1:8000``,
+    ``--bind=localhost:8000``), or None."""
+    for i, a in enumerate(argv):
+        if re.search(rf"(?:^|=){LOOPBACK_LITERAL}:{port}$", a):
+            return i
+    return None
+
+
+def rebind_loopback(s: Service, argv: list[str], kctx: KindContext) -> tuple[list[str], str]:
+    """A loopback bind given on the command line (the port's evidence) becomes 0.0.0.0: in the VM its
+    clients were on the same host, in the stack they come over the container network; the port stays
+    unpublished because it was loopback-only."""
+    out = list(argv)
+    changed = []
+    for p in kctx.inventory.ports:
+        if p.service != s.name or p.proto != "tcp" or not p.port:
+            continue
+        i = loopback_arg(out, p.port)
+        if i is not None:
+            new = re.sub(rf"{LOOPBACK_LITERAL}:{p.port}$", f"0.0.0.0:{p.port}", out[i])
+            changed.append(f"{out[i]} -> {new}")
+            out[i] = new
+    if not changed:
+        return argv, ""
+    return out, ("listens on all addresses in the container (" + ", ".join(changed) + "): its clients come over "
+                 "the container network; the port is not published, as it was loopback-only in the VM")
 
 
 def static_binary(ctx: PlanContext, s: Service, kind: Kind) -> str | None:

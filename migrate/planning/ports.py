@@ -10,6 +10,7 @@ from migrate.graph import ALL_ADDRESSES, is_loopback
 from migrate.kinds import Kind
 from migrate.model.inventory import Service
 from migrate.model.plan import Blocker, PortSpec
+from migrate.planning.command import loopback_arg
 from migrate.planning.context import PlanContext
 
 
@@ -25,7 +26,7 @@ def ports_for(ctx: PlanContext, s: Service, kind: Kind) -> tuple[list[PortSpec],
             blockers.append(Blocker(kind="specific-bind", severity="blocker", evidence=p.evidence.path,
                                     detail=f"listens on {addr}:{p.port} only: a container has other addresses; "
                                            "make it listen on 0.0.0.0"))
-        elif is_loopback(addr) and not kind.rebinds and callers:
+        elif is_loopback(addr) and not kind.rebinds and callers and loopback_arg(s.exec_start, p.port) is None:
             blockers.append(Blocker(kind="loopback-bind", severity="warning", evidence=p.evidence.path,
                                     detail=f"listens on {addr}:{p.port}: {', '.join(callers)} will reach it over "
                                            "the container network; make it listen on 0.0.0.0"))

@@ -154,3 +154,18 @@ def test_init_script_daemon_without_foreground_form_is_a_warning() -> None:
     plan = make_plan(inv)
     warning = next(b for b in plan.container("legacyd").fitness.blockers if b.kind == "may-daemonise")
     assert warning.severity == "warning" and "/etc/init.d/legacyd" in warning.detail
+
+
+def test_loopback_bind_on_the_command_line_listens_everywhere_in_the_container() -> None:
+    inv = flagship()
+    shop = service(inv, "shop")
+    shop.exec_start = ["/usr/bin/gunicorn", "--bind", "127.0.0.1:8080", "--workers", "2", "app:app"]
+    inv.ports = [p for p in inv.ports if p.service != "shop"]
+    inv.ports.append(Port(service="shop", port=8080, address="127.0.0.1",
+                          evidence=Evidence(analyzer="t", path="/etc/systemd/system/shop.service")))
+    plan = make_plan(inv)
+    c = plan.container("shop")
+    assert c.command.argv[:3] == ["/usr/bin/gunicorn", "--bind", "0.0.0.0:8080"]
+    assert "127.0.0.1:8080 -> 0.0.0.0:8080" in c.command.reason
+    assert [(p.port, p.publish) for p in c.ports] == [(8080, False)]
+    assert "loopback-bind" not in blockers(plan, "shop")
