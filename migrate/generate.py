@@ -225,6 +225,15 @@ class StackWriter:
 
     def copy_tree(self, c: Container, f: FileCopy, prepare: list[str], fills: list[FileFill]) -> None:
         assert self.reader is not None
+        from migrate.planning.files import SYSTEM_DIRS
+
+        source = "/" + guest_relpath(f.source)
+        if source in SYSTEM_DIRS:
+            # a guest path like WorkingDirectory=/opt/../etc must not ship /etc (its shadow file, keys)
+            # into a build context and an image layer, whatever the plan says
+            self.result.missing.append((c.name, f.source, f"{source} is a system directory: not copied whole "
+                                                          "(it holds the guest's credentials)"))
+            return
         if not self.reader.is_dir(f.source):
             self.result.missing.append((c.name, f.source, "not a directory in the guest"))
             return

@@ -94,3 +94,20 @@ def test_existing_file_is_replaced_not_written_through(tmp_path):
         out.write_bytes("hard", b"new\n")
     assert target.read_text() == "original\n"
     assert (root / "hard").read_text() == "new\n"
+
+
+def test_climbing_into_a_system_directory_does_not_ship_it(tmp_path):
+    """WorkingDirectory=/opt/../etc normalises to /etc: the stack must not carry the guest's /etc
+    (its shadow file) into a build context, whatever the plan says."""
+    from tests.security.output_cases import base_guest, enable, unit, write
+
+    guest = base_guest(tmp_path / "guest")
+    write(guest, "/etc/shadow", "root:$6$SHADOW-HASH-MARKER$x:19000:0:99999:7:::\n", 0o640)
+    enable(guest, "app.service", unit("/usr/bin/python3 /opt/app/app.py", user="app", workdir="/opt/../etc"))
+    write(guest, "/opt/app/app.py", "print('app')\n")
+    out = tmp_path / "stack"
+    proc = migrate("convert", str(guest), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert not [p for p in out.rglob("*") if p.is_file() and b"SHADOW-HASH-MARKER" in p.read_bytes()]
+    assert "/etc is a system directory" in (out / "README.md").read_text()
+    assert (out / "app" / "rootfs" / "opt" / "app" / "app.py").is_file()  # the real app tree still ships
