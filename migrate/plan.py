@@ -34,6 +34,7 @@ from migrate.model.plan import (
 )
 from migrate.planning import localhost
 from migrate.planning.base_image import choose_base_image, pin
+from migrate.planning.blockers import service_blockers
 from migrate.planning.command import command_for, is_static_elf, static_binary
 from migrate.planning.context import GuestReader, PlanContext, slug
 from migrate.planning.deploy import SIZING_RULE, deploy_for, fitness, vm_fitness, wire_dependencies
@@ -232,29 +233,6 @@ class Planner:
             networks=networks, deploy=deploy, labels=labels, to_provide=to_provide, left_out=left_out,
             fitness=fitness(blockers), reason=why,
         )
-
-
-def service_blockers(s: Service, kind, uid: int, argv: list[str], found: set[str],
-                     files: list[FileCopy]) -> list:
-    """Devices, root, and an executable nothing in the image provides (the stack could not start)."""
-    from migrate.model.plan import Blocker
-
-    out: list[Blocker] = []
-    for arg in s.exec_start:
-        if arg.startswith("/dev/") and arg not in ("/dev/null", "/dev/stdout", "/dev/stderr"):
-            out.append(Blocker(kind="hardware", severity="blocker", evidence=s.unit_path,
-                               detail=f"uses the device {arg}: pass it with `devices:` on the right host"))
-    if uid == 0 and not kind.drops_privileges:
-        out.append(Blocker(kind="runs-as-root", severity="warning", evidence=s.unit_path,
-                           detail="runs as root; consider a dedicated user"))
-    exe = s.exec_start[0].lstrip("-@+!:") if s.exec_start else ""
-    copied = any(exe == f.source or exe.startswith(f.source.rstrip("/") + "/") for f in files)
-    if exe and not found and not copied:
-        out.append(Blocker(kind="no-package", severity="blocker", evidence=s.unit_path,
-                           detail=f"no installed package of the VM was found to provide {exe} and it is not "
-                                  "copied into the image: the container could not start; add its package to "
-                                  "packages.items"))
-    return out
 
 
 def make_plan(inv: Inventory, graph: ServiceGraph | None = None, options: PlanOptions | None = None,
