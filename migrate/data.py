@@ -227,7 +227,11 @@ def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclud
                 holes: _HoleBudget) -> _VolumePlan:
     """What one volume's archive will hold, decided before a byte is written: the entries, which
     files are sparse (and where their data is), and which are left out and why."""
+    from migrate.planning.files import SYSTEM_DIRS
+
     top = rootfs.resolve(pp.path)
+    if top in SYSTEM_DIRS:  # e.g. a web root spelled /var/www/../../etc: never archive the guest's /etc
+        raise GuestPathError(f"resolves to {top}, a system directory: not exported whole", path=pp.path)
     st_top = rootfs.stat(pp.path)
     if st_top is None or st_top.kind != "dir":
         raise GuestPathError("persistent path is not a directory in the guest", path=pp.path)

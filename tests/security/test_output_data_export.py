@@ -164,3 +164,27 @@ def test_import_refuses_archives_outside_the_export(tmp_path, archive):
     proc = migrate("data", "import", str(export), "--project", "migsecnever")
     assert proc.returncode == EXIT_CODES["InvalidDocument"], proc.stderr
     assert "manifest.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_persistent_path_resolving_to_a_system_directory_is_not_exported(tmp_path):
+    """An inventory (edited, or from an analyzer that kept a climbing path) whose persistent path
+    resolves to /etc: the export never archives the guest's /etc."""
+    from tests.security.output_cases import write
+
+    guest = tmp_path / "guest"
+    webroot_guest(guest)
+    write(guest, "/etc/shadow", "root:$6$SHADOW-MARKER$x:19000:0:99999:7:::\n", 0o640)
+    inv_path = tmp_path / "inventory.json"
+    assert migrate("inspect", str(guest), "-o", str(inv_path)).returncode == 0
+    inv = json.loads(inv_path.read_text())
+    web = next(p for p in inv["persistent_paths"] if p["path"] == "/var/www/html")
+    inv["persistent_paths"].append({**web, "path": "/var/www/../../etc"})
+    inv_path.write_text(json.dumps(inv))
+    out = tmp_path / "data"
+    proc = migrate("data", "export", str(guest), "-o", str(out), "--inventory", str(inv_path))
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [v["guest_path"] for v in manifest["volumes"]] == ["/var/www/html"]
+    assert [(x["path"], "system directory" in x["reason"]) for x in manifest["not_exported"]] == [
+        ("/var/www/../../etc", True)]
+    assert not [p for p in out.iterdir() if b"SHADOW-MARKER" in p.read_bytes()]
