@@ -65,7 +65,7 @@ class ChainRoot:
         try:
             st = os.lstat(real)
         except FileNotFoundError:
-            raise MissingExtent(f"{what} {name} not found (looked for {real})", path=self.report_path) from None
+            raise MissingExtent(f"{what} {name!r} not found (looked for {real!r})", path=self.report_path) from None
         if not stat.S_ISREG(st.st_mode):
             kind = _kind(st.st_mode)
             raise ChainMemberNotRegular(f"{what} {name!r} is {kind}, not a regular file", path=self.report_path)
@@ -102,7 +102,7 @@ class ChainRoot:
             try:
                 st = os.lstat(here)
             except FileNotFoundError:
-                raise MissingExtent(f"{what} {name} not found (looked for {here})",
+                raise MissingExtent(f"{what} {name!r} not found (looked for {here!r})",
                                     path=self.report_path) from None
             except OSError as exc:
                 raise ChainMemberNotRegular(f"{what} {name!r} cannot be looked up: {exc.strerror}",
@@ -119,7 +119,7 @@ class ChainRoot:
                     queue = target.split("/") + queue
                 continue
             if queue and not stat.S_ISDIR(st.st_mode):
-                raise MissingExtent(f"{what} {name} not found ({here} is not a directory)", path=self.report_path)
+                raise MissingExtent(f"{what} {name!r} not found ({here!r} is not a directory)", path=self.report_path)
             done.append(part)
         if not done:
             raise ChainMemberNotRegular(f"{what} {name!r} is the image's folder itself", path=self.report_path)

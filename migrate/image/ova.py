@@ -142,7 +142,7 @@ def _file_attrs(xml: bytes) -> dict[str, tuple[str | None, int | None]]:
 
 def _safe_name(name: str, index: int) -> str:
     base = posixpath.basename(name.replace("\\", "/"))
-    if base in ("", ".", "..") or "\0" in base or len(base) > 200:
+    if base in ("", ".", "..") or not base.isprintable() or len(base) > 200:
         return f"disk{index}.img"
     return base
 
@@ -188,15 +188,15 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
             if member is None or not member.isfile():
                 raise MissingExtent(f"OVA names disk {name!r} but does not contain it", path=str(path))
             if member.issparse():
-                raise ResourceBudgetExceeded(f"OVA member {name} is a GNU sparse file ({member.size} bytes "
+                raise ResourceBudgetExceeded(f"OVA member {name!r} is a GNU sparse file ({member.size} bytes "
                                              "expanded); OVA exporters never write those", path=str(path))
             if manifest and name not in manifest and not allow_unlisted_disks:
-                raise ManifestIncomplete(f"the manifest {mf_names[0]} does not cover disk {name}",
+                raise ManifestIncomplete(f"the manifest {mf_names[0]!r} does not cover disk {name!r}",
                                          path=str(path))
             gz = (attrs.get(name, (None, None))[0] or "").lower() == "gzip"
             limit = _limit(capacity.get(name))
             if limit is not None and member.size > limit:
-                raise ResourceBudgetExceeded(f"OVA member {name} holds {member.size} bytes, more than a disk of "
+                raise ResourceBudgetExceeded(f"OVA member {name!r} holds {member.size} bytes, more than a disk of "
                                              f"{capacity.get(name)} bytes can", path=str(path))
             total += member.size if not gz else (limit or member.size)
             plan.append((name, member, limit, gz))
@@ -222,10 +222,10 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
             else:
                 written = _copy(src, target, digest, member.size, name, path)
                 if written != member.size:
-                    raise CorruptImage(f"OVA member {name} is truncated", path=str(path))
+                    raise CorruptImage(f"OVA member {name!r} is truncated", path=str(path))
             if digest:
                 if digest.hexdigest() != manifest[name][1]:
-                    raise ManifestMismatch(f"{name}: {manifest[name][0].upper()} digest does not match the manifest",
+                    raise ManifestMismatch(f"{name!r}: {manifest[name][0].upper()} digest does not match the manifest",
                                            path=str(path))
                 verified.append(name)
             disks.append(target)
@@ -240,7 +240,7 @@ def _copy(src: IO[bytes], target: Path, digest: object, cap: int, name: str, pat
             while chunk := src.read(1 << 20):
                 written += len(chunk)
                 if written > cap:
-                    raise ResourceBudgetExceeded(f"OVA member {name} unpacks to more than {cap} bytes",
+                    raise ResourceBudgetExceeded(f"OVA member {name!r} unpacks to more than {cap} bytes",
                                                  path=str(path))
                 if digest is not None:
                     digest.update(chunk)  # type: ignore[attr-defined]
@@ -252,7 +252,7 @@ def _copy(src: IO[bytes], target: Path, digest: object, cap: int, name: str, pat
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
-        raise CorruptImage(f"OVA member {name} does not decompress: {exc}", path=str(path)) from None
+        raise CorruptImage(f"OVA member {name!r} does not decompress: {exc}", path=str(path)) from None
     return written
 
 
@@ -260,4 +260,4 @@ def _check_digest(data: bytes, name: str, manifest: dict[str, tuple[str, str]], 
     if name in manifest:
         algo, expected = manifest[name]
         if hashlib.new(algo, data).hexdigest() != expected:
-            raise ManifestMismatch(f"{name}: {algo.upper()} digest does not match the manifest", path=str(path))
+            raise ManifestMismatch(f"{name!r}: {algo.upper()} digest does not match the manifest", path=str(path))

@@ -70,7 +70,7 @@ def test_manifest_that_does_not_cover_a_disk(tmp_path, tiny_guest_vmdk):
     assert list(work.iterdir()) == []  # refused before anything was unpacked
     proc = run_cli("inspect", str(ova))
     assert proc.returncode == EXIT_CODES["ManifestIncomplete"], proc.stderr
-    assert "does not cover disk disk.vmdk" in proc.stderr
+    assert "does not cover disk 'disk.vmdk'" in proc.stderr
     proc = run_cli("inspect", "--allow-unlisted-disks", "--json", str(ova))
     assert proc.returncode == 0, proc.stderr
     assert '"hostname": "tiny"' in proc.stdout
@@ -134,3 +134,13 @@ def test_ova_that_does_not_fit_the_free_space_is_refused_before_writing(tmp_path
     assert proc.returncode == EXIT_CODES["ResourceBudgetExceeded"], proc.stderr
     assert "free" in proc.stderr and "vm.ova" in proc.stderr
     assert list(small_tmpfs.iterdir()) == []
+
+
+def test_control_characters_in_member_names_never_break_the_one_line_error(tmp_path):
+    name = "evil\n\x1b[2Jname.vmdk"
+    ovf = _ovf([(name, MiB, None)]).replace(b"\n", b"&#10;").replace(b"\x1b", b"")
+    members = [("vm.ovf", ovf), (name.replace("\x1b", ""), b"x" * 512), ("vm.mf", _mf([("vm.ovf", ovf)]))]
+    ova = make_ova(tmp_path / "vm.ova", members)
+    proc = run_cli("inspect", str(ova))
+    assert proc.returncode == EXIT_CODES["ManifestIncomplete"], proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1, proc.stderr

@@ -251,7 +251,7 @@ class VmdkDevice(BlockDevice):
                     sp = own_sparse
                     dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
                     if sp.size < size:
-                        raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}", path=rp)
+                        raise CorruptImage(f"extent {fname!r} holds {sp.size} bytes, descriptor says {size}", path=rp)
                 elif etype in ("FLAT", "VMFS", "VMFSRAW", "VMFSRDM"):
                     dev = RawDevice(full, offset=offset * SECTOR, size=size, report_path=rp)
                 elif etype == "SPARSE":
@@ -259,7 +259,7 @@ class VmdkDevice(BlockDevice):
                     self._opened.append(sp)
                     dev = sp if self.parent is None else _SparseWithParent(sp, self.parent, pos)
                     if sp.size < size:
-                        raise CorruptImage(f"extent {fname} holds {sp.size} bytes, descriptor says {size}", path=rp)
+                        raise CorruptImage(f"extent {fname!r} holds {sp.size} bytes, descriptor says {size}", path=rp)
                 else:
                     raise UnsupportedLayout(f"VMDK extent type {etype}", path=rp)
                 if dev not in self._opened and not isinstance(dev, ZeroDevice):
