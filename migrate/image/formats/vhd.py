@@ -114,7 +114,7 @@ class VhdDevice(ChunkedDevice):
             break
         if name:
             root.resolve(name, self.path, what="parent disk")
-        exc = UnsupportedLayout(f"differencing VHD (parent {name or 'not named'}); its parent is not read",
+        exc = UnsupportedLayout(f"differencing VHD (parent {name!r}); its parent is not read",
                                 path=self.report_path)
         exc.no_fallback = True  # type: ignore[attr-defined]
         raise exc

@@ -143,7 +143,7 @@ class VhdxDevice(ChunkedDevice):
         name = entries.get("relative_path") or entries.get("absolute_win32_path")
         if name:
             root.resolve(name.replace("\\", "/"), self.path, what="parent disk")
-        exc = UnsupportedLayout(f"differencing VHDX (parent {name or 'not named'}); its parent is not read",
+        exc = UnsupportedLayout(f"differencing VHDX (parent {name!r}); its parent is not read",
                                 path=self.report_path)
         exc.no_fallback = True  # type: ignore[attr-defined]
         raise exc
