@@ -140,3 +140,23 @@ def test_lv_striped_onto_an_unknown_pv_is_a_note_not_a_crash(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "migrate", "inspect", str(disk)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["vhd", "vhdx"])
+def test_differencing_disk_with_a_vetted_parent_does_not_fall_back(tmp_path, kind):
+    """qemu opens a differencing VHD as a plain one (``qemu-img info`` shows no backing file and
+    never opens the parent: silently wrong data) and refuses a differencing VHDX, so `auto` must not
+    hand either to libguestfs, even when the parent locator passes the rule: 16, at once."""
+    import time
+
+    from tests.security.image_cases import vhd_differencing, vhdx_differencing
+
+    child = tmp_path / "child"
+    child.mkdir()
+    run("qemu-img", "create", "-f", "vpc" if kind == "vhd" else "vhdx", child / f"base.{kind}", "4M")
+    image = (vhd_differencing if kind == "vhd" else vhdx_differencing)(child, f"base.{kind}")
+    start = time.monotonic()
+    with pytest.raises(MigrateError) as exc:
+        inspect_images([image], "auto")
+    assert exc.value.exit_code == EXIT_CODES["UnsupportedLayout"] and "differencing" in exc.value.message
+    assert time.monotonic() - start < 10  # no appliance was started
