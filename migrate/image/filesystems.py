@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from migrate.errors import CorruptImage, GuestPathError
 from migrate.rootfs import FileStat, Filesystem, kind_from_mode
 
+from .budget import check_deadline
 from .formats.base import LRU, BlockDevice
 
 NATIVE_FSTYPES = ("ext2", "ext3", "ext4", "xfs")
@@ -90,6 +91,7 @@ class _LibyalFilesystem(Filesystem):
         try:
             self._volume.open_file_object(self._fileobj)
         except OSError as exc:
+            check_deadline(dev.path)  # the binding wraps our TimeBudgetExceeded in an OSError
             raise CorruptImage(f"cannot open {description}: {str(exc).splitlines()[0]}",
                                path=dev.path) from None
         self._entries = LRU(4096)
@@ -166,6 +168,7 @@ class _LibyalFilesystem(Filesystem):
         try:
             return e.read_buffer_at_offset(size, offset)
         except OSError as exc:
+            check_deadline(self.dev.path)
             raise CorruptImage(f"cannot read {path} on {self.description}: {str(exc).splitlines()[0]}",
                                path=self.dev.path) from None
 
