@@ -169,7 +169,7 @@ class _LibyalFilesystem(Filesystem):
             return e.read_buffer_at_offset(size, offset)
         except OSError as exc:
             check_deadline(self.dev.path)
-            raise CorruptImage(f"cannot read {path} on {self.description}: {str(exc).splitlines()[0]}",
+            raise CorruptImage(f"cannot read {path!r} on {self.description}: {str(exc).splitlines()[0]}",
                                path=self.dev.path) from None
 
     def close(self) -> None:
