@@ -81,12 +81,15 @@ def test_bad_chain_member_has_its_exit_code(case, tmp_path):
 def test_guestfs_backend_refuses_before_launch(tmp_path):
     """`--backend guestfs` vets the chain natively before libguestfs sees the image: the refusal
     comes at once (no appliance start), with the same code, and the canary stays closed."""
+    import time
+
     image, canary = build("qcow2-backing-absolute", tmp_path)
-    start = len(_OPENED)
+    start, began = len(_OPENED), time.monotonic()
     with pytest.raises(MigrateError) as exc:
         inspect_images([image], "guestfs")
     assert exc.value.exit_code == EXIT_CODES["ChainMemberOutside"]
     assert not _canary_opened(canary.path, start)
+    assert time.monotonic() - began < 10  # the appliance (25 s under TCG here) never started
 
 
 def test_symlink_inside_the_folder_is_followed(tmp_path):
