@@ -51,6 +51,7 @@ class CorpusRun:
     workdir: Path
     steps: list[Step] = field(default_factory=list)
     mode: str = "compose"
+    logs: dict[str, str] = field(default_factory=dict)  # container -> last log lines, kept when a step failed
 
     @property
     def out(self) -> Path:
@@ -139,13 +140,16 @@ class CorpusRun:
         failed = self.failed
         ok, hits = self.predicted(failed) if failed else (True, [])
         result = {"guest": self.guest, "mode": self.mode, "steps": [asdict(s) for s in self.steps],
-                  "failed_step": failed.name if failed else None, "predicted": ok, "blockers": self.blockers()}
+                  "failed_step": failed.name if failed else None, "predicted": ok, "blockers": self.blockers(),
+                  "logs": self.logs}
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / f"corpus-result-{self.mode}.json").write_text(json.dumps(result, indent=2))
         print(json.dumps({"guest": self.guest, "steps": [(s.name, s.ok, s.seconds) for s in self.steps]}))
         if failed is None:
             return
         why = f"{self.guest}: step {failed.name} failed: {failed.error}"
+        if self.logs:
+            why += "\nlast log lines:\n" + "\n".join(f"[{n}] {t.strip()[-600:]}" for n, t in self.logs.items())
         if failed.name in ("convert", "probe") or not ok:
             pytest.fail(f"{why}\nnot predicted by a blocker of plan.yaml for the failing containers; blockers: {hits}")
         pytest.xfail(f"{why}\npredicted by the plan: " + "; ".join(hits))
@@ -202,10 +206,26 @@ def run_chain(run: CorpusRun, engine, base_image: str, *, swarm: bool = False,  
     except _Skipped:
         pass
     finally:
+        if started and run.failed is not None:
+            run.logs = container_logs(engine, load_stack(run.out).name)
+            (run.workdir / f"logs-{run.mode}.txt").write_text(
+                "".join(f"== {name}\n{text}\n" for name, text in run.logs.items()))
         if started:
             with contextlib.suppress(Exception):
                 down(run.out, volumes=True, engine=engine)
     return run
+
+
+def container_logs(engine, project: str, lines: int = 15) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The last log lines of every container of ``project`` (Compose or swarm tasks), by name."""
+    out = {}
+    found = engine.containers([f"com.docker.compose.project={project}"]) or engine.containers(
+        [f"com.docker.stack.namespace={project}"])
+    for c in found:
+        name = (c.get("Names") or [c["Id"][:12]])[0].lstrip("/")
+        res = engine.docker("logs", "--tail", str(lines), c["Id"], timeout=30)
+        out[name] = f"({c.get('Status', '')})\n{res.output}"
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
