@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 from migrate.errors import CorruptImage, GuestPathError
-from migrate.rootfs import FileStat, Filesystem, kind_from_mode
+from migrate.rootfs import MAX_EXTENTS, FileStat, Filesystem, kind_from_mode
 
 from .budget import check_deadline
 from .formats.base import LRU, BlockDevice
@@ -180,6 +180,32 @@ class _LibyalFilesystem(Filesystem):
 
 class ExtFilesystem(_LibyalFilesystem):
     module_name = "pyfsext"
+
+    def data_extents(self, path: str, size: int) -> list[tuple[int, int]] | None:
+        """Where the file holds data, from its extent list (issue 8, D5: `data export` writes holes
+        sparsely). pyfsext lists a file's extents in logical order, holes as extents flagged sparse
+        (flag 1); anything that does not add up to the file's size is "unknown" (None)."""
+        e = self._entry(path)
+        if e is None:
+            return None
+        try:
+            count = e.number_of_extents
+            if count > MAX_EXTENTS:
+                return None
+            extents = [e.get_extent(i) for i in range(count)]
+        except (OSError, TypeError, ValueError):
+            return None
+        out: list[tuple[int, int]] = []
+        pos = 0
+        for _physical, length, flags in extents:
+            if length < 0:
+                return None
+            if not flags & 1 and pos < size:
+                out.append((pos, min(length, size - pos)))
+            pos += length
+        if pos < size or pos - size >= 1 << 20:
+            return None
+        return out
 
 
 class XfsFilesystem(_LibyalFilesystem):
