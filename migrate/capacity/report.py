@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from migrate.errors import OutputError
+from migrate.fsutil import ConfinedDir
 from migrate.model.bench import BenchResults
 from migrate.model.capacity import CapacityReport
 
@@ -287,24 +288,27 @@ def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
 
 def write_outputs(rep: CapacityReport, outdir: Path, bench: BenchResults | None = None) -> dict[str, Path]:
     """capacity.html, capacity.json, capacity-summary.csv and capacity-workloads.csv in ``outdir``."""
+    names = {"html": "capacity.html", "json": "capacity.json", "summary_csv": "capacity-summary.csv",
+             "workloads_csv": "capacity-workloads.csv"}
+    summary = io.StringIO(newline="")
+    w = csv.writer(summary)
+    w.writerow(SUMMARY_HEAD)
+    w.writerows(summary_rows(rep))
+    workloads = io.StringIO(newline="")
+    w = csv.writer(workloads)
+    w.writerow(["scenario", "name", "host", "cores", "memory_mib", "group", "basis"])
+    for s in rep.scenarios:
+        where = {n: h.host for h in s.hosts for n in h.items}
+        for i in sorted(s.items, key=lambda i: i.name):
+            w.writerow([s.name, i.name, where.get(i.name, "unplaced"), i.cpu, i.memory_mib, i.group or "", i.basis])
+    texts = {"html": render_html(rep, bench), "json": rep.to_json(), "summary_csv": summary.getvalue(),
+             "workloads_csv": workloads.getvalue()}
     try:
         outdir.mkdir(parents=True, exist_ok=True)
-        paths = {"html": outdir / "capacity.html", "json": outdir / "capacity.json",
-                 "summary_csv": outdir / "capacity-summary.csv", "workloads_csv": outdir / "capacity-workloads.csv"}
-        paths["html"].write_text(render_html(rep, bench))
-        paths["json"].write_text(rep.to_json())
-        with open(paths["summary_csv"], "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(SUMMARY_HEAD)
-            w.writerows(summary_rows(rep))
-        with open(paths["workloads_csv"], "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["scenario", "name", "host", "cores", "memory_mib", "group", "basis"])
-            for s in rep.scenarios:
-                where = {n: h.host for h in s.hosts for n in h.items}
-                for i in sorted(s.items, key=lambda i: i.name):
-                    w.writerow([s.name, i.name, where.get(i.name, "unplaced"), i.cpu, i.memory_mib, i.group or "",
-                                i.basis])
     except OSError as exc:
         raise OutputError(f"cannot write report: {exc.strerror}", path=str(outdir)) from exc
-    return paths
+    # the report names VMs from inventories: written like every output, never through a link (issue 8)
+    with ConfinedDir(outdir) as out:
+        for key, name in names.items():
+            out.write_bytes(name, texts[key].encode())
+    return {key: outdir / name for key, name in names.items()}

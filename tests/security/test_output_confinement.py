@@ -111,3 +111,23 @@ def test_climbing_into_a_system_directory_does_not_ship_it(tmp_path):
     assert not [p for p in out.rglob("*") if p.is_file() and b"SHADOW-HASH-MARKER" in p.read_bytes()]
     assert "/etc is a system directory" in (out / "README.md").read_text()
     assert (out / "app" / "rootfs" / "opt" / "app" / "app.py").is_file()  # the real app tree still ships
+
+
+def test_capacity_report_is_not_written_through_a_planted_link(tmp_path):
+    from migrate.capacity.fleet import load_csv
+    from migrate.capacity.plan import plan
+    from migrate.capacity.report import write_outputs
+
+    fleet = Path(__file__).parents[1] / "data" / "fleet" / "sample-fleet.csv"
+    rep = plan(load_csv(fleet), rule="moderate", fleet_source=fleet.name)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "capacity.json").symlink_to(victim)
+    with pytest.raises(OutputEscape):
+        write_outputs(rep, out)
+    assert victim.read_text() == "keep\n"
+    (out / "capacity.json").unlink()
+    paths = write_outputs(rep, out)
+    assert all(p.is_file() and not p.is_symlink() for p in paths.values())
