@@ -119,3 +119,19 @@ def test_corpus_nginx_tls_module_and_wsgi_app() -> None:
     for pkg, module in (("python3-flask", "flask"), ("python3-psycopg2", "psycopg2"), ("python3-redis", "redis")):
         assert any(f"module {module}, imported by /srv/notes/app.py" in r for r in notes[pkg].reasons), pkg
     assert "gunicorn" in {i.name for i in decisions["notes"].items}
+
+
+def test_convert_writes_the_closure_into_plan_yaml(tmp_path) -> None:
+    """The planner's packages step is the closure when convert reads a guest: plan.yaml carries each
+    package pinned to the VM's version with the files that made it needed."""
+    from migrate.generate import convert
+    from migrate.model.plan import Plan
+
+    _result, _plan = convert(_corpus_disks("corpus-lamp"), tmp_path / "stack")
+    plan = Plan.load(tmp_path / "stack/plan.yaml")
+    [httpd] = [c for c in plan.containers if c.source_service == "apache2"]
+    items = {i.name: i for i in httpd.packages.items}
+    assert items["libapache2-mod-php8.2"].spec == f"libapache2-mod-php8.2={items['libapache2-mod-php8.2'].version}"
+    assert "php8.2" in (items["libapache2-mod-php8.2"].reason or "")
+    assert "mysqli" in (items["php8.2-mysql"].reason or "")
+    assert "dpkg file lists" in httpd.packages.reason
