@@ -7,9 +7,16 @@ the guest, each with why it is used —
 - the ExecStart executable, found through systemd's PATH and the guest's symlinks (alternatives
   under /etc/alternatives and the /usr-merge aliases included), and its ``#!`` interpreter (an ELF
   interpreter is libc, which every base image has);
-- every path named on the command line that is a file (JARs, WARs, scripts, config files);
+- the container's own command when the planner runs a daemon's foreground form instead of a
+  wrapper unit's ExecStart (Debian's postgresql.service runs /bin/true);
+- every path named on the command line that is a file (JARs, WARs, scripts, config files), and a
+  Python module given by name (``gunicorn app:app --chdir /srv/app``);
 - the unit file, the service's config files and the files its analyzers say it uses
   (``Service.uses_files``, ``Service.modules``);
+- what application code loads: Python ``import``, Node ``require``, Perl ``use`` resolved where each
+  runtime looks, and the shared libraries (ELF DT_NEEDED) of a program outside the packaged /usr tree;
+- links and archives in the directories the unit's environment names (``CATALINA_BASE/lib/x.jar``
+  pointing into a library package);
 - files the configuration references, followed a few levels: absolute paths and include globs
   (``IncludeOptional mods-enabled/*.load``, ``include /etc/nginx/modules-enabled/*.conf``), paths
   relative to the config's directories (``load_module modules/x.so``), and the ``conf.d``-style
@@ -27,6 +34,7 @@ import contextlib
 import posixpath
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from migrate.errors import GuestPathError
@@ -85,17 +93,16 @@ class Closure:
     exe_owners: set[str] = field(default_factory=set)  # packages that ship the executable that runs
 
 
-_DB_CACHE: dict[int, tuple[RootFS, PackageDB | None]] = {}
+_DB_CACHE: weakref.WeakKeyDictionary[RootFS, PackageDB | None] = weakref.WeakKeyDictionary()
 
 
 def package_db(rootfs: RootFS) -> PackageDB | None:
-    """The guest's package index, built once per open guest (the planner asks per container)."""
-    hit = _DB_CACHE.get(id(rootfs))
-    if hit is not None and hit[0] is rootfs:
-        return hit[1]
+    """The guest's package index, built once per open guest (the planner asks per container) and
+    dropped with the guest."""
+    if rootfs in _DB_CACHE:
+        return _DB_CACHE[rootfs]
     db = load_package_db(rootfs)
-    _DB_CACHE.clear()  # one guest at a time: never keep an old guest's index alive
-    _DB_CACHE[id(rootfs)] = (rootfs, db)
+    _DB_CACHE[rootfs] = db
     return db
 
 
