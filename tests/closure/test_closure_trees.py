@@ -102,6 +102,27 @@ def test_budgets_stop_a_hostile_package_database(tmp_path) -> None:
     assert any("zz-huge.list: the package file lists exceed the read budget" in n for n in db.notes)
 
 
+def test_alternatives_link_resolved_in_the_guest(nginx_light_tree, tmp_path) -> None:
+    """A command reached through update-alternatives (the real tool, run with --root on a copy of the
+    tree): /usr/bin/webserver -> /etc/alternatives/webserver -> /usr/sbin/nginx. The links belong to
+    no package; the file they end at is nginx's."""
+    tree = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(nginx_light_tree), str(tree)], check=True)
+    (tree / "etc/alternatives").mkdir(exist_ok=True)
+    (tree / "var/lib/dpkg/alternatives").mkdir(exist_ok=True)
+    subprocess.run(["update-alternatives", "--root", str(tree), "--install", "/usr/bin/webserver", "webserver",
+                    "/usr/sbin/nginx", "10"], check=True, capture_output=True)
+    from migrate.model.inventory import Inventory, Service
+
+    s = Service(name="web", manager="systemd", exec_start=["webserver", "-g", "daemon off;"])
+    with RootFS.from_directory(tree) as rootfs:
+        c = closure_of(Inventory(name="t", backend="dir"), s, rootfs, load_package_db(rootfs))
+    reasons = c.packages["nginx"].reasons
+    assert any(r.startswith("owns /usr/sbin/nginx (/usr/bin/webserver resolves to it), the ExecStart executable")
+               for r in reasons), reasons
+    assert c.exe_owners == {"nginx"} and not c.unowned
+
+
 def test_used_files_follow_path_and_shebang(nginx_light_tree) -> None:
     """A command given by name is found through systemd's PATH; a script's #! interpreter is used."""
     from migrate.model.inventory import Service
