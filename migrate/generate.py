@@ -131,7 +131,11 @@ class StackWriter:
         self.root = root
         self.out = ConfinedDir(root)
         self.secret_values: set[str] = set()
-        self.known = {v: n for v, n in (known_secrets or {}).items() if len(v) >= MIN_SECRET_LEN}
+        # a weak password that is also an identifier of the plan ("postgres" as password and user) cannot
+        # be told apart from the name by value: it is left to the redaction by key
+        plan_text = plan.to_yaml() if known_secrets else ""
+        self.known = {v: n for v, n in (known_secrets or {}).items()
+                      if len(v) >= MIN_SECRET_LEN and v not in plan_text}
         self.secret_values.update(self.known)
         self.templates: dict[str, list[str]] = {}  # container -> guest paths rendered from secret templates
         self.result = GenerateResult(outdir=root)

@@ -44,7 +44,8 @@ def test_multiline_secret_rendered_by_the_entrypoint(tmp_path, pem_key, docker_e
                       fills=[{"placeholder": placeholder("api_token"), "secret": "api_token"}]),
              FileFill(dest=conf_dest, template=SECRET_TEMPLATE_DIR + conf_dest,
                       fills=[{"placeholder": placeholder("db"), "secret": "db"}])]
-    entry = render_template("entrypoint.sh.j2", c=SimpleNamespace(name="web", forwarders=[]), env_fills=[], file_fills=fills)
+    web = SimpleNamespace(name="web", forwarders=[])
+    entry = render_template("entrypoint.sh.j2", c=web, env_fills=[], file_fills=fills)
     put = {
         "usr/local/bin/migrate-entrypoint": entry.encode(),
         # the whole key file was the secret: its template is the placeholder alone (generate.redact_known)
@@ -129,3 +130,38 @@ def test_no_secret_value_in_any_image_layer(flagship_converted, docker_engine, b
             for value in values:
                 assert value.encode() not in data, f"{service}: a guest secret value is in {path} ({layer})"
     assert checked > 1000, result
+
+
+def test_value_redaction_on_a_guest_tree(tmp_path) -> None:
+    """generate with the values an inspection found: a value no key-based rule finds (planted in the
+    application tree /opt/shop) makes that file a template outside the build context; a weak
+    password that is also an identifier of the plan ("postgres") is left to the key-based redaction
+    instead of making every file that names the server fail the leak check; a value no stack secret
+    carries keeps its file out of the stack (listed as missing)."""
+    from migrate.generate import generate
+    from migrate.plan import make_plan
+    from migrate.rootfs import RootFS
+    from tests.generate.guest import REDIS_PASSWORD, make_guest
+    from tests.graph.conftest import load_fixture
+
+    guest = make_guest(tmp_path / "guest")
+    (guest / "opt/shop/settings.py").write_text(f"CACHE = {{'password': '{REDIS_PASSWORD}'}}\n")
+    (guest / "opt/shop/notes.txt").write_text("the old admin hash: hash-only-Zq9x7w\n")
+    known = {REDIS_PASSWORD: "redis_password", "postgres": "postgres_shop_password", "hash-only-Zq9x7w": None}
+    with RootFS.from_directory(guest) as fs:
+        plan = make_plan(load_fixture("flagship-debian12"), reader=fs)
+        assert any(f.source == "/opt/shop" and f.kind == "tree" for c in plan.containers for f in c.files)
+        result = generate(plan, tmp_path / "out", fs, known_secrets=known)
+    out = tmp_path / "out"
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert REDIS_PASSWORD.encode() not in p.read_bytes() and b"hash-only-Zq9x7w" not in p.read_bytes(), p
+    template = out / "secret-templates/shop/opt/shop/settings.py"
+    assert template.read_text() == "CACHE = {'password': '@@MIGRATE_SECRET_redis_password@@'}\n"
+    assert not (out / "shop/rootfs/opt/shop/settings.py").exists()
+    assert (out / "shop/rootfs/opt/shop/app.py").exists()
+    entry = (out / "shop/rootfs/usr/local/bin/migrate-entrypoint").read_text()
+    assert "/usr/local/share/migrate/secret-templates/opt/shop/settings.py" in entry
+    compose = (out / "compose.yaml").read_text()
+    assert "postgres" in compose and "./secret-templates/shop/opt/shop/settings.py" in compose
+    assert ("shop", "/opt/shop/notes.txt") in {(c, p) for c, p, _ in result.missing}
