@@ -39,7 +39,7 @@ from migrate.errors import (  # noqa: F401 - raised here, defined with the other
     UsageError,
     VolumeNotEmpty,
 )
-from migrate.fsutil import ConfinedDir, check_relpath, require_space
+from migrate.fsutil import ConfinedDir, check_relpath, free_bytes, require_space
 from migrate.model.data import (
     DataImportReport,
     DataManifest,
@@ -51,7 +51,7 @@ from migrate.model.data import (
     VolumeImport,
 )
 from migrate.model.inventory import Inventory, PersistentPath
-from migrate.rootfs import FileStat, RootFS
+from migrate.rootfs import MAX_EXTENTS, FileStat, RootFS
 
 Progress = Callable[[str], None]
 MANIFEST = "manifest.json"
@@ -218,9 +218,38 @@ class _VolumePlan:
         return sum(f.stored for f in self.files.values() if f.skip is None)
 
 
+SCAN_MIN = 8 << 20  # files at least this big whose reader cannot tell their holes are scanned for zeros
+
+
 class _HoleBudget:
-    def __init__(self, limit: int = MAX_HOLE_BYTES) -> None:
+    """What is left of the export's hole budget, and of the bytes it may read just to find zero
+    blocks (no more than the free space: a file that would not fit anyway is not scanned)."""
+
+    def __init__(self, limit: int = MAX_HOLE_BYTES, scan: int = 0) -> None:
         self.left = limit
+        self.scan_left = scan
+
+
+def zero_scan(rootfs: RootFS, path: str, size: int) -> list[tuple[int, int]] | None:
+    """The data extents of a file whose reader cannot tell them (XFS, libguestfs), found by reading
+    it in CHUNK blocks: an all-zero block is a hole. None when the map would be too fragmented."""
+    f = rootfs.open(path, follow_final=False)
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while pos < size:
+        n = min(CHUNK, size - pos)
+        block = f.pread(pos, n)
+        if len(block) != n:
+            raise GuestPathError(f"short read at offset {pos}: {len(block)} of {n} bytes", path=path)
+        if block != _ZEROS[:n]:
+            if out and out[-1][0] + out[-1][1] == pos:
+                out[-1] = (out[-1][0], out[-1][1] + n)
+            else:
+                out.append((pos, n))
+                if len(out) > MAX_EXTENTS:
+                    return None
+        pos += n
+    return out
 
 
 def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclude: list[str],
@@ -256,6 +285,9 @@ def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclud
             continue
         try:
             extents = rootfs.open(path, follow_final=False).data_extents()
+            if extents is None and SCAN_MIN <= st.size <= holes.scan_left:
+                holes.scan_left -= st.size
+                extents = zero_scan(rootfs, path, st.size)
         except GuestPathError:
             extents = None
         data = sum(n for _, n in extents) if extents is not None else st.size
@@ -375,7 +407,12 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
         seen[t.volume] = path
     out = Path(out)
     all_paths = [pp.path for pp in inv.persistent_paths]
-    holes = _HoleBudget()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        free = free_bytes(out.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror}", path=str(out)) from exc
+    holes = _HoleBudget(scan=free)
     plans: list[_VolumePlan] = []
     not_exported: list[SkippedEntry] = []
     for pp in sorted(inv.persistent_paths, key=lambda p: p.path):

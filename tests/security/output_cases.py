@@ -252,3 +252,33 @@ def canary_guest(root: Path, canary: Path) -> str:
            .replace("[Service]", f"[Service]\nEnvironmentFile={host}\nEnvironmentFile=-{climb}"))
     write(root, "/opt/app/worker.py", "print('worker')\n")
     return name
+
+
+def xfs_image(tree: Path, image: Path, size: int = 400 << 20) -> Path:
+    """A real XFS filesystem image holding ``tree`` (mkfs.xfs -p protofile, no mount, no root).
+    mkfs copies file contents as they read, so zero runs are written as data: the case of a reader
+    that cannot tell holes."""
+    lines = ["migrate-test", "0 0", "d--755 0 0"]
+
+    def walk(d: Path, depth: int) -> None:
+        for p in sorted(d.iterdir()):
+            mode = p.lstat().st_mode & 0o777
+            if p.is_symlink():
+                lines.append(f"{p.name} l--777 0 0 {os.readlink(p)}")
+            elif p.is_dir():
+                lines.append(f"{p.name} d--{mode:03o} 0 0")
+                walk(p, depth + 1)
+                lines.append("$")
+            else:
+                lines.append(f"{p.name} ---{mode:03o} 0 0 {p}")
+
+    walk(tree, 0)
+    lines.append("$")
+    proto = image.with_suffix(".proto")
+    proto.write_text("\n".join(lines) + "\n")
+    with open(image, "wb") as fh:
+        fh.truncate(size)
+    import subprocess
+
+    subprocess.run(["mkfs.xfs", "-q", "-f", "-p", str(proto), str(image)], check=True, capture_output=True)
+    return image

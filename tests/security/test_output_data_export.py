@@ -217,3 +217,30 @@ def test_sparse_files_in_a_real_ext4_image_export_sparsely(tmp_path):
             h.update(block)
     assert giga["sha256"] == h.hexdigest()
     assert [s["path"] for s in vol["skipped"]] == ["/var/www/html/tera.bin"]
+
+
+def test_zero_blocks_become_holes_where_the_reader_cannot_tell(tmp_path):
+    """XFS (read natively, no hole information): a file of zeros written as data is scanned and
+    archived sparsely, with the hash of its whole content."""
+    if not shutil.which("mkfs.xfs"):
+        pytest.skip("mkfs.xfs not installed")
+    from tests.security.output_cases import xfs_image
+
+    tree = tmp_path / "tree"
+    web = webroot_guest(tree)
+    (tree / "usr/bin").mkdir(parents=True)
+    with open(web / "zeros.bin", "wb") as fh:  # dense: 40 MiB of written zeros, then data, then zeros
+        fh.write(bytes(40 * MiB) + b"data-in-the-middle" * 1000 + bytes(40 * MiB))
+    disk = xfs_image(tree, tmp_path / "disk.img")
+    out = tmp_path / "data"
+    proc = migrate("data", "export", str(disk), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    (vol,) = manifest["volumes"]
+    assert (out / vol["archive"]).stat().st_size < 4 * MiB
+    entry = next(e for e in vol["entries"] if e["path"] == "zeros.bin")
+    assert entry["sha256"] == hashlib.sha256((web / "zeros.bin").read_bytes()).hexdigest()
+    dest = tmp_path / "x"
+    dest.mkdir()
+    subprocess.run(["tar", "-C", str(dest), "-xpf", str(out / vol["archive"])], check=True)
+    assert (dest / "zeros.bin").read_bytes() == (web / "zeros.bin").read_bytes()
