@@ -54,3 +54,12 @@ def test_tls_key_round_trips_from_convert_to_up(tls_guest, tmp_path) -> None:
             assert marker not in path.read_bytes(), path.relative_to(out)
     templates = [p for p in (out / "secret-templates").rglob("*") if p.is_file() and p.name.endswith(".key")]
     assert templates and all(p.read_text().strip() == f"@@MIGRATE_SECRET_{name}@@" for p in templates)
+
+
+def test_secrets_out_inside_the_stack_is_refused(tls_guest, tmp_path) -> None:
+    image, _key = tls_guest
+    out = tmp_path / "stack"
+    proc = subprocess.run([sys.executable, "-m", "migrate", "convert", str(image), "-o", str(out),
+                           "--secrets-out", str(out / "secrets.env")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2 and "--secrets-out must be outside the stack directory" in proc.stderr
+    assert not (out / "secrets.env").exists()
