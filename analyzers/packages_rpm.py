@@ -54,6 +54,8 @@ class RpmAnalyzer(Analyzer):
         data = read_bytes(ctx, self, path, f, max_bytes=1024 * 1024 * 1024)
         if data is None:
             return f
+        if data[:16] == b"SQLite format 3\0" and data[18:20] == b"\x02\x02":
+            data = data[:18] + b"\x01\x01" + data[20:]  # rpm's WAL mode: an in-memory copy reads it as rollback
         conn = sqlite3.connect(":memory:")
         try:
             conn.deserialize(data)

@@ -75,6 +75,18 @@ def test_rpm_sqlite_file_lists(rpm_tree) -> None:
     assert any("the unit file" in r for r in reasons)
 
 
+def test_rpm_analyzer_reads_the_same_real_database(rpm_tree) -> None:
+    """rpm 4.16+ keeps rpmdb.sqlite in WAL mode; the packages analyzer must list its packages too
+    (the closure pins them at the versions it reports)."""
+    from migrate.analyzers.base import Context
+    from migrate.analyzers.packages_rpm import RpmAnalyzer
+
+    with RootFS.from_directory(rpm_tree) as rootfs:
+        f = RpmAnalyzer().run(Context(rootfs=rootfs))
+    assert [(p.name, p.version, p.manager) for p in f.packages] == [("hello-migrate", "1.2-3", "rpm")]
+    assert not f.unknowns
+
+
 def test_legacy_rpm_database_is_reported_not_guessed(tmp_path) -> None:
     (tmp_path / "var/lib/rpm").mkdir(parents=True)
     (tmp_path / "var/lib/rpm/Packages").write_bytes(b"\0" * 4096)
