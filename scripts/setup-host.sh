@@ -11,6 +11,8 @@ PACKAGES=(
   libguestfs-tools python3-guestfs linux-image-amd64
   # image formats, partitions and filesystems for building and reading guests
   qemu-utils qemu-system-x86 debootstrap lvm2 xfsprogs btrfs-progs e2fsprogs dosfstools fdisk gdisk cryptsetup-bin
+  # package-closure tests: a real rpm database made by rpmbuild + rpm --root (Debian's rpm 4.18)
+  rpm
   # Docker engine (Debian's daemon) and what it needs
   docker.io iptables
   # benchmarks and reports
