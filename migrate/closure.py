@@ -616,7 +616,8 @@ def package_closure(inv: Inventory, s: Service, rootfs: object, manager: str, ex
                                        reason="used by the healthcheck"))
     items.sort(key=lambda i: i.name)
     head = (f"the packages that own the files {s.name} uses, from the guest's {db.manager} file lists "
-            f"({db.source}), pinned to the versions installed in the VM; their dependencies come from the "
+            f"({db.source}), pinned to the versions installed in the VM (they must still be in the "
+            "repositories: point the build at a snapshot mirror if not); their dependencies come from the "
             "distribution's resolver at build time")
     if c.unowned:
         shown = ", ".join(sorted({u.path for u in c.unowned})[:12])
