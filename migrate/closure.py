@@ -205,7 +205,7 @@ def _shebang(rootfs: RootFS, path: str, path_var: str) -> str | None:
 
 
 class _Collector:
-    def __init__(self, rootfs: RootFS, path_var: str) -> None:
+    def __init__(self, rootfs: RootFS, path_var: str, db: PackageDB | None = None) -> None:
         self.rootfs = rootfs
         self.path_var = path_var
         self.used: dict[str, UsedFile] = {}
@@ -213,8 +213,20 @@ class _Collector:
         self.over_budget = False
         self.virtualenv: str | None = None
         self.binary_bytes = 0
+        self.db = db
         self.globbed: set[str] = set()
         self.deadline = time.monotonic() + MAX_SECONDS
+
+    def packaged(self, path: str) -> bool:
+        """Whether a package ships ``path`` (the guest's file lists; without them, the FHS rule that
+        package managers install below /usr)."""
+        if self.db is None:
+            return path.startswith(PACKAGED_PREFIXES)
+        try:
+            real = self.rootfs.resolve(path)
+        except GuestPathError:
+            real = path
+        return bool(self.db.owners(path) or self.db.owners(real))
 
     def _first_line(self, path: str) -> bytes:
         try:
@@ -455,17 +467,20 @@ class _Collector:
                 head = self.rootfs.open(path).pread(0, 4)
             except GuestPathError:
                 continue
+            # what a packaged file loads is its package's dependencies (the resolver's job): the code
+            # and the programs of the application itself are followed
+            local = not self.packaged(path)
             if path.endswith(".py") or (head[:2] == b"#!" and b"python" in self._first_line(path)):
-                if not path.startswith(("/usr/lib/python", "/usr/lib64/python")):
-                    self.follow_python(path, depth)  # a packaged module's imports are its package's dependencies
+                if local:
+                    self.follow_python(path, depth)
             elif path.endswith((".js", ".mjs", ".cjs")) or (head[:2] == b"#!" and b"node" in self._first_line(path)):
-                if not path.startswith(NODE_DIRS):
+                if local:
                     self.follow_requires(path, depth, "node")
             elif path.endswith((".pl", ".pm")) or (head[:2] == b"#!" and b"perl" in self._first_line(path)):
-                if not path.startswith(("/usr/share/perl", "/usr/lib/x86_64-linux-gnu/perl", "/usr/lib/perl")):
+                if local:
                     self.follow_requires(path, depth, "perl")
             elif head == b"\x7fELF":
-                if not path.startswith(PACKAGED_PREFIXES):
+                if local:
                     self.follow_needed(path, depth)
                 if path.endswith(".so") or ".so." in path or depth == 0 or "/sbin/" in path or "/bin/" in path:
                     self.follow_binary(path, depth)
@@ -475,13 +490,13 @@ class _Collector:
             self.over_budget = True  # stopped by the deadline
 
 
-def used_files(inv: Inventory, s: Service, rootfs: RootFS,
-               command: list[str] | None = None) -> tuple[list[UsedFile], bool]:
+def used_files(inv: Inventory, s: Service, rootfs: RootFS, command: list[str] | None = None,
+               db: PackageDB | None = None) -> tuple[list[UsedFile], bool]:
     """The files service ``s`` uses, each with why; False when the file budget cut the walk short.
     ``command``: the container's own command when the planner runs something else than ExecStart
     (the foreground form of a daemon behind a wrapper unit)."""
     path_var = s.environment.get("PATH") or SYSTEMD_PATH
-    col = _Collector(rootfs, path_var)
+    col = _Collector(rootfs, path_var, db)
     col.virtualenv = s.virtualenv
     argvs = []
     if s.exec_start or s.executable:
@@ -557,7 +572,7 @@ def owners_with_links(db: PackageDB, rootfs: RootFS, path: str) -> tuple[list[tu
 
 def closure_of(inv: Inventory, s: Service, rootfs: RootFS, db: PackageDB,
                command: list[str] | None = None) -> Closure:
-    used, within_budget = used_files(inv, s, rootfs, command)
+    used, within_budget = used_files(inv, s, rootfs, command, db)
     out = Closure(used=used, complete=db.complete and within_budget, notes=list(db.notes))
     if not within_budget:
         out.notes.append(f"more than {MAX_USED_FILES} used files: the walk stopped there")
