@@ -1,12 +1,13 @@
 """lighttpd: -D keeps it in the foreground. Its main process itself switches to server.username after
 binding (no root master stays behind), so the container runs as that account from the start: the
-uid Docker starts is the uid that serves, and volume owners match. Its pid file moves to a runtime
-directory that account owns."""
+uid Docker starts is the uid that serves, and volume owners match. It writes no pid file (the
+container is its supervisor, and /run is root's)."""
 
 from __future__ import annotations
 
 from migrate.kinds.base import Foreground, Kind, KindContext
-from migrate.model.plan import Link
+from migrate.model.inventory import ConfigFile
+from migrate.model.plan import FileEdit
 
 
 class Lighttpd(Kind):
@@ -32,10 +33,12 @@ class Lighttpd(Kind):
         return Foreground(argv, f"ExecStart of {ctx.service.unit_path or ctx.service.name}; -D keeps lighttpd in "
                                 "the foreground as the container's main process")
 
-    def links(self, ctx: KindContext) -> list[Link]:
-        return [Link(path="/run/lighttpd.pid", target="/run/lighttpd/lighttpd.pid",
-                     reason="Debian's server.pid-file is /run/lighttpd.pid; the server runs as its own account, "
-                            "which may write only its runtime directory")]
+    def config_edits(self, config: ConfigFile, ctx: KindContext) -> list[FileEdit]:
+        if config.kind != "lighttpd.conf":
+            return []
+        return [FileEdit(pattern=r"^(\s*server\.pid-file\s*=.*)$", replacement=r"#\1",
+                         reason="no pid file: the container is the supervisor, and lighttpd (running as its own "
+                                "account) refuses a pid file it cannot create in /run")]
 
 
 KIND = Lighttpd()

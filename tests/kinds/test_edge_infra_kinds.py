@@ -97,5 +97,8 @@ def test_config_edits() -> None:
     hap = kind_for(svc("haproxy", ["/usr/sbin/haproxy"], "haproxy"))
     assert edit(hap, "haproxy.cfg", "frontend f\n\tbind 127.0.0.1:8000\n\tbind *:80\n") == \
         "frontend f\n\tbind :8000\n\tbind *:80\n"
+    light = kind_for(svc("lighttpd", ["/usr/sbin/lighttpd"], "lighttpd"))
+    assert edit(light, "lighttpd.conf", 'server.port = 80\nserver.pid-file = "/run/lighttpd.pid"\n') == \
+        'server.port = 80\n#server.pid-file = "/run/lighttpd.pid"\n'
     mq = kind_for(svc("mosquitto", ["/usr/sbin/mosquitto"], "mosquitto"))
     assert edit(mq, "mosquitto.conf", "log_dest file /var/log/mosquitto/mosquitto.log\n") == "log_dest stderr\n"
