@@ -37,7 +37,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from migrate.errors import GuestPathError
+from migrate.errors import GuestPathError, MigrateError
 from migrate.model.inventory import Inventory, Service
 from migrate.model.plan import Packages, PinnedPackage
 from migrate.pkgdb import PackageDB, load_package_db
@@ -613,7 +613,10 @@ def package_closure(inv: Inventory, s: Service, rootfs: object, manager: str, ex
     db = package_db(rootfs)
     if db is None or not db.meta and not db.owners_by_path:
         return None
-    c = closure_of(inv, s, rootfs, db, command)
+    try:
+        c = closure_of(inv, s, rootfs, db, command)
+    except MigrateError:  # the guest could not be read as far as needed: the caller's fallback decides
+        return None
     installed = {p.name: p for p in inv.packages if p.state in ("installed", "")}
     items: list[PinnedPackage] = []
     lines: list[str] = []
