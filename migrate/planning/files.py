@@ -143,8 +143,9 @@ def app_trees(ctx: PlanContext, s: Service, user: UserSpec) -> list[FileCopy]:
 def web_roots(ctx: PlanContext, s: Service, taken: list[FileCopy]) -> list[FileCopy]:
     """Document roots the web server analyzers found (persistent paths of kind webroot): static
     content and code that ship in the image."""
+    owners = {s.name} | fastcgi_clients(ctx, s)
     roots = sorted({pp.path.rstrip("/") or "/" for pp in ctx.inv.persistent_paths
-                    if pp.service == s.name and pp.kind == "webroot"})
+                    if pp.service in owners and pp.kind == "webroot"})
     data_paths = [pp.path for pp in ctx.inv.persistent_paths if pp.service == s.name and pp.kind != "webroot"]
     copied = [f.source for f in taken if f.kind == "tree"]
     out = []
@@ -154,9 +155,31 @@ def web_roots(ctx: PlanContext, s: Service, taken: list[FileCopy]) -> list[FileC
             continue
         if any(r == d or r.startswith(d + "/") for d in data_paths):
             continue  # a named volume: its data moves with the volume
-        pp = next(p for p in ctx.inv.persistent_paths if p.service == s.name and p.path.rstrip("/") == r)
-        out.append(tree_copy(ctx, r, data_paths, f"document root found by the web server's analyzer "
-                                                 f"({pp.evidence.path}): shipped in the image"))
+        pp = next(p for p in ctx.inv.persistent_paths
+                  if p.service in owners and p.kind == "webroot" and p.path.rstrip("/") == r)
+        why = (f"document root found by the web server's analyzer ({pp.evidence.path}): shipped in the image"
+               if pp.service == s.name else
+               f"document root of {pp.service} ({pp.evidence.path}), which hands its scripts to this FastCGI "
+               "server: the scripts run here, at the same paths, so the tree ships in this image too")
+        out.append(tree_copy(ctx, r, data_paths, why))
+    return out
+
+
+def fastcgi_clients(ctx: PlanContext, s: Service) -> set[str]:
+    """Services whose FastCGI connections (nginx fastcgi_pass, ...) reach ``s`` by its TCP port or its
+    Unix socket: a FastCGI server executes the files its client names, so it needs their document root."""
+    mine = {(p.proto, p.port, (p.path or "").replace("/var/run/", "/run/"))
+            for p in ctx.inv.ports if p.service == s.name}
+    out = set()
+    for c in ctx.inv.connections:
+        if c.scheme != "fastcgi" or not c.from_service or c.from_service == s.name:
+            continue
+        if c.unix_socket and ("unix", None, c.unix_socket.replace("/var/run/", "/run/")) in mine:
+            out.add(c.from_service)
+        elif not c.unix_socket:
+            target = resolve_connection(ctx.inv, c)
+            if isinstance(target, Port) and target.service == s.name:
+                out.add(c.from_service)
     return out
 
 
