@@ -40,6 +40,8 @@ def test_convert_keeps_climbing_guest_paths_inside_the_stack(tmp_path):
     # the climbing WorkingDirectory is the guest's /tmp/<name>: copied, but inside the app's context
     planted = out / "app" / "rootfs" / "tmp" / name / "planted.txt"
     assert planted.read_text() == "from the guest\n"
+    # the nginx include that climbs out of /etc/nginx is the guest's /tmp/<name>/site.conf, in nginx's context
+    assert (out / "nginx" / "rootfs" / "tmp" / name / "site.conf").is_file()
     # no host file of the stack carries setuid/setgid/sticky or world-writable bits
     for p in out.rglob("*"):
         st = p.lstat()
