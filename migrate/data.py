@@ -221,7 +221,7 @@ class _VolumePlan:
 SCAN_MIN = 8 << 20  # files at least this big whose reader cannot tell their holes are scanned for zeros
 
 
-class _HoleBudget:
+class _ExportBudget:
     """What is left of the export's hole budget, and of the bytes it may read just to find zero
     blocks (no more than the free space: a file that would not fit anyway is not scanned)."""
 
@@ -253,7 +253,7 @@ def zero_scan(rootfs: RootFS, path: str, size: int) -> list[tuple[int, int]] | N
 
 
 def plan_volume(rootfs: RootFS, pp: PersistentPath, target: VolumeTarget, exclude: list[str],
-                holes: _HoleBudget) -> _VolumePlan:
+                holes: _ExportBudget) -> _VolumePlan:
     """What one volume's archive will hold, decided before a byte is written: the entries, which
     files are sparse (and where their data is), and which are left out and why."""
     from migrate.planning.files import SYSTEM_DIRS
@@ -412,7 +412,7 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
         free = free_bytes(out.parent)
     except OSError as exc:
         raise OutputError(f"cannot write: {exc.strerror}", path=str(out)) from exc
-    holes = _HoleBudget(scan=free)
+    holes = _ExportBudget(scan=free)
     plans: list[_VolumePlan] = []
     not_exported: list[SkippedEntry] = []
     for pp in sorted(inv.persistent_paths, key=lambda p: p.path):
