@@ -32,6 +32,8 @@ SYSTEM_TREES = ("/usr/", "/etc/", "/lib/", "/lib64/", "/bin/", "/sbin/", "/boot/
 # include graphs: each file is read and globbed once; the expansions of all includes together are
 # bounded (9 files that each include conf.d/*.conf would otherwise expand 9*8*7*... times)
 MAX_INCLUDE_EXPANSIONS = 1000
+# files named by directives that nginx reads at start and that hold no secret (certificates, DH params)
+PUBLIC_FILES = ("ssl_certificate", "ssl_trusted_certificate", "ssl_client_certificate", "ssl_dhparam")
 
 
 class NginxSyntaxError(Exception):
@@ -280,6 +282,8 @@ class NginxAnalyzer(Analyzer):
                 continue
             if d.name in ("auth_basic_user_file", "ssl_certificate_key", "ssl_password_file") and d.args:
                 secrets |= self._secret_file(d)
+            elif d.name in PUBLIC_FILES and d.args:
+                self._public_file(d)
             i += 1
         return secrets
 
@@ -296,6 +300,14 @@ class NginxAnalyzer(Analyzer):
         self.f.configs.append(config_file(self.ctx, self, target, service=self.service, kind=d.name.replace("_", "-"),
                                           contains_secrets=True))
         return False
+
+    def _public_file(self, d: Directive) -> None:
+        """A certificate or DH parameters file the server reads at start: without it nginx refuses the
+        whole config ("cannot load certificate"), so it is a config file of the service (not a secret)."""
+        target = d.args[0] if d.args[0].startswith("/") else posixpath.join(self.prefix, d.args[0])
+        if "$" in target or not self.ctx.rootfs.is_file(target):
+            return
+        self.f.configs.append(config_file(self.ctx, self, target, service=self.service, kind=d.name.replace("_", "-")))
 
     # -- extraction ------------------------------------------------------------------------------
     def _walk(self, block: list[Directive]):

@@ -51,6 +51,8 @@ def test_nginx_tls_inventory(corpus_nginx_tls_images):
     assert 6379 in ports_of(inv, by_role(inv, "redis").name)
     mounts = {f.mountpoint: f.fstype for f in inv.filesystems if f.mountpoint}
     assert mounts == facts["filesystems"]
+    assert facts["tls"]["cert"] in {c.path for c in inv.configs if c.service == web.name}, \
+        "nginx refuses to start without the certificate ssl_certificate names"
     kinds = {s.kind for s in inv.secrets}
     assert "private-key" in kinds, kinds
     assert not any(v in inv.to_json() for v in facts["secrets"])
