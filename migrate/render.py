@@ -111,6 +111,9 @@ def install_commands(c: Container) -> list[str]:
     cmds: list[str] = ["set -eux"]
     if manager == "apt":
         cmds.append("printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d")
+        # slim images exclude /usr/share/man, but update-alternatives still links man pages there: a JRE's
+        # postinst then fails (Debian #863199) and leaves tomcat10 & co. unconfigured (found on corpus-tomcat)
+        cmds.append("mkdir -p /usr/share/man/man1")
         cmds += user_cmds
         if specs:
             cmds += ["apt-get update",
