@@ -13,18 +13,19 @@ import struct
 from migrate.kinds import Kind, KindContext
 from migrate.model.inventory import Service
 from migrate.model.plan import Blocker, Command
-from migrate.planning.context import PlanContext
+from migrate.planning.context import PlanContext, guest_path
 
 SYSTEM_BIN = ("/usr/bin/", "/usr/sbin/", "/bin/", "/sbin/", "/usr/lib")
 
 
 def command_for(s: Service, kind: Kind, kctx: KindContext) -> tuple[Command, list[Blocker]]:
     blockers: list[Blocker] = []
+    workdir = guest_path(s.working_directory) if s.working_directory else None
     if not s.exec_start:
         blockers.append(Blocker(kind="no-command", severity="blocker", evidence=s.unit_path,
                                 detail="no command found for the service (no ExecStart or script): the container "
                                        "has nothing to run; set command.argv"))
-        return Command(argv=["/bin/false"], workdir=s.working_directory, stop_signal=kind.stop_signal,
+        return Command(argv=["/bin/false"], workdir=workdir, stop_signal=kind.stop_signal,
                        reason="no command in the VM's unit or script (see the no-command blocker)"), blockers
     argv = [s.exec_start[0].lstrip("-@+!:"), *s.exec_start[1:]]
     daemonises = s.unit_type == "forking" or kind.daemonises(argv)
@@ -48,7 +49,7 @@ def command_for(s: Service, kind: Kind, kctx: KindContext) -> tuple[Command, lis
     argv, rebound = rebind_loopback(s, argv, kctx)
     if rebound:
         reason += "; " + rebound
-    return Command(argv=argv, workdir=s.working_directory, stop_signal=kind.stop_signal, reason=reason), blockers
+    return Command(argv=argv, workdir=workdir, stop_signal=kind.stop_signal, reason=reason), blockers
 
 
 LOOPBACK_LITERAL = r"(?:127\.0\.0\.1|localhost|\[::1\])"

@@ -3,6 +3,7 @@ container names decided by the selection step."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,3 +79,9 @@ class PlanContext:
         return sorted({e.source.removeprefix("service:") for e in self.graph.edges
                        if e.kind == "connects-to" and e.target == f"service:{s.name}"
                        and e.source.removeprefix("service:") in self.by_service})
+
+
+def guest_path(path: str) -> str:
+    """A path as the guest resolves it lexically: absolute, ``..`` never above ``/`` (``/opt/../etc`` is
+    ``/etc``). Paths in units and configs come from a hostile image; decisions are made on this form."""
+    return posixpath.normpath("/" + path.lstrip("/"))

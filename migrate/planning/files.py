@@ -13,7 +13,7 @@ from migrate.graph import resolve_connection
 from migrate.kinds import Kind, KindContext
 from migrate.model.inventory import ConfigFile, Port, Service
 from migrate.model.plan import EnvVar, FileCopy, FileEdit, ReportItem, SecretFill, UserSpec, VolumeMount
-from migrate.planning.context import UNIT_KINDS, PlanContext
+from migrate.planning.context import UNIT_KINDS, PlanContext, guest_path
 
 SYSTEM_DIRS = ("/", "/usr", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/lib", "/usr/local/bin", "/etc",
                "/var/lib", "/root", "/tmp")
@@ -121,10 +121,11 @@ def file_copy(ctx: PlanContext, s: Service, kind: Kind, kctx: KindContext, c: Co
 
 def app_trees(ctx: PlanContext, s: Service, user: UserSpec) -> list[FileCopy]:
     roots: list[tuple[str, str]] = []
+    # normalised as the guest sees them, so /opt/../etc is /etc and meets the system-directory check
     if s.working_directory:
-        roots.append((s.working_directory, "WorkingDirectory"))
+        roots.append((guest_path(s.working_directory), "WorkingDirectory"))
     if s.script:
-        roots.append((posixpath.dirname(s.script), f"directory of {s.script}"))
+        roots.append((posixpath.dirname(guest_path(s.script)), f"directory of {s.script}"))
     out: list[FileCopy] = []
     seen: set[str] = set()
     data_paths = [pp.path for pp in ctx.inv.persistent_paths if pp.service == s.name and pp.kind != "webroot"]

@@ -169,3 +169,22 @@ def test_loopback_bind_on_the_command_line_listens_everywhere_in_the_container()
     assert "127.0.0.1:8080 -> 0.0.0.0:8080" in c.command.reason
     assert [(p.port, p.publish) for p in c.ports] == [(8080, False)]
     assert "loopback-bind" not in blockers(plan, "shop")
+
+
+def test_working_directory_is_judged_as_the_guest_resolves_it(tmp_path) -> None:
+    """`/opt/../etc` is /etc: never an application tree to copy (it once put the guest's /etc/shadow in a
+    build context), and the container's workdir is the normalised path."""
+    from migrate.rootfs import RootFS
+
+    guest = tmp_path / "guest"
+    (guest / "etc").mkdir(parents=True)
+    (guest / "etc/shadow").write_text("root:$6$planted-hash:19000:0:99999:7:::\n")
+    inv = flagship()
+    shop = service(inv, "shop")
+    shop.working_directory = "/opt/../etc"
+    shop.script = None
+    with RootFS.from_directory(guest) as fs:
+        plan = make_plan(inv, reader=fs)
+    c = plan.container("shop")
+    assert c.command.workdir == "/etc"
+    assert not [f for f in c.files if f.source == "/etc" or f.source.startswith("/opt/..")]
