@@ -91,11 +91,32 @@ class TomcatAnalyzer(Analyzer):
                 if pp:
                     f.persistent_paths.append(pp)
             record = enrich(ctx, self, service, server_xml, role="tomcat")
+            libs = self._base_libs(ctx, f, conf, catalina_base)
+            for lib in libs:  # e.g. a JDBC driver linked into CATALINA_BASE/lib: the DataSource needs it
+                f.configs.append(config_file(ctx, self, lib, service=service, kind="tomcat-lib"))
             # the whole conf directory is what Catalina reads at start (web.xml, catalina.properties, ...)
             record.uses_files = sorted({p for p, st in self._conf_files(ctx, conf)} | {server_xml}
-                                       | {c for c in context_files if fs.is_file(c)})
+                                       | {c for c in context_files if fs.is_file(c)} | set(libs))
             f.services.append(record)
         return f
+
+    def _base_libs(self, ctx: Context, f: Findings, conf: str, catalina_base: str) -> list[str]:
+        """JARs of CATALINA_BASE that catalina.properties' common.loader puts on the server's class path
+        (``${catalina.base}/lib/*.jar``): the VM's own additions, such as a JDBC driver linked there.
+        CATALINA_HOME's entries are the package's and come with it."""
+        text = read_text(ctx, self, f"{conf}/catalina.properties", f)
+        found: list[str] = []
+        for line in (text or "").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() != "common.loader":
+                continue
+            for entry in value.split(","):
+                entry = entry.strip().strip('"')
+                if not entry.startswith("${catalina.base}/") or not entry.endswith("*.jar"):
+                    continue
+                pattern = catalina_base + entry[len("${catalina.base}"):]
+                found += [p for p in ctx.rootfs.glob(pattern)[:200] if ctx.rootfs.exists(p)]
+        return sorted(set(found))
 
     def _conf_files(self, ctx: Context, conf: str):
         try:

@@ -51,6 +51,8 @@ def test_tomcat_inventory(corpus_tomcat_images):
     assert any(s.evidence.path == facts["services"]["tomcat"]["context"] for s in inv.secrets), \
         [s.evidence.path for s in inv.secrets]
     assert not any(v in inv.to_json() for v in facts["secrets"])
+    # the JDBC driver linked into CATALINA_BASE/lib (common.loader) is part of what Tomcat runs with
+    assert "/var/lib/tomcat10/lib/postgresql.jar" in tc.uses_files
 
 
 def test_tomcat_convert_fast(tomcat):
