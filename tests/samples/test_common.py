@@ -47,10 +47,11 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 
 
 def test_recipes_and_stable_keys():
-    assert set(SAMPLES) == {"flagship", "classic", "units"}
+    assert set(SAMPLES) == {"flagship", "classic", "units", "corpus-lamp", "corpus-tomcat", "corpus-nginx-tls",
+                            "corpus-lemp", "corpus-edge", "corpus-infra"}
     keys = {name: r.key() for name, r in SAMPLES.items()}
     assert keys == {name: r.key() for name, r in SAMPLES.items()}
-    assert len(set(keys.values())) == 3
+    assert len(set(keys.values())) == len(SAMPLES)
 
 
 def test_failed_build_leaves_no_entry(tmp_path):

@@ -111,8 +111,20 @@ def test_climbing_into_a_system_directory_does_not_ship_it(tmp_path):
     proc = migrate("convert", str(guest), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert not [p for p in out.rglob("*") if p.is_file() and b"SHADOW-HASH-MARKER" in p.read_bytes()]
-    assert "/etc is a system directory" in (out / "README.md").read_text()
     assert (out / "app" / "rootfs" / "opt" / "app" / "app.py").is_file()  # the real app tree still ships
+
+    # the planner no longer plans such a tree; the writer refuses it anyway, whatever a (hand-edited) plan says
+    from migrate.generate import generate
+    from migrate.model.plan import FileCopy, Plan
+    from migrate.rootfs import RootFS
+
+    plan = Plan.load(out / "plan.yaml")
+    assert not [f for f in plan.container("app").files if f.source in ("/etc", "/opt/../etc")]
+    plan.container("app").files.append(FileCopy(source="/opt/../etc", kind="tree", reason="edited by hand"))
+    with RootFS.from_directory(guest) as fs:
+        edited = generate(plan, tmp_path / "edited", fs).outdir
+    assert not [p for p in edited.rglob("*") if p.is_file() and b"SHADOW-HASH-MARKER" in p.read_bytes()]
+    assert "/etc is a system directory" in (edited / "README.md").read_text()
 
 
 def test_capacity_report_is_not_written_through_a_planted_link(tmp_path):
