@@ -504,6 +504,30 @@ def daemon_checks(p: Prober, plan: dict[str, dict[str, Any]], stack: Stack, secr
     return out
 
 
+def loopback_only(stack: Stack, plan: dict[str, dict[str, Any]]) -> set[tuple[str, int]]:
+    """(container, port) pairs the VM served on loopback addresses only (inventory.json beside the
+    plan). A server kind that does not rebind keeps such a port on loopback in its container (varnishd
+    -T localhost:6082), so it is probed from inside that container, never from a sibling."""
+    from migrate.graph import is_loopback
+    from migrate.model.inventory import Inventory
+
+    path = stack.dir / "inventory.json"
+    if not path.is_file():
+        return set()
+    try:
+        inv = Inventory.load(path)
+    except MigrateError:
+        return set()
+    out: set[tuple[str, int]] = set()
+    for name, info in plan.items():
+        for port in info["ports"]:
+            addrs = [q.address for q in inv.ports
+                     if q.service == info.get("source") and q.port == port and q.proto == "tcp"]
+            if addrs and all(is_loopback(a) for a in addrs):
+                out.add((name, port))
+    return out
+
+
 def verify_stack(outdir: Path, *, project: str | None = None, secrets_file: Path | None = None,
                  expect: Path | None = None, scan: bool = True, engine: Engine | None = None,
                  progress: Progress = _noop, environ: dict[str, str] | None = None) -> VerificationReport:
@@ -523,10 +547,16 @@ def verify_stack(outdir: Path, *, project: str | None = None, secrets_file: Path
     edges = graph_edges(stack, plan)
     clients = {s: [a for a, b in edges if b == s] for s in stack.services}
     progress("TCP and HTTP probes")
+    local = loopback_only(stack, plan)
     for service, info in plan.items():
         if service not in stack.services:
             continue
         for port in info["ports"]:
+            if (service, port) in local and not clients.get(service):
+                # loopback-only in the VM and nobody else's: only the container itself can reach it
+                report.checks.append(_timed(lambda s=service, pt=port: tcp_check(p, s, "127.0.0.1", pt, [s]),
+                                            "tcp", service, f"{service} 127.0.0.1:{port}"))
+                continue
             report.checks.append(_timed(lambda s=service, pt=port: tcp_check(p, s, s, pt, clients.get(s, [])),
                                         "tcp", service, f"{service}:{port}"))
     for service, exps in expectations(stack, plan, expect).items():
