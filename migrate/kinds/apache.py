@@ -6,6 +6,7 @@ import shlex
 from pathlib import PurePosixPath
 
 from migrate.kinds.base import Foreground, Kind, KindContext, executable_name
+from migrate.model.plan import Removal
 
 
 class Apache(Kind):
@@ -49,6 +50,16 @@ class Apache(Kind):
         return Foreground([server, "-DFOREGROUND", *opts],
                           f"{' '.join(argv)} puts Apache in the background; {server} -DFOREGROUND stays in the "
                           "foreground as the container's main process")
+
+    def removals(self, ctx: KindContext) -> list[Removal]:
+        # Debian's apache2 postinst enables 000-default on a fresh install: next to the VM's own *:80 site
+        # it would answer every request whose Host matches no ServerName (found on corpus-lamp)
+        default = "/etc/apache2/sites-enabled/000-default.conf"
+        if ctx.manager != "apt" or not any(c.path.startswith("/etc/apache2/") for c in ctx.inventory.configs) \
+                or any(c.path == default for c in ctx.inventory.configs):
+            return []
+        return [Removal(path=default, reason="the package enables its default site on install; the VM had it "
+                                             "disabled, and as the first *:80 vhost it would serve the VM's requests")]
 
 
 KIND = Apache()

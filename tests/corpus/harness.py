@@ -245,6 +245,18 @@ def container_address(engine, project: str, service: str) -> str:  # type: ignor
     return ips[0]
 
 
+def endpoint(engine, run: CorpusRun, project: str, service: str, port: int) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    """Where a client outside the stack reaches ``service:port``: the host's published port when the stack
+    publishes it (Compose, and swarm's host-mode ports), else the container's address on its bridge
+    network (swarm overlay addresses are not routable from the host)."""
+    from migrate.deploy import load_stack
+
+    for p in load_stack(run.out).services[service].ports:
+        if int(p.get("target", 0)) == port and p.get("published"):
+            return "127.0.0.1", int(p["published"])
+    return container_address(engine, project, service), port
+
+
 def http_get(host: str, port: int, path: str, *, tls: bool = False, timeout: float = 15) -> tuple[int, bytes]:
     """GET ``path`` the way a browser would (TLS without verification: the VM's cert is self-signed)."""
     if tls:

@@ -11,9 +11,9 @@ from tests.corpus.harness import (
     CorpusRun,
     Expectations,
     by_role,
-    container_address,
     containers_with_role,
     convert_guest,
+    endpoint,
     files_holding,
     http_get,
     package_names,
@@ -92,10 +92,10 @@ def test_lamp_end_to_end(corpus_lamp_images, tmp_path_factory, docker_engine, ba
 
     def page(run, engine, project):
         service = containers_with_role(plan_of(run), "apache")[0].name
-        host = container_address(engine, project, service)
+        host, port = endpoint(engine, run, project, service, probe["port"])
 
         def get():
-            status, body = http_get(host, probe["port"], probe["path"])
+            status, body = http_get(host, port, probe["path"])
             assert status == 200, body[:300]
             return body.decode()
 

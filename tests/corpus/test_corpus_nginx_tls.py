@@ -12,9 +12,9 @@ from tests.corpus.harness import (
     CorpusRun,
     Expectations,
     by_role,
-    container_address,
     containers_with_role,
     convert_guest,
+    endpoint,
     files_holding,
     http_get,
     package_names,
@@ -88,17 +88,17 @@ def test_nginx_tls_end_to_end(corpus_nginx_tls_images, tmp_path_factory, docker_
 
     def through_tls(run, engine, project):
         service = containers_with_role(plan_of(run), "nginx")[0].name
-        host = container_address(engine, project, service)
+        host, port = endpoint(engine, run, project, service, probe["port"])
 
         def get(path):
-            status, body = http_get(host, probe["port"], path, tls=True)
+            status, body = http_get(host, port, path, tls=True)
             assert status == 200, body[:300]
             return body.decode()
 
         assert retry(lambda: get(probe["path"])) == probe["body"]
         assert get(probe["echo"]["path"]) == probe["echo"]["body"]
-        assert peer_cert_pem(host, probe["port"]).strip() == facts["tls"]["cert_pem"].strip()
-        status, _ = http_get(host, 80, "/")
+        assert peer_cert_pem(host, port).strip() == facts["tls"]["cert_pem"].strip()
+        status, _ = http_get(*endpoint(engine, run, project, service, 80), "/")
         assert status == 301
 
     run = CorpusRun("corpus-nginx-tls", [corpus_nginx_tls_images["qcow2"]], facts,
