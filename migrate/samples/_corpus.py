@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import debootstrap
-from migrate.samples._common import Progress, SampleBuildError, _noop, dir_used_bytes, run
+from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop, dir_used_bytes, run
 from migrate.samples.debootstrap import chroot
 
 #: The union of the packages of corpus-lamp, corpus-tomcat and corpus-nginx-tls (one tarball for three).
@@ -267,3 +267,20 @@ def plumbing_key() -> str:
     import sys
 
     return hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode()).hexdigest()[:16]
+
+
+def corpus_recipe(name: str, description: str, packages: list[str], *,
+                  customise: Callable[[Path, Progress], dict[str, Any]],
+                  make_disks: Callable[[Path, Path, Progress], dict[str, Any]],
+                  export: Callable[[Path, dict[str, Any], Progress], dict[str, Path]],
+                  **params: Any) -> Recipe:  # fmt: skip
+    """The Recipe of a guest built from the shared corpus tarball: its cache key covers the guest's own
+    packages, the union tarball, this module's source and the guest's layout ``params``."""
+
+    def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
+        return build_guest(out, cache_dir, progress, packages=CORPUS_A_PACKAGES, customise=customise,
+                           make_disks=make_disks, export=export)  # fmt: skip
+
+    return Recipe(name=name, description=description, build=build,
+                  params={"packages": sorted(packages), "union": sorted(CORPUS_A_PACKAGES),
+                          "plumbing": plumbing_key(), **params})  # fmt: skip

@@ -12,19 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import export
-from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop
+from migrate.samples._common import Progress, SampleBuildError, _noop
 from migrate.samples._corpus import (
-    CORPUS_A_PACKAGES,
     MiB,
     base_identity,
-    build_guest,
+    corpus_recipe,
     finish_tree,
     keep_units,
     lvm_on_partition,
     mkfs_ext4,
     partitioned_raw,
     place,
-    plumbing_key,
     prune_packages,
     split_out,
     write,
@@ -189,15 +187,8 @@ def export_disks(out: Path, disks: dict[str, Any], progress: Progress = _noop) -
     return files
 
 
-def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-    return build_guest(out, cache_dir, progress, packages=CORPUS_A_PACKAGES, customise=customise,
-                       make_disks=make_disks, export=export_disks)  # fmt: skip
-
-
-RECIPE = Recipe(
-    name="corpus-lamp",
-    description="Debian 12 Apache + mod_php 8.2 (mysqli over the socket) + MariaDB + memcached; MBR + LVM; vmdk, vdi",
-    build=build,
-    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_A_PACKAGES),
-            "plumbing": plumbing_key(), "disk": DISK_MB, "lv": LV_MB},
+RECIPE = corpus_recipe(
+    "corpus-lamp",
+    "Debian 12 Apache + mod_php 8.2 (mysqli over the socket) + MariaDB + memcached; MBR + LVM; vmdk, vdi",
+    PACKAGES, customise=customise, make_disks=make_disks, export=export_disks, disk=DISK_MB, lv=LV_MB,
 )

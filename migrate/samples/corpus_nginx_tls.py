@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import export
-from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop
+from migrate.samples._common import Progress, SampleBuildError, _noop
 from migrate.samples._corpus import (
-    CORPUS_A_PACKAGES,
     MiB,
     base_identity,
-    build_guest,
+    corpus_recipe,
     finish_tree,
     keep_units,
     mkfs_ext4,
@@ -28,7 +27,6 @@ from migrate.samples._corpus import (
     partitioned_raw,
     pg_single,
     place,
-    plumbing_key,
     prune_packages,
     split_out,
     write,
@@ -253,15 +251,8 @@ def export_disks(out: Path, disks: dict[str, Any], progress: Progress = _noop) -
     return files
 
 
-def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-    return build_guest(out, cache_dir, progress, packages=CORPUS_A_PACKAGES, customise=customise,
-                       make_disks=make_disks, export=export_disks)  # fmt: skip
-
-
-RECIPE = Recipe(
-    name="corpus-nginx-tls",
-    description="Debian 12 nginx-light + echo module + TLS -> Flask/gunicorn -> PostgreSQL 15 + Redis; GPT; qcow2",
-    build=build,
-    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_A_PACKAGES),
-            "plumbing": plumbing_key(), "disk": DISK_MB},
+RECIPE = corpus_recipe(
+    "corpus-nginx-tls",
+    "Debian 12 nginx-light + echo module + TLS -> Flask/gunicorn -> PostgreSQL 15 + Redis; GPT; qcow2",
+    PACKAGES, customise=customise, make_disks=make_disks, export=export_disks, disk=DISK_MB,
 )

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import export
-from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop
+from migrate.samples._common import Progress, SampleBuildError, _noop
 from migrate.samples._corpus import (
-    CORPUS_A_PACKAGES,
     MiB,
     base_identity,
-    build_guest,
+    corpus_recipe,
     finish_tree,
     ids,
     keep_units,
@@ -27,7 +26,6 @@ from migrate.samples._corpus import (
     mkfs_xfs,
     partitioned_raw,
     pg_single,
-    plumbing_key,
     prune_packages,
     split_out,
     write,
@@ -170,15 +168,8 @@ def export_disks(out: Path, disks: dict[str, Any], progress: Progress = _noop) -
     return files
 
 
-def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-    return build_guest(out, cache_dir, progress, packages=CORPUS_A_PACKAGES, customise=customise,
-                       make_disks=make_disks, export=export_disks)  # fmt: skip
-
-
-RECIPE = Recipe(
-    name="corpus-tomcat",
-    description="Debian 12 Tomcat 10 + WAR (JDBC DataSource) + PostgreSQL 15 on a second whole-disk xfs; 2 vhdx",
-    build=build,
-    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_A_PACKAGES),
-            "plumbing": plumbing_key(), "disks": [DISK1_MB, DISK2_MB]},
+RECIPE = corpus_recipe(
+    "corpus-tomcat",
+    "Debian 12 Tomcat 10 + WAR (JDBC DataSource) + PostgreSQL 15 on a second whole-disk xfs; 2 vhdx",
+    PACKAGES, customise=customise, make_disks=make_disks, export=export_disks, disks=[DISK1_MB, DISK2_MB],
 )

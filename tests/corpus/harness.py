@@ -392,3 +392,18 @@ class Expectations:
 
     def check(self) -> None:
         assert not self.problems, "\n".join(["unmet:", *self.problems])
+
+
+def get_body(engine, run: CorpusRun, project: str, role: str, port: int, path: str, *,  # type: ignore[no-untyped-def]
+             tls: bool = False, attempts: int = 20) -> str:
+    """GET ``path`` from the container planned for ``role`` (through its published port when there is
+    one) until it answers 200, and return the body: what the application's own client would see."""
+    service = containers_with_role(plan_of(run), role)[0].name
+    host, port = endpoint(engine, run, project, service, port)
+
+    def get() -> str:
+        status, body = http_get(host, port, path, tls=tls)
+        assert status == 200, body[:300]
+        return body.decode()
+
+    return retry(get, attempts=attempts)

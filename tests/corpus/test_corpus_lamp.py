@@ -13,13 +13,10 @@ from tests.corpus.harness import (
     by_role,
     containers_with_role,
     convert_guest,
-    endpoint,
     files_holding,
-    http_get,
+    get_body,
     package_names,
-    plan_of,
     ports_of,
-    retry,
     run_chain,
     workdir,
 )
@@ -91,15 +88,7 @@ def test_lamp_end_to_end(corpus_lamp_images, tmp_path_factory, docker_engine, ba
         pytest.fail("the engine is not a swarm manager: scripts/setup-host.sh runs `docker swarm init`")
 
     def page(run, engine, project):
-        service = containers_with_role(plan_of(run), "apache")[0].name
-        host, port = endpoint(engine, run, project, service, probe["port"])
-
-        def get():
-            status, body = http_get(host, port, probe["path"])
-            assert status == 200, body[:300]
-            return body.decode()
-
-        assert retry(get) == probe["body"]
+        assert get_body(engine, run, project, "apache", probe["port"], probe["path"]) == probe["body"]
 
     run = CorpusRun("corpus-lamp", [corpus_lamp_images["vmdk"]], facts,
                     workdir(tmp_path_factory, f"corpus-lamp-{'swarm' if swarm else 'compose'}"))
