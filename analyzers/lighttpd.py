@@ -27,6 +27,8 @@ STRING_RE = re.compile(r'"((?:[^"\\]|\\.)*)"')
 SOCKET_RE = re.compile(r'^\s*\$SERVER\["socket"\]\s*==\s*"([^"]*)"')
 HOSTPORT_RE = re.compile(r'"host"\s*=>\s*"([^"]+)"\s*,\s*"port"\s*=>\s*"?(\d+)')
 SHELL_CONF_ENABLED = "include-conf-enabled"
+# Debian's helpers that add nothing this analyzer reports: MIME types, and the same port on [::]
+KNOWN_SHELL_HELPERS = ("create-mime.conf.pl", "use-ipv6.pl")
 
 
 class LighttpdAnalyzer(Analyzer):
@@ -107,7 +109,7 @@ class LighttpdAnalyzer(Analyzer):
                 if SHELL_CONF_ENABLED in s:  # Debian's helper: every conf-enabled/*.conf, in order
                     for inc in expand_glob(self.ctx, "/etc/lighttpd/conf-enabled/*.conf"):
                         self._load(inc, depth + 1)
-                elif "create-mime" not in s:
+                elif not any(helper in s for helper in KNOWN_SHELL_HELPERS):
                     self.f.unknowns.append(unknown(self, path, f"include_shell not evaluated: {s[:120]}"))
                 continue
             if s.startswith("include "):

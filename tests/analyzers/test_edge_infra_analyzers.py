@@ -84,6 +84,7 @@ def test_lighttpd_port_docroot_and_conf_enabled(tree, run):
     assert [p.path for p in f.persistent_paths] == ["/srv/static"]
     assert {(c.host, c.port) for c in f.connections} == {("127.0.0.1", 9000)}
     assert "/etc/lighttpd/conf-enabled/20-site.conf" in {c.path for c in f.configs}
+    assert not f.unknowns, "Debian's include_shell helpers (MIME types, IPv6 on the same port) add no unknown"
 
 
 def test_bind_zones_keys_and_listen(tree, run):
