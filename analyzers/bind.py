@@ -22,6 +22,7 @@ from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Port
 
 MAIN = ("/etc/bind/named.conf", "/etc/named.conf")
+MAX_NESTING = 32  # named.conf nests a few levels; a hostile file must not exhaust the stack
 TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[{};]|[^\s{};"]+')
 
 
@@ -60,8 +61,10 @@ def parse(text: str, path: str) -> list[Stmt]:
     tokens = TOKEN_RE.findall(strip_comments(text))
     pos = 0
 
-    def block() -> list[Stmt]:
+    def block(depth: int = 0) -> list[Stmt]:
         nonlocal pos
+        if depth > MAX_NESTING:
+            raise ValueError(f"blocks nested more than {MAX_NESTING} deep")
         out: list[Stmt] = []
         words: list[str] = []
         while pos < len(tokens):
@@ -76,7 +79,7 @@ def parse(text: str, path: str) -> list[Stmt]:
                     out.append(Stmt(words, path=path))
                 words = []
             elif t == "{":
-                inner = block()
+                inner = block(depth + 1)
                 if words:
                     out.append(Stmt(words, inner, path=path))
                     words = []
@@ -139,7 +142,11 @@ class BindAnalyzer(Analyzer):
             self.f.unknowns.append(unknown(self, path, "included file is missing"))
             return []
         before = len(self.f.secrets)
-        stmts = parse(text, path)
+        try:
+            stmts = parse(text, path)
+        except ValueError as exc:
+            self.f.unknowns.append(unknown(self, path, f"not read: {exc}"))
+            return []
         out: list[Stmt] = []
         for s in stmts:
             if s.words[0] == "include" and len(s.words) > 1:

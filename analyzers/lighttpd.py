@@ -91,8 +91,10 @@ class LighttpdAnalyzer(Analyzer):
         return "".join(out)
 
     def _load(self, path: str, depth: int) -> None:
+        if depth > 8 or path in {c.path for c in self.f.configs}:  # each file once: include loops end here
+            return
         text = read_text(self.ctx, self, path, self.f)
-        if text is None or depth > 8:
+        if text is None:
             return
         self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind="lighttpd.conf",
                                           content=text))

@@ -28,6 +28,7 @@ EXPORTER_RE = re.compile(r"^(prometheus-[\w-]+-exporter|node_exporter|[\w-]+_exp
 # Debian builds these defaults into its prometheus binary (debian/patches); upstream's are relative
 DEFAULTS = {"--config.file": "/etc/prometheus/prometheus.yml", "--storage.tsdb.path": "/var/lib/prometheus/metrics2/",
             "--web.listen-address": ":9090"}  # fmt: skip
+MAX_ITEMS = 1000  # scrape jobs, static configs per job, targets per config, rule files
 EXPORTER_PORTS = {"node": 9100, "blackbox": 9115, "mysqld": 9104, "postgres": 9187, "redis": 9121,
                   "apache": 9117, "nginx": 9113, "haproxy": 9101, "bind": 9119, "process": 9256}  # fmt: skip
 
@@ -109,22 +110,29 @@ class PrometheusAnalyzer(Analyzer):
             except yaml.YAMLError as exc:
                 f.unknowns.append(unknown(self, path, f"not valid YAML: {type(exc).__name__}"))
                 doc = {}
-            for job in doc.get("scrape_configs") or [] if isinstance(doc, dict) else []:
+            # only plain strings are read, and only so many: YAML aliases can make a small file a huge tree
+            jobs = doc.get("scrape_configs") if isinstance(doc, dict) else None
+            for job in jobs[:MAX_ITEMS] if isinstance(jobs, list) else []:
                 if not isinstance(job, dict):
                     continue
-                name = str(job.get("job_name", "?"))
-                scheme = str(job.get("scheme", "http"))
-                for sc in job.get("static_configs") or []:
-                    for target in (sc or {}).get("targets") or []:
-                        host, tport = split_host_port(str(target))
+                name = job.get("job_name") if isinstance(job.get("job_name"), str) else "?"
+                scheme = job.get("scheme") if job.get("scheme") in ("http", "https") else "http"
+                statics = job.get("static_configs")
+                for sc in statics[:MAX_ITEMS] if isinstance(statics, list) else []:
+                    targets = sc.get("targets") if isinstance(sc, dict) else None
+                    for target in targets[:MAX_ITEMS] if isinstance(targets, list) else []:
+                        if not isinstance(target, str):
+                            continue
+                        host, tport = split_host_port(target)
                         if not host:
                             continue
                         f.connections.append(Connection(
-                            from_service=svc.name, scheme=scheme, host=host, port=tport, url_redacted=str(target),
+                            from_service=svc.name, scheme=scheme, host=host, port=tport, url_redacted=target,
                             via=f"prometheus scrape job {name}", evidence=self.evidence(path, f"job {name}")))
-                for rule_file in doc.get("rule_files") or []:
-                    if isinstance(rule_file, str) and ctx.rootfs.is_file(rule_file):
-                        f.configs.append(config_file(ctx, self, rule_file, service=svc.name, kind="prometheus-rules"))
+            rules = doc.get("rule_files") if isinstance(doc, dict) else None
+            for rule_file in rules[:MAX_ITEMS] if isinstance(rules, list) else []:
+                if isinstance(rule_file, str) and ctx.rootfs.is_file(rule_file):
+                    f.configs.append(config_file(ctx, self, rule_file, service=svc.name, kind="prometheus-rules"))
         f.services.append(enrich(ctx, self, svc.name, where, role="prometheus"))
 
     def _exporter(self, ctx: Context, f: Findings, svc: Service, argv: list[str]) -> None:

@@ -94,8 +94,10 @@ class VarnishAnalyzer(Analyzer):
         return f
 
     def _vcl(self, ctx: Context, f: Findings, service: str, path: str, depth: int) -> None:
+        if depth > 8 or path in {c.path for c in f.configs}:  # each file once: include loops end here
+            return
         text = read_text(ctx, self, path, f)
-        if text is None or depth > 8:
+        if text is None:
             return
         f.configs.append(config_file(ctx, self, path, service=service, kind="vcl", content=text))
         clean = re.sub(r"(?m)(#|//).*$", "", text)

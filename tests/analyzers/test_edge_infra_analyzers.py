@@ -158,3 +158,30 @@ def test_prometheus_args_from_environment_file_and_scrape_targets(tree, run):
     assert {(c.host, c.port) for c in f.connections} == {("localhost", 9100), ("db", 9187)}
     assert {s.name: s.role for s in f.services} == {"prometheus": "prometheus",
                                                     "prometheus-node-exporter": "prometheus-exporter"}
+
+
+def test_hostile_configs_stay_bounded(tree, run):
+    """A YAML alias bomb in prometheus.yml and VCL/lighttpd files that include themselves end quickly."""
+    import time
+
+    tree.write("/lib/systemd/system/prometheus.service", "[Service]\nExecStart=/usr/bin/prometheus\n")
+    tree.enable("prometheus.service")
+    bomb = "a: &a ['x','x','x','x','x','x','x','x','x']\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n" for i in range(8))
+    tree.write("/etc/prometheus/prometheus.yml", bomb + "scrape_configs:\n  - job_name: *i\n    static_configs:\n"
+                                                   "      - targets: *i\n")
+    t0 = time.monotonic()
+    f, _ = run(tree, PrometheusAnalyzer(), SystemdAnalyzer())
+    assert time.monotonic() - t0 < 5 and not f.connections
+    tree.write("/etc/varnish/default.vcl", 'vcl 4.1;\ninclude "default.vcl";\ninclude "/etc/varnish/default.vcl";\n')
+    f, _ = run(tree, VarnishAnalyzer(), SystemdAnalyzer())
+    assert [c.path for c in f.configs] == ["/etc/varnish/default.vcl"]
+    tree.write("/etc/lighttpd/lighttpd.conf", 'include "lighttpd.conf"\ninclude "/etc/lighttpd/*.conf"\n')
+    f, _ = run(tree, LighttpdAnalyzer(), SystemdAnalyzer())
+    assert [c.path for c in f.configs] == ["/etc/lighttpd/lighttpd.conf"]
+    tree.write("/etc/bind/named.conf", 'options { directory "/var/cache/bind"; };\n'
+               'include "/etc/bind/deep.conf";\n')
+    tree.write("/etc/bind/deep.conf", "a {" * 5000 + "}" * 5000 + ";\n")
+    f, _ = run(tree, BindAnalyzer(), SystemdAnalyzer())
+    assert any("nested" in u.message for u in f.unknowns) and f.services
