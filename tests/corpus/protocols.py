@@ -88,6 +88,8 @@ def _ber_read(data: bytes, pos: int) -> tuple[int, bytes, int]:
     pos += 2
     if n & 0x80:
         k = n & 0x7F
+        if pos + k > len(data):
+            raise IndexError("length bytes not received yet")
         n = int.from_bytes(data[pos:pos + k], "big")
         pos += k
     return tag, data[pos:pos + n], pos + n
@@ -101,22 +103,28 @@ def _ber_items(data: bytes) -> list[tuple[int, bytes]]:
     return out
 
 
-def _ldap_message(sock: socket.socket) -> tuple[int, bytes]:
-    """(protocolOp tag, its contents) of the next LDAPMessage."""
-    buf = b""
-    while True:
-        if len(buf) >= 2:
-            try:
-                tag, value, end = _ber_read(buf, 0)
-                if end <= len(buf):
-                    items = _ber_items(value)
-                    return items[1]
-            except IndexError:
-                pass
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("LDAP server closed the connection")
-        buf += chunk
+class _LdapReader:
+    """LDAPMessages off one connection; a recv may carry several (a search's entries and its done
+    message often arrive in one segment), so what is left after one message stays for the next."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock, self.buf = sock, b""
+
+    def message(self) -> tuple[int, bytes]:
+        """(protocolOp tag, its contents) of the next LDAPMessage."""
+        while True:
+            if len(self.buf) >= 2:
+                try:
+                    _tag, value, end = _ber_read(self.buf, 0)
+                except IndexError:
+                    end = len(self.buf) + 1
+                if end <= len(self.buf):
+                    self.buf = self.buf[end:]
+                    return _ber_items(value)[1]
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("LDAP server closed the connection")
+            self.buf += chunk
 
 
 def ldap_search(host: str, port: int, base: str, attrs: list[str], *, timeout: float = 10.0,
@@ -135,14 +143,15 @@ def ldap_search(host: str, port: int, base: str, attrs: list[str], *, timeout: f
                   + _ber(0x30, b"".join(_ber(0x04, a.encode()) for a in attrs)))  # fmt: skip
     entries: dict[str, dict[str, list[str]]] = {}
     with socket.create_connection((host, port), timeout=timeout) as s:
+        reader = _LdapReader(s)
         s.sendall(_ber(0x30, integer(msgid) + bind))
-        tag, body = _ldap_message(s)
+        tag, body = reader.message()
         assert tag == 0x61, f"expected a BindResponse, got tag {tag:#x}"
         rc = _ber_items(body)[0][1][0]
         assert rc == 0, f"anonymous bind refused: resultCode {rc}"
         s.sendall(_ber(0x30, integer(msgid + 1) + search))
         while True:
-            tag, body = _ldap_message(s)
+            tag, body = reader.message()
             if tag == 0x64:  # SearchResultEntry
                 (_, dn), (_, attrs_seq) = _ber_items(body)[:2]
                 entry: dict[str, list[str]] = {}
