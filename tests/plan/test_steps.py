@@ -120,14 +120,13 @@ def test_secret_names_say_what_they_are() -> None:
 
 
 def test_web_roots_come_from_the_analyzers_facts() -> None:
-    inv = flagship()
-    site = Evidence(analyzer="nginx", path="/etc/nginx/sites-available/shop")
-    inv.persistent_paths.append(PersistentPath(path="/var/www/shop", service="nginx", kind="webroot",
-                                               reason="nginx document root", uid=0, gid=0, evidence=site))
+    inv = flagship()  # the real VM's inventory: the nginx analyzer reported the document root of the site
+    webroot = next(p for p in inv.persistent_paths if p.kind == "webroot")
+    assert (webroot.path, webroot.evidence.path) == ("/var/www/shop", "/etc/nginx/sites-enabled/shop")
     plan = make_plan(inv)
     nginx = plan.container("nginx")
     tree = next(f for f in nginx.files if f.source == "/var/www/shop")
-    assert tree.kind == "tree" and "/etc/nginx/sites-available/shop" in tree.reason
+    assert tree.kind == "tree" and "/etc/nginx/sites-enabled/shop" in tree.reason
     assert not any(v.path == "/var/www/shop" for v in plan.volumes)  # content ships in the image
 
 
