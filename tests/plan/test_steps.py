@@ -4,7 +4,7 @@ follows the evidence, and what cannot run is a blocker in the plan before anythi
 from __future__ import annotations
 
 from migrate.model.base import Evidence
-from migrate.model.inventory import Connection, Inventory, PersistentPath, Port, Secret, Service
+from migrate.model.inventory import Connection, Inventory, Port, Secret, Service
 from migrate.model.plan import Plan
 from migrate.plan import make_plan
 from tests.graph.conftest import load_fixture

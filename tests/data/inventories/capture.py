@@ -29,12 +29,14 @@ def normalise(inv: Inventory) -> Inventory:
 
 
 def without_versions(inv: Inventory) -> dict:
-    """The inventory as a dict with package versions (and what repeats them) set aside."""
+    """The inventory as a dict with package versions, the export's file size and analyzer timings set aside."""
     data = normalise(inv).model_dump(mode="json")
     for p in data.get("packages") or []:
         p.pop("version", None)
     for image in data.get("images") or []:
         image.pop("file_size", None)  # compressed exports change size with their contents
+    for run in data.get("analyzers") or []:
+        run.pop("seconds", None)  # how long each analyzer took
     return data
 
 
