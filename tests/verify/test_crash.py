@@ -62,3 +62,42 @@ def test_verify_reports_a_crash_looping_container(tmp_path, docker_engine, base_
     finally:
         docker_engine.compose("-p", project, "-f", str(out / "compose.yaml"), "down", "-t", "1", cwd=out)
         docker_engine.remove_image(tag, force=True)
+
+
+def test_swarm_task_that_failed_before_the_service_converged_is_shown_not_failed(tmp_path, docker_engine,
+                                                                                base_image) -> None:
+    """Swarm starts services in no order: a task that exits while a dependency is not up yet is replaced
+    by a new one. Once the service runs healthy, the failed task is reported (ok) with its log lines; a
+    service that never converges stays a failure (the test above)."""
+    import subprocess
+
+    project = f"migconv{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "stack"
+    out.mkdir()
+    # the first task finds no marker in its volume, leaves one and fails; the next one runs
+    script = ("if [ -f /state/started-once ]; then exec sleep 600; fi; "
+              "echo 'upstream not ready yet' >&2; touch /state/started-once; exit 1")
+    (out / "compose.yaml").write_text(yaml.safe_dump({"services": {"flaky": {  # swarm's schema: no name:
+        "image": base_image, "command": ["sh", "-c", script],
+        "volumes": [{"type": "volume", "source": "state", "target": "/state"}],
+        "deploy": {"restart_policy": {"condition": "on-failure", "delay": "1s"}}}},
+        "volumes": {"state": {}}}))
+    try:
+        subprocess.run(["docker", "stack", "deploy", "-c", str(out / "compose.yaml"), project], check=True,
+                       capture_output=True, timeout=120)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # until the second task runs
+            found = docker_engine.containers([f"com.docker.stack.namespace={project}"], all=True)
+            if any(c.get("State") == "running" for c in found) and len(found) >= 2:
+                break
+            time.sleep(1)
+        report = verify_stack(out, project=project, engine=docker_engine, scan=False)
+        assert report.mode == "swarm"
+        crashed = [c for c in report.checks if c.kind == "crashed"]
+        assert len(crashed) == 1 and crashed[0].ok and "swarm replaced it" in crashed[0].actual
+        assert "upstream not ready yet" in crashed[0].detail
+        assert crashed[0] not in report.failed
+    finally:
+        subprocess.run(["docker", "stack", "rm", project], capture_output=True, timeout=120)
+        time.sleep(3)
+        subprocess.run(["docker", "volume", "rm", "-f", f"{project}_state"], capture_output=True, timeout=60)
