@@ -99,5 +99,8 @@ def test_swarm_task_that_failed_before_the_service_converged_is_shown_not_failed
         assert crashed[0] not in report.failed
     finally:
         subprocess.run(["docker", "stack", "rm", project], capture_output=True, timeout=120)
-        time.sleep(3)
+        deadline = time.monotonic() + 60  # swarm removes the task containers asynchronously
+        while time.monotonic() < deadline and docker_engine.containers(
+                [f"com.docker.stack.namespace={project}"], all=True):
+            time.sleep(1)
         subprocess.run(["docker", "volume", "rm", "-f", f"{project}_state"], capture_output=True, timeout=60)
