@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
-from migrate.analyzers.base import REDACTED, Analyzer, Context, looks_secret_key, redact_url
+from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable, looks_secret_key, redact_url
 from migrate.errors import GuestPathError
 from migrate.kinds import scheme_ports
 from migrate.model.inventory import ConfigFile, Connection, Findings, PersistentPath, Secret, Service, Unknown
@@ -47,6 +47,15 @@ def read_bytes(ctx: Context, analyzer: Analyzer, path: str, findings: Findings, 
     except GuestPathError as exc:
         findings.unknowns.append(Unknown(analyzer=analyzer.name, path=path, message=f"cannot read: {exc.message}"))
         return None
+
+
+def main_config(ctx: Context, candidates: Iterable[str], what: str) -> str:
+    """The first of a server's usual main config paths that is a file in the guest; none means the
+    server is not there (NotApplicable, not a failure)."""
+    main = next((p for p in candidates if ctx.rootfs.is_file(p)), None)
+    if main is None:
+        raise NotApplicable(f"no {what}")
+    return main
 
 
 def unknown(analyzer: Analyzer, path: str | None, message: str) -> Unknown:

@@ -13,12 +13,13 @@ from migrate.analyzers._support import (
     SecretSink,
     config_file,
     enrich,
+    main_config,
     persistent_path,
     pick_service,
     read_text,
     unknown,
 )
-from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
+from migrate.analyzers.base import REDACTED, Analyzer, Context
 from migrate.model.inventory import Findings, Port
 
 MAIN = ("/etc/bind/named.conf", "/etc/named.conf")
@@ -101,9 +102,7 @@ class BindAnalyzer(Analyzer):
     requires = ("systemd", "sysv", "users_groups", "packages_dpkg")
 
     def run(self, ctx: Context) -> Findings:
-        main = next((p for p in MAIN if ctx.rootfs.is_file(p)), None)
-        if main is None:
-            raise NotApplicable("no named.conf")
+        main = main_config(ctx, MAIN, "named.conf")
         self.ctx, self.f = ctx, Findings()
         self.service = pick_service(ctx, ["named", "bind9"], "named")
         self.sink = SecretSink(ctx, self, self.f, self.service)

@@ -10,12 +10,13 @@ from migrate.analyzers._support import (
     SecretSink,
     config_file,
     enrich,
+    main_config,
     pick_service,
     read_text,
     split_host_port,
     unknown,
 )
-from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
+from migrate.analyzers.base import REDACTED, Analyzer, Context
 from migrate.model.inventory import Connection, Findings, Port
 
 MAIN = ("/etc/haproxy/haproxy.cfg", "/usr/local/etc/haproxy/haproxy.cfg")
@@ -39,9 +40,7 @@ class HaproxyAnalyzer(Analyzer):
     requires = ("systemd", "sysv", "users_groups", "packages_dpkg")
 
     def run(self, ctx: Context) -> Findings:
-        main = next((p for p in MAIN if ctx.rootfs.is_file(p)), None)
-        if main is None:
-            raise NotApplicable("no haproxy.cfg")
+        main = main_config(ctx, MAIN, "haproxy.cfg")
         f = Findings()
         service = pick_service(ctx, ["haproxy"], "haproxy")
         sink = SecretSink(ctx, self, f, service)

@@ -12,13 +12,14 @@ from migrate.analyzers._support import (
     config_file,
     enrich,
     expand_glob,
+    main_config,
     persistent_path,
     pick_service,
     read_text,
     split_host_port,
     unknown,
 )
-from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.analyzers.base import Analyzer, Context
 from migrate.model.inventory import Connection, Findings, Port
 
 MAIN = ("/etc/lighttpd/lighttpd.conf",)
@@ -36,9 +37,7 @@ class LighttpdAnalyzer(Analyzer):
     requires = ("systemd", "sysv", "users_groups", "packages_dpkg")
 
     def run(self, ctx: Context) -> Findings:
-        main = next((p for p in MAIN if ctx.rootfs.is_file(p)), None)
-        if main is None:
-            raise NotApplicable("no lighttpd.conf")
+        main = main_config(ctx, MAIN, "lighttpd.conf")
         self.f = f = Findings()
         self.ctx = ctx
         self.service = pick_service(ctx, ["lighttpd"], "lighttpd")

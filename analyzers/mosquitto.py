@@ -11,11 +11,12 @@ from migrate.analyzers._support import (
     config_file,
     enrich,
     expand_glob,
+    main_config,
     persistent_path,
     pick_service,
     read_text,
 )
-from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
+from migrate.analyzers.base import REDACTED, Analyzer, Context
 from migrate.model.inventory import Findings, Port
 
 MAIN = ("/etc/mosquitto/mosquitto.conf", "/usr/local/etc/mosquitto/mosquitto.conf")
@@ -26,9 +27,7 @@ class MosquittoAnalyzer(Analyzer):
     requires = ("systemd", "sysv", "users_groups", "packages_dpkg")
 
     def run(self, ctx: Context) -> Findings:
-        main = next((p for p in MAIN if ctx.rootfs.is_file(p)), None)
-        if main is None:
-            raise NotApplicable("no mosquitto.conf")
+        main = main_config(ctx, MAIN, "mosquitto.conf")
         f = Findings()
         service = pick_service(ctx, ["mosquitto"], "mosquitto")
         settings: dict[str, tuple[str, str]] = {}

@@ -10,12 +10,13 @@ from migrate.analyzers._support import (
     SecretSink,
     config_file,
     enrich,
+    main_config,
     persistent_path,
     pick_service,
     read_text,
     unknown,
 )
-from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.analyzers.base import Analyzer, Context
 from migrate.model.inventory import Findings, Port
 
 MAIN = ("/etc/redis/redis.conf", "/etc/redis.conf", "/usr/local/etc/redis.conf", "/etc/redis/6379.conf")
@@ -26,9 +27,7 @@ class RedisAnalyzer(Analyzer):
     requires = ("systemd", "sysv", "users_groups", "packages_dpkg")
 
     def run(self, ctx: Context) -> Findings:
-        main = next((p for p in MAIN if ctx.rootfs.is_file(p)), None)
-        if main is None:
-            raise NotApplicable("no redis.conf")
+        main = main_config(ctx, MAIN, "redis.conf")
         f = Findings()
         self.ctx, self.f = ctx, f
         self.service = pick_service(ctx, ["redis-server", "redis", "redis-server@", "valkey-server", "valkey"],
