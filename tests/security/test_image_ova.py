@@ -16,6 +16,7 @@ from migrate.errors import EXIT_CODES, ManifestIncomplete
 from migrate.image.ova import open_ova
 from tests.image.builders import convert, guest_tree, make_ext4
 from tests.security.image_cases import _mf, _ovf, make_ova
+from tests.security.tmpfs import small_tmpfs as tmpfs
 
 MiB = 1 << 20
 
@@ -115,16 +116,9 @@ def test_sigterm_during_ova_inspect_removes_the_unpack_folder(tmp_path):
 
 @pytest.fixture
 def small_tmpfs(tmp_path):
-    """A 32 MiB tmpfs (needs root and a kernel that lets us mount; skipped otherwise)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode(errors='replace').strip()}")
-    try:
+    """A 32 MiB tmpfs."""
+    with tmpfs(tmp_path / "small", "32m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
 
 
 def test_ova_that_does_not_fit_the_free_space_is_refused_before_writing(tmp_path, small_tmpfs):

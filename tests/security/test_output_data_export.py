@@ -17,6 +17,7 @@ import pytest
 
 from migrate.errors import EXIT_CODES
 from tests.security.output_cases import dense_file, sparse_file, webroot_guest
+from tests.security.tmpfs import small_tmpfs
 
 TiB = 1 << 40
 GiB = 1 << 30
@@ -68,16 +69,9 @@ def test_sparse_files_are_archived_sparsely(tmp_path):
 
 @pytest.fixture
 def small_fs(tmp_path):
-    """A real 8 MiB filesystem (tmpfs) to run out of space on; skipped where mounting is not allowed."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)], capture_output=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
+    """A real 8 MiB filesystem (tmpfs) to run out of space on."""
+    with small_tmpfs(tmp_path / "small", "8m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
 
 
 def test_export_checks_free_space_before_writing(tmp_path, small_fs):
