@@ -10,6 +10,7 @@ import struct
 from migrate.analyzers._support import read_bytes, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Package
+from migrate.pkgdb import rpm_header
 
 SQLITE_PATHS = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
 LEGACY_PATHS = ("/var/lib/rpm/Packages", "/var/lib/rpm/Packages.db", "/usr/lib/sysimage/rpm/Packages.db")
@@ -17,25 +18,10 @@ TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1022: "ar
 
 
 def parse_header(blob: bytes) -> dict[str, str | int]:
-    """The tags we need from an rpm header blob as stored in the database (no lead, no magic)."""
-    if len(blob) < 8:
-        raise ValueError("header too short")
-    il, dl = struct.unpack(">ii", blob[:8])
-    if il < 0 or dl < 0 or 8 + il * 16 + dl > len(blob):
-        raise ValueError("header sizes out of range")
-    store = blob[8 + il * 16: 8 + il * 16 + dl]
-    out: dict[str, str | int] = {}
-    for i in range(il):
-        tag, typ, off, count = struct.unpack(">iiii", blob[8 + i * 16: 24 + i * 16])
-        key = TAGS.get(tag)
-        if key is None or off < 0 or off >= len(store):
-            continue
-        if typ in (6, 8, 9):  # STRING, STRING_ARRAY, I18NSTRING: first string
-            end = store.find(b"\0", off)
-            out[key] = store[off: end if end >= 0 else len(store)].decode("utf-8", "replace")
-        elif typ == 4 and count >= 1 and off + 4 <= len(store):
-            out[key] = struct.unpack(">i", store[off: off + 4])[0]
-    return out
+    """The tags we need from an rpm header blob, each as one value (the first of an array)."""
+    return {key: value[0] if isinstance(value, list | tuple) else value  # type: ignore[misc]
+            for key, value in rpm_header(blob, TAGS, errors="replace").items()
+            if not isinstance(value, list | tuple) or value}
 
 
 class RpmAnalyzer(Analyzer):

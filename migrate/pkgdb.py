@@ -205,9 +205,11 @@ RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1116:
             1117: "basenames", 1118: "dirnames"}
 
 
-def rpm_header_files(blob: bytes) -> dict[str, object]:
-    """name/version/release/epoch and the file list (dirnames[dirindexes[i]] + basenames[i]) of one
-    rpm header blob as the sqlite database stores it; sizes checked before every slice."""
+def rpm_header(blob: bytes, tags: dict[int, str], *, errors: str = "surrogateescape") -> dict[str, object]:
+    """The ``tags`` of one rpm header blob as rpm's database stores it (no lead, no magic): STRING and
+    I18NSTRING as str, STRING_ARRAY as a list of str, INT32 as a tuple of int. Sizes are checked before
+    every slice (the blob comes from the guest); tags with impossible offsets or counts are left out.
+    Shared by the rpm package analyzer and the package closure's file lists."""
     if len(blob) < 8:
         raise ValueError("header too short")
     il, dl = struct.unpack(">ii", blob[:8])
@@ -217,24 +219,33 @@ def rpm_header_files(blob: bytes) -> dict[str, object]:
     out: dict[str, object] = {}
     for i in range(il):
         tag, typ, off, count = struct.unpack(">iiii", blob[8 + i * 16: 24 + i * 16])
-        key = RPM_TAGS.get(tag)
+        key = tags.get(tag)
         if key is None or off < 0 or off >= len(store) or count < 0 or count > len(store):
             continue
         if typ in (6, 9):  # STRING, I18NSTRING
             end = store.find(b"\0", off)
-            out[key] = store[off: end if end >= 0 else len(store)].decode("utf-8", "surrogateescape")
+            out[key] = store[off: end if end >= 0 else len(store)].decode("utf-8", errors)
         elif typ == 8:  # STRING_ARRAY
             items, pos = [], off
             for _ in range(count):
                 end = store.find(b"\0", pos)
                 if end < 0:
                     break
-                items.append(store[pos:end].decode("utf-8", "surrogateescape"))
+                items.append(store[pos:end].decode("utf-8", errors))
                 pos = end + 1
             out[key] = items
         elif typ == 4 and off + 4 * count <= len(store):  # INT32
-            values = list(struct.unpack(f">{count}i", store[off: off + 4 * count]))
-            out[key] = values if key == "dirindexes" else values[0] if values else 0
+            out[key] = struct.unpack(f">{count}i", store[off: off + 4 * count])
+    return out
+
+
+def rpm_header_files(blob: bytes) -> dict[str, object]:
+    """name/version/release/epoch and the file list (dirnames[dirindexes[i]] + basenames[i]) of one
+    rpm header blob as the sqlite database stores it."""
+    out = rpm_header(blob, RPM_TAGS)
+    for key, value in out.items():
+        if isinstance(value, tuple):  # INT32: dirindexes is the array, the others (epoch) one number
+            out[key] = list(value) if key == "dirindexes" else value[0] if value else 0
     return out
 
 
