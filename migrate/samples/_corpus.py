@@ -9,12 +9,16 @@ but unused package) so the pipeline sees only what the guest really runs.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from migrate.samples import debootstrap
@@ -259,28 +263,34 @@ def pg_single(tree: Path, database: str, sql: str, version: str = "15", cluster:
                   input=sql.encode()).decode()  # fmt: skip
 
 
-def plumbing_key() -> str:
-    """A hash of this module's source, for the cache key of the recipes that use it (the registry
-    hashes only each recipe's own module)."""
-    import hashlib
-    import inspect
-    import sys
+def plumbing_hash(*modules: ModuleType) -> str:
+    """A hash of the shared modules' source, for a recipe's cache key (the registry hashes only the
+    recipe module itself)."""
+    h = hashlib.sha256()
+    for mod in modules:
+        h.update(inspect.getsource(mod).encode())
+    return h.hexdigest()[:16]
 
-    return hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode()).hexdigest()[:16]
+
+def plumbing_key() -> str:
+    """A hash of this module's source, for the cache key of the recipes that use it."""
+    return plumbing_hash(sys.modules[__name__])
 
 
 def corpus_recipe(name: str, description: str, packages: list[str], *,
                   customise: Callable[[Path, Progress], dict[str, Any]],
                   make_disks: Callable[[Path, Path, Progress], dict[str, Any]],
                   export: Callable[[Path, dict[str, Any], Progress], dict[str, Path]],
+                  union: list[str] = CORPUS_A_PACKAGES, plumbing: tuple[ModuleType, ...] = (),
                   **params: Any) -> Recipe:  # fmt: skip
-    """The Recipe of a guest built from the shared corpus tarball: its cache key covers the guest's own
-    packages, the union tarball, this module's source and the guest's layout ``params``."""
+    """The Recipe of a guest built from a shared corpus tarball (``union``, the packages of all its
+    guests): its cache key covers the guest's own packages, the union, the source of this module and of
+    the other shared modules the guest's build uses (``plumbing``), and the guest's layout ``params``."""
 
     def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-        return build_guest(out, cache_dir, progress, packages=CORPUS_A_PACKAGES, customise=customise,
+        return build_guest(out, cache_dir, progress, packages=union, customise=customise,
                            make_disks=make_disks, export=export)  # fmt: skip
 
     return Recipe(name=name, description=description, build=build,
-                  params={"packages": sorted(packages), "union": sorted(CORPUS_A_PACKAGES),
-                          "plumbing": plumbing_key(), **params})  # fmt: skip
+                  params={"packages": sorted(packages), "union": sorted(union),
+                          "plumbing": plumbing_hash(sys.modules[__name__], *plumbing), **params})  # fmt: skip

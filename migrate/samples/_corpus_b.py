@@ -6,15 +6,12 @@ that run a real server inside the chroot long enough to load data and record wha
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import ModuleType
 
 from migrate.samples._common import Progress, SampleBuildError, _noop
 from migrate.samples._corpus import keep_units, prune_packages
@@ -53,15 +50,6 @@ def keep_only(tree: Path, packages: list[str], units: set[str], progress: Progre
     removed = prune_packages(tree, [*CORPUS_B_BASE, *packages], progress)
     disabled = keep_units(tree, units, CORPUS_B_UNITS)
     return {"removed_packages": removed, "disabled_units": disabled}
-
-
-def plumbing_hash(*modules: ModuleType) -> str:
-    """A hash of the shared modules' source, for a recipe's cache key (the registry hashes only the
-    recipe module itself)."""
-    h = hashlib.sha256()
-    for mod in modules:
-        h.update(inspect.getsource(mod).encode())
-    return h.hexdigest()[:16]
 
 
 @contextlib.contextmanager

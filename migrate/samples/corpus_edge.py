@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import _corpus, _corpus_b, _corpus_disk, export
-from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop
-from migrate.samples._corpus import base_identity, build_guest, write
+from migrate.samples._common import Progress, SampleBuildError, _noop
+from migrate.samples._corpus import base_identity, corpus_recipe, write
 from migrate.samples._corpus_b import CORPUS_B_PACKAGES, chroot_daemon, keep_only
 from migrate.samples._corpus_disk import Volume
 from migrate.samples.debootstrap import chroot, chroot_mounts
@@ -276,15 +276,9 @@ def export_disks(out: Path, disks: dict[str, Any], progress: Progress = _noop) -
     return files
 
 
-def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-    return build_guest(out, cache_dir, progress, packages=CORPUS_B_PACKAGES, customise=customise,
-                       make_disks=make_disks, export=export_disks)  # fmt: skip
-
-
-RECIPE = Recipe(
-    name="corpus-edge",
-    description="Debian 12: Varnish -> HAProxy -> 2 Node.js app servers -> Redis; GPT + LVM, xfs root; VDI",
-    build=build,
-    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
-            "plumbing": _corpus_b.plumbing_hash(_corpus, _corpus_b, _corpus_disk)},
+RECIPE = corpus_recipe(
+    "corpus-edge",
+    "Debian 12: Varnish -> HAProxy -> 2 Node.js app servers -> Redis; GPT + LVM, xfs root; VDI",
+    PACKAGES, union=CORPUS_B_PACKAGES, plumbing=(_corpus_b, _corpus_disk), customise=customise,
+    make_disks=make_disks, export=export_disks, disk=DISK_BYTES,
 )  # fmt: skip

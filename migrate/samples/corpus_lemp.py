@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from migrate.samples import _corpus, _corpus_b, _corpus_disk, export
-from migrate.samples._common import Progress, Recipe, SampleBuildError, _noop
-from migrate.samples._corpus import base_identity, build_guest, ids, write
+from migrate.samples._common import Progress, SampleBuildError, _noop
+from migrate.samples._corpus import base_identity, corpus_recipe, ids, write
 from migrate.samples._corpus_b import CORPUS_B_PACKAGES, keep_only
 from migrate.samples._corpus_disk import Volume
 from migrate.samples.debootstrap import chroot, chroot_mounts
@@ -197,16 +197,10 @@ def export_disks(out: Path, disks: dict[str, Any], progress: Progress = _noop) -
     return files
 
 
-def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, str]:
-    return build_guest(out, cache_dir, progress, packages=CORPUS_B_PACKAGES, customise=customise,
-                       make_disks=make_disks, export=export_disks)  # fmt: skip
-
-
-RECIPE = Recipe(
-    name="corpus-lemp",
-    description="Debian 12: nginx + PHP-FPM 8.2 (PDO page) + MariaDB, lighttpd static site; MBR ext4 + xfs data "
+RECIPE = corpus_recipe(
+    "corpus-lemp",
+    "Debian 12: nginx + PHP-FPM 8.2 (PDO page) + MariaDB, lighttpd static site; MBR ext4 + xfs data "
                 "disk; VHDX",
-    build=build,
-    params={"packages": sorted(PACKAGES), "union": sorted(CORPUS_B_PACKAGES), "disk": DISK_BYTES,
-            "plumbing": _corpus_b.plumbing_hash(_corpus, _corpus_b, _corpus_disk)},
+    PACKAGES, union=CORPUS_B_PACKAGES, plumbing=(_corpus_b, _corpus_disk), customise=customise,
+    make_disks=make_disks, export=export_disks, disk=DISK_BYTES,
 )  # fmt: skip
