@@ -13,10 +13,12 @@ PACKAGES=(
   qemu-utils qemu-system-x86 debootstrap lvm2 xfsprogs btrfs-progs e2fsprogs dosfstools fdisk gdisk cryptsetup-bin
   # package-closure tests: a real rpm database made by rpmbuild + rpm --root (Debian's rpm 4.18)
   rpm
+  # conformance: libguestfs's phony guests are built with guestfish/Sys::Guestfs, sqlite3, hivexregedit, gcc
+  libguestfs-perl sqlite3 libhivex-bin python3-hivex xz-utils gcc libc6-dev mdadm ntfs-3g
   # Docker engine (Debian's daemon) and what it needs
   docker.io iptables
   # benchmarks and reports
-  sysbench busybox-static runc chromium graphviz
+  sysbench busybox-static runc chromium graphviz poppler-utils
   # the "VM way" arm of the OLTP benchmark runs the VM's PostgreSQL data on the host's own server
   postgresql-15 postgresql-client-15
   # the project's Python environment

@@ -36,6 +36,9 @@ COMMAND_MODULES = (
     "verify",
     "bench",
     "capacity",
+    "fleet",
+    "sbom",
+    "push",
 )
 
 err_console = Console(stderr=True)
