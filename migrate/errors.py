@@ -227,6 +227,54 @@ class ManifestIncomplete(ImageError):
     exit_code = 34
 
 
+class ConfigError(MigrateError):
+    """The project config file (migrate.yaml) is invalid: an unknown key, a wrong value, or a setting a
+    command needs (push: the registry) is missing."""
+
+    exit_code = 45
+
+
+class PushFailed(ExternalToolError):
+    """The registry refused or could not be reached while pushing an image."""
+
+    exit_code = 46
+
+
+# -- fleets (issue 9, store/sources/engine: exit codes 40-44) -----------------------------------
+
+
+class FleetNotFound(UsageError):
+    """FLEET is not a fleet directory (no fleet.db): ``migrate fleet add`` creates one."""
+
+    exit_code = 40
+
+
+class FleetSourceInvalid(InvalidDocument):
+    """A manifest CSV or RVTools export cannot be used: a required column is missing, a value is not
+    a number, a name repeats, a path names no disk image. The message names the file, row and column."""
+
+    exit_code = 41
+
+
+class FleetSourceOutside(UsageError):
+    """A manifest names a file outside the folders the user allowed (the manifest's own folder and
+    each ``--allow-dir``): refused, so a manifest cannot make the tool read host files."""
+
+    exit_code = 42
+
+
+class FleetBusy(MigrateError):
+    """The fleet store stayed locked by another process beyond the wait (a long write elsewhere)."""
+
+    exit_code = 43
+
+
+class FleetSchemaTooNew(MigrateError):
+    """fleet.db was written by a newer migrate (its schema version is above the one this one knows)."""
+
+    exit_code = 44
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -259,5 +307,7 @@ EXIT_CODES: dict[str, int] = {
         ResourceBudgetExceeded,
         TimeBudgetExceeded,
         ManifestIncomplete,
+        ConfigError,
+        PushFailed,
     )
 }
