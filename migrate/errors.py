@@ -275,6 +275,21 @@ class FleetSchemaTooNew(MigrateError):
     exit_code = 44
 
 
+# -- encrypted guest volumes: keys (issue 11) -------------------------------------------------
+
+
+class WrongKey(EncryptedVolume):
+    """Keys were given for an encrypted volume, and none of them opens it."""
+
+    exit_code = 38
+
+
+class KeyFileRefused(UsageError):
+    """A key file (``--key ID:file:PATH``) is not a small regular file outside /proc, /sys and /dev."""
+
+    exit_code = 39
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -309,5 +324,7 @@ EXIT_CODES: dict[str, int] = {
         ManifestIncomplete,
         ConfigError,
         PushFailed,
+        WrongKey,
+        KeyFileRefused,
     )
 }
