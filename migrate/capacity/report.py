@@ -1,25 +1,44 @@
-"""The capacity report: self-contained HTML (tables + matplotlib plots as inline SVG), JSON and CSV.
+"""The capacity report a consultant hands to a client: HTML (and PDF via headless Chromium), JSON, CSV.
 
-Every figure carries its basis (sizing rule and percentile, headroom, accelerator of the bench, date)
-in its caption, and published numbers stay in a separate literature box.
+It opens with an executive summary (hosts today → after, the consolidation ratio defined in words,
+the savings at the client's cost per host), then full-width plots whose legends sit outside the data,
+then the tables a reviewer checks the numbers with. A section without data is left out rather than
+shown empty: without bench results there are no benchmark plots, without utilisation percentiles no
+"allocated vs used" plot. Nothing in it names a local path or an internal id: scenarios carry plain
+names and inputs are named by their file name only.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 
-from migrate.errors import OutputError
-from migrate.fsutil import ConfinedDir
 from migrate.model.bench import BenchResults
 from migrate.model.capacity import CapacityReport
+from migrate.report.html import PALETTE, SERIES_STYLES, export_pdf, plt, render, svg, write_files
 
-PLOTS = ("efficiency", "timeseries", "memory", "ecdf", "packing", "hosts")
+PLOTS = ("hosts", "packing", "ecdf", "efficiency", "timeseries", "memory")
+BENCH_PLOTS = ("efficiency", "timeseries", "memory")
 TABLES = ("fleet-summary", "sizing", "placement", "calibration", "sensitivity")
-COLORS = {"R": "#4c72b0", "A": "#dd8452", "B": "#55a868", "C": "#c44e52",
-          "vms-today": "#dd8452", "containers-in-vms": "#c44e52", "containers-bare-metal": "#55a868"}
+SCENARIO_NAMES = {
+    "vms-today": "VMs today",
+    "containers-in-vms": "Containers in VMs",
+    "containers-bare-metal": "Containers on bare metal",
+}
+SCENARIO_WORDS = {
+    "containers-in-vms": "inside one large VM per host",
+    "containers-bare-metal": "directly on the hosts (bare metal)",
+}
+RULE_NAMES = {"like-for-like": "like-for-like", "moderate": "moderate (p90)", "aggressive": "aggressive (p95)"}
+PARAMETER_NAMES = {
+    "container_cpu_efficiency": "container CPU efficiency",
+    "vm_cpu_efficiency": "VM CPU efficiency",
+    "container_fixed_mib": "fixed memory per container (MiB)",
+    "vm_fixed_mib": "fixed memory per VM (MiB)",
+}
+ARM_COLORS = {"R": PALETTE[0], "A": PALETTE[1], "B": PALETTE[2], "C": PALETTE[3]}
 
 LITERATURE = [
     ("HPE + Docker reference configuration, 2017 (sysbench MySQL OLTP, VMware, Docker 1.12)",
@@ -33,263 +52,343 @@ LITERATURE = [
      "Kata pods reserve 160 MiB and 0.25 CPU each."),
 ]
 
-
-def _svg(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
+FULL_WIDTH = 11.0  # inches: the figure spans the page; CSS scales the SVG to the column
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "migrate", "font.size": 9})
-    return plt
+def plain_sources(text: str) -> str:
+    """Input names as file names only: "a/b/fleet.csv, x.json" → "fleet.csv, x.json"."""
+    return ", ".join(PurePath(p.strip()).name for p in text.split(",") if p.strip())
 
 
-def plot_efficiency(bench: BenchResults | None, rep: CapacityReport) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    if bench and any(s.efficiency for s in bench.summary):
-        ss = [s for s in bench.canonical().summary if s.efficiency and s.workload == bench.settings.workloads[0]]
-        xs = [f"{s.arm}\n{s.label.split('[')[0].strip()[:22]}" for s in ss]
-        vals = [s.efficiency.value for s in ss]
-        err = [[s.efficiency.value - s.efficiency.low for s in ss],
-               [s.efficiency.high - s.efficiency.value for s in ss]]
-        ax.bar(xs, vals, yerr=err, capsize=4, color=[COLORS[s.arm] for s in ss])
-        for i, s in enumerate(ss):
-            ax.text(i, vals[i] + 0.02, f"{vals[i]:.2f}" + (" (TCG)" if s.accel == "tcg" else ""), ha="center")
-        ax.set_ylabel("throughput / bare (R)")
-    else:
-        o = rep.overheads
-        ax.bar(["containers", "VMs"], [o.container_cpu_efficiency, o.vm_cpu_efficiency],
-               color=[COLORS["B"], COLORS["A"]])
-        ax.set_ylabel("CPU efficiency (defaults)")
-    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set_ylim(0, 1.25)
-    return _svg(fig)
+def has_utilisation(rep: CapacityReport) -> bool:
+    return any(getattr(v, k) is not None for v in rep.fleet for k in ("cpu_p90", "mem_p90", "cpu_p95", "mem_p95"))
 
 
-def plot_timeseries(bench: BenchResults | None) -> str | None:
-    if not bench:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3))
-    wl = bench.settings.workloads[0]
-    seen = set()
-    for run in bench.runs:
-        if run.workload != wl or run.arm in seen or not run.ok:
-            continue
-        seen.add(run.arm)
-        for inst in run.instances:
-            if inst.result:
-                ts = [r.t for r in inst.result.intervals if r.eps is not None]
-                es = [r.eps for r in inst.result.intervals if r.eps is not None]
-                ax.plot(ts, es, color=COLORS[run.arm], lw=1, alpha=0.8,
-                        label=f"{run.arm}" if inst.index == 0 else None)
-    ax.set_xlabel("second of the run")
-    ax.set_ylabel("events/s per instance")
-    ax.legend(title="arm", fontsize=7)
-    return _svg(fig)
+def _legend_below(fig, axes, ncol: int) -> None:
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            seen.setdefault(lab, h)
+    handles, labels = list(seen.values()), list(seen)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
 
 
-def plot_memory(bench: BenchResults | None, rep: CapacityReport) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    if bench and any(s.fixed_mem_per_instance_mib is not None for s in bench.summary):
-        ss = [s for s in bench.canonical().summary if s.workload == bench.settings.workloads[0]
-              and s.fixed_mem_per_instance_mib is not None]
-        fixed = [max(0.0, s.fixed_mem_per_instance_mib) for s in ss]
-        load = [max(0.0, (s.loaded_mem_per_instance_mib or 0) - f) for s, f in zip(ss, fixed, strict=True)]
-        xs = [s.arm for s in ss]
-        ax.bar(xs, fixed, color="#8172b3", label="fixed (idle instance)")
-        ax.bar(xs, load, bottom=fixed, color="#ccb974", label="added under load")
-    else:
-        o = rep.overheads
-        ax.bar(["VM", "container"], [o.vm_fixed_mib, o.container_fixed_mib], color="#8172b3", label="fixed (defaults)")
-    ax.set_ylabel("MiB per instance")
-    ax.legend(fontsize=7)
-    return _svg(fig)
+def plot_hosts(rep: CapacityReport) -> str:
+    """Hosts needed against headroom: one panel per container scenario, today's count as the reference.
+    Rules differ in line style and marker; markers are hollow and of decreasing size, so where two rules
+    give the same count both stay visible."""
+    pyplot = plt()
+    fig, axes = pyplot.subplots(1, 2, figsize=(FULL_WIDTH, 3.4), sharey=True)
+    today = sorted((c for c in rep.sensitivity if c.scenario == "vms-today" and c.rule == "like-for-like"),
+                   key=lambda c: c.headroom)
+    for ax, sc in zip(axes, ("containers-in-vms", "containers-bare-metal"), strict=True):
+        # wide and translucent, under the rest: a rule that gives today's count shows on top of it
+        ax.plot([c.headroom * 100 for c in today], [c.hosts_total for c in today], color="#7f7f7f", lw=7,
+                alpha=0.35, solid_capstyle="round", zorder=1, label="VMs today")
+        for i, rule in enumerate(("like-for-like", "moderate", "aggressive")):
+            cells = sorted((c for c in rep.sensitivity if c.scenario == sc and c.rule == rule),
+                           key=lambda c: c.headroom)
+            st = SERIES_STYLES[i]
+            ax.plot([c.headroom * 100 for c in cells], [c.hosts_total for c in cells], color=st["color"],
+                    ls=st["ls"], marker=st["marker"], ms=10 - 3 * i, mfc="none", mew=1.4, lw=1.6,
+                    label=f"containers, {RULE_NAMES[rule]}")
+        ax.axvline(rep.host.headroom * 100, color="#bbbbbb", lw=0.8, ls=":")
+        ax.set_title(SCENARIO_NAMES[sc])
+        ax.set_xlabel("headroom kept free on each host (%)")
+        ax.grid(axis="y", color="#eeeeee")
+    axes[0].set_ylabel(f"hosts (incl. {rep.host.reserve} spare)")
+    axes[0].set_ylim(bottom=0)
+    _legend_below(fig, list(axes), ncol=4)
+    return svg(fig)
+
+
+def plot_packing(rep: CapacityReport) -> str:
+    pyplot = plt()
+    n = len(rep.scenarios)
+    fig, axes = pyplot.subplots(n, 1, figsize=(FULL_WIDTH, 1.9 * n + 0.4), squeeze=False, sharey=True)
+    for ax, s in zip(axes[:, 0], rep.scenarios, strict=True):
+        idx = [h.host for h in s.hosts]
+        w = 0.4
+        ax.bar([i - w / 2 for i in idx], [h.cpu / rep.host.cores * 100 for h in s.hosts], w, label="CPU",
+               color=PALETTE[0])
+        ax.bar([i + w / 2 for i in idx], [h.memory_mib / (rep.host.memory_gib * 1024) * 100 for h in s.hosts], w,
+               label="memory", color=PALETTE[1], hatch="//", edgecolor="white", lw=0)
+        ax.axhline((1 - rep.host.headroom) * 100, color="#555555", ls="--", lw=1, label="fill limit (headroom)")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("% of host")
+        ax.set_title(f"{SCENARIO_NAMES[s.name]}: {s.hosts_needed} hosts + {rep.host.reserve} spare", loc="left")
+        ax.set_xlim(0.4, max(idx, default=1) + 0.6)
+    axes[-1, 0].set_xlabel("host")
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return svg(fig)
 
 
 def plot_ecdf(rep: CapacityReport) -> str:
-    plt = _plt()
     import numpy as np
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    pyplot = plt()
+    fig, axes = pyplot.subplots(1, 2, figsize=(FULL_WIDTH, 3.2))
     pairs = [("CPU (cores)", [v.vcpus for v in rep.fleet], [v.vcpus * (v.cpu_p90 or 100) / 100 for v in rep.fleet]),
              ("memory (GiB)", [v.memory_mib / 1024 for v in rep.fleet],
               [v.memory_mib * (v.mem_p90 or 100) / 100 / 1024 for v in rep.fleet])]
     for ax, (title, alloc, used) in zip(axes, pairs, strict=True):
-        for data, lab, col in ((alloc, "allocated", "#dd8452"), (used, "used (p90)", "#55a868")):
+        for data, lab, st in ((alloc, "allocated", SERIES_STYLES[1]), (used, "used (p90)", SERIES_STYLES[2])):
             x = np.sort(np.asarray(data, dtype=float))
-            ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=lab, color=col)
+            ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", label=lab, color=st["color"], ls=st["ls"],
+                    lw=1.8)
         ax.set_xlabel(title)
         ax.set_ylabel("fraction of VMs")
-        ax.legend(fontsize=7)
-    return _svg(fig)
+        ax.grid(color="#eeeeee")
+    _legend_below(fig, list(axes), ncol=2)
+    return svg(fig)
 
 
-def plot_packing(rep: CapacityReport) -> str:
-    plt = _plt()
-    fig, axes = plt.subplots(len(rep.scenarios), 1, figsize=(8, 2.1 * len(rep.scenarios)), squeeze=False)
-    for ax, s in zip(axes[:, 0], rep.scenarios, strict=True):
-        idx = [h.host for h in s.hosts]
-        total_cpu = rep.host.cores
-        total_mem = rep.host.memory_gib * 1024
-        w = 0.4
-        ax.bar([i - w / 2 for i in idx], [h.cpu / total_cpu * 100 for h in s.hosts], w, label="CPU", color="#4c72b0")
-        ax.bar([i + w / 2 for i in idx], [h.memory_mib / total_mem * 100 for h in s.hosts], w, label="memory",
-               color="#8172b3")
-        ax.axhline((1 - rep.host.headroom) * 100, color="grey", ls="--", lw=0.8)
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("% of host")
-        ax.set_title(f"{s.title}: {s.hosts_needed} hosts + {rep.host.reserve} reserve", fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("host")
-    fig.tight_layout()
-    return _svg(fig)
+def plot_efficiency(bench: BenchResults) -> str | None:
+    ss = [s for s in bench.canonical().summary if s.efficiency and s.workload == bench.settings.workloads[0]]
+    if not ss:
+        return None
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(FULL_WIDTH, 3.2))
+    xs = [f"{s.arm}: {s.label.split('[')[0].strip()[:30]}" for s in ss]
+    vals = [s.efficiency.value for s in ss]
+    err = [[s.efficiency.value - s.efficiency.low for s in ss], [s.efficiency.high - s.efficiency.value for s in ss]]
+    ax.bar(xs, vals, yerr=err, capsize=4, color=[ARM_COLORS.get(s.arm, PALETTE[4]) for s in ss])
+    for i, s in enumerate(ss):
+        ax.text(i, vals[i] + 0.03, f"{vals[i]:.2f}" + (" (emulated)" if s.accel == "tcg" else ""), ha="center")
+    ax.axhline(1.0, color="#7f7f7f", lw=0.8, ls="--")
+    ax.set_ylim(0, 1.3)
+    ax.set_ylabel("throughput / bare processes")
+    return svg(fig)
 
 
-def plot_hosts(rep: CapacityReport) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3))
-    for sc in ("vms-today", "containers-in-vms", "containers-bare-metal"):
-        for rule, ls in (("like-for-like", ":"), ("moderate", "-"), ("aggressive", "--")):
-            cells = sorted((c for c in rep.sensitivity if c.scenario == sc and c.rule == rule),
-                           key=lambda c: c.headroom)
-            if sc == "vms-today" and rule != "like-for-like":
-                continue
-            ax.plot([c.headroom * 100 for c in cells], [c.hosts_total for c in cells], ls=ls, marker="o", ms=3,
-                    color=COLORS[sc], label=f"{sc} ({rule})" if sc != "vms-today" else sc)
-    ax.set_xlabel("headroom (%)")
-    ax.set_ylabel(f"hosts incl. N+{rep.host.reserve}")
-    ax.legend(fontsize=6)
-    return _svg(fig)
+def plot_timeseries(bench: BenchResults) -> str | None:
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(FULL_WIDTH, 3.2))
+    wl = bench.settings.workloads[0]
+    seen: set[str] = set()
+    for run in bench.runs:
+        if run.workload != wl or run.arm in seen or not run.ok:
+            continue
+        st = SERIES_STYLES[len(seen) % len(SERIES_STYLES)]
+        seen.add(run.arm)
+        for inst in run.instances:
+            if inst.result:
+                pts = [(r.t, r.eps) for r in inst.result.intervals if r.eps is not None]
+                ax.plot([t for t, _ in pts], [e for _, e in pts], color=ARM_COLORS.get(run.arm, st["color"]),
+                        ls=st["ls"], lw=1, alpha=0.85, label=f"arm {run.arm}" if inst.index == 0 else None)
+    if not seen:
+        pyplot.close(fig)
+        return None
+    ax.set_xlabel("second of the run")
+    ax.set_ylabel("events/s per instance")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return svg(fig)
 
 
-def _table(tid: str, head: list[str], rows: list[list[object]]) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<table id="{tid}" data-table="{tid}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+def plot_memory(bench: BenchResults) -> str | None:
+    ss = [s for s in bench.canonical().summary if s.workload == bench.settings.workloads[0]
+          and s.fixed_mem_per_instance_mib is not None]
+    if not ss:
+        return None
+    pyplot = plt()
+    fig, ax = pyplot.subplots(figsize=(FULL_WIDTH, 3.0))
+    fixed = [max(0.0, s.fixed_mem_per_instance_mib or 0.0) for s in ss]
+    load = [max(0.0, (s.loaded_mem_per_instance_mib or 0) - f) for s, f in zip(ss, fixed, strict=True)]
+    xs = [f"arm {s.arm}" for s in ss]
+    ax.bar(xs, fixed, color=PALETTE[3], label="fixed (idle instance)")
+    ax.bar(xs, load, bottom=fixed, color=PALETTE[4], hatch="//", edgecolor="white", lw=0,
+           label="added under load")
+    ax.set_ylabel("MiB per instance")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return svg(fig)
+
+
+def ratio(before: int, after: int) -> float:
+    return before / after if after else 0.0
+
+
+SUMMARY_HEAD = ["scenario", "hosts needed", "hosts incl. spare", "before → after", "consolidation ratio",
+                "hosts saved", "CPU demand (cores)", "memory demand (GiB)"]
 
 
 def summary_rows(rep: CapacityReport) -> list[list[object]]:
     today = rep.scenario("vms-today").hosts_total
-    rows = []
+    rows: list[list[object]] = []
     for s in rep.scenarios:
-        ratio = today / s.hosts_total if s.hosts_total else 0
         cpu = sum(i.cpu for i in s.items)
         mem = sum(i.memory_mib for i in s.items) / 1024
-        rows.append([s.name, s.title, s.hosts_needed, s.hosts_total, f"{today} → {s.hosts_total}", f"{ratio:.2f}",
-                     f"{(1 - s.hosts_total / today) * 100:.0f} %" if today else "—", f"{cpu:.1f}", f"{mem:.1f}"])
+        rows.append([SCENARIO_NAMES[s.name], s.hosts_needed, s.hosts_total, f"{today} → {s.hosts_total}",
+                     f"{ratio(today, s.hosts_total):.2f}", today - s.hosts_total, f"{cpu:.1f}", f"{mem:.1f}"])
     return rows
 
 
-SUMMARY_HEAD = ["scenario", "title", "hosts needed", "hosts with reserve", "before → after", "consolidation ratio",
-                "host savings", "CPU demand (cores)", "memory demand (GiB)"]
+def _money(amount: float, currency: str) -> str:
+    return f"{currency} {amount:,.0f}".replace(",", "\u2009")
 
 
-def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
+@dataclass
+class Executive:
+    vms: int
+    today: int
+    after: int
+    after_title: str
+    after_words: str
+    alt: str
+    ratio: str
+    saved: int
+    savings_value: str
+    savings_label: str
+    savings_text: str
+
+
+def executive(rep: CapacityReport) -> Executive:
+    """The headline: containers on bare metal against VMs today (the alternative in one clause)."""
+    today = rep.scenario("vms-today").hosts_total
+    bm = rep.scenario("containers-bare-metal")
+    inv = rep.scenario("containers-in-vms")
+    saved = today - bm.hosts_total
+    r = ratio(today, bm.hosts_total)
+    alt = f"{SCENARIO_WORDS['containers-in-vms']}, {inv.hosts_total}"
+    cost = rep.cost_per_host
+    if cost is not None:
+        total = saved * cost.amount
+        value = _money(total, cost.currency)
+        label = f"saved per {cost.period} ({saved} hosts × {_money(cost.amount, cost.currency)})"
+        if saved >= 0:
+            text = (f"At {_money(cost.amount, cost.currency)} per host and {cost.period}, the {saved} hosts the move "
+                    f"frees save {_money(total, cost.currency)} per {cost.period}.")
+        else:
+            text = (f"The move needs {-saved} more hosts: at {_money(cost.amount, cost.currency)} per host and "
+                    f"{cost.period} that costs {_money(-total, cost.currency)} more per {cost.period}.")
+    else:
+        value, label = str(saved), "hosts saved"
+        text = (f"The move frees {saved} hosts. No cost per host was given (--cost-per-host, or cost_per_host in "
+                "the project's migrate.yaml), so the savings are counted in hosts.")
+    return Executive(vms=len(rep.fleet), today=today, after=bm.hosts_total, after_title=SCENARIO_NAMES[bm.name].lower(),
+                     after_words=SCENARIO_WORDS[bm.name], alt=alt, ratio=f"{r:.1f}", saved=saved,
+                     savings_value=value, savings_label=label, savings_text=text)
+
+
+@dataclass
+class _Table:
+    id: str
+    title: str
+    head: list[str]
+    rows: list[list[object]]
+    numeric: set[int] = field(default_factory=set)
+    text: str = ""
+
+
+@dataclass
+class _Figure:
+    id: str
+    title: str
+    svg: str
+    basis: str
+    text: str = ""
+
+
+def _basis(rep: CapacityReport) -> str:
+    return (f"sizing rule {rep.rule} ({rep.rule_text}); host {rep.host.cores:g} cores / {rep.host.memory_gib:g} GiB; "
+            f"headroom {rep.host.headroom:.0%}; {rep.host.reserve} spare")
+
+
+def figures(rep: CapacityReport, bench: BenchResults | None) -> list[_Figure]:
+    basis = _basis(rep)
+    out = [
+        _Figure("hosts", "Hosts needed against headroom", plot_hosts(rep),
+                basis.replace(f"headroom {rep.host.headroom:.0%}; ", "")
+                + f"; dotted vertical line: the {rep.host.headroom:.0%} headroom this report uses",
+                "How many hosts each way of running the fleet needs as more of every host is kept free, for the "
+                "three sizing rules. The grey line is today's count."),
+        _Figure("packing", "How full each host is", plot_packing(rep), basis + "; dashed line: fill limit",
+                "CPU and memory placed on each host by the packing, in percent of the host."),
+    ]
+    if has_utilisation(rep):
+        out.append(_Figure("ecdf", "Allocated against used", plot_ecdf(rep),
+                           f"{len(rep.fleet)} VMs; used = allocation × p90 utilisation (allocation when missing)",
+                           "Share of VMs at or below each size: what the VMs were given and what they use."))
+    if bench is not None:
+        bench_basis = (f"bench of {bench.context.date} on {bench.context.cpu_model}, {bench.context.cores} cores, "
+                       f"N={bench.settings.n}, {bench.settings.duration_s} s, accelerator {bench.context.accel}"
+                       f"{' (emulated)' if bench.context.accel == 'tcg' else ''}")
+        for pid, title, fn in (("efficiency", "Benchmark: efficiency per arm", plot_efficiency),
+                               ("timeseries", "Benchmark: events per second over the run", plot_timeseries),
+                               ("memory", "Benchmark: memory per instance", plot_memory)):
+            drawn = fn(bench)
+            if drawn:
+                out.append(_Figure(pid, title, drawn, bench_basis))
+    return out
+
+
+def tables(rep: CapacityReport, bench: BenchResults | None) -> list[_Table]:
     o = rep.overheads
-    basis = (f"sizing rule {rep.rule} ({rep.rule_text}); host {rep.host.cores:g} cores / {rep.host.memory_gib:g} GiB; "
-             f"headroom {rep.host.headroom:.0%}; N+{rep.host.reserve}; "
-             f"bench accel {rep.bench_accel or 'n/a (defaults)'}{' (emulated)' if rep.bench_accel == 'tcg' else ''}; "
-             f"generated {rep.generated}")
-    bench_basis = (f"bench {rep.bench_source}: {bench.context.date}, {bench.context.cpu_model}, {bench.context.cores} "
-                   f"cores, N={bench.settings.n}, {bench.settings.duration_s}s, accel={bench.context.accel}"
-                   f"{' (emulated)' if bench.context.accel == 'tcg' else ''}; bars: mean of 1 s totals, "
-                   "whiskers: bootstrap 95 %") if bench else "no bench results: documented defaults"
-    figs = {
-        "efficiency": ("Efficiency per arm (throughput relative to bare processes)", plot_efficiency(bench, rep),
-                       bench_basis),
-        "timeseries": ("Per-instance events/s, first round of each arm", plot_timeseries(bench), bench_basis),
-        "memory": ("Memory per instance, stacked by component", plot_memory(bench, rep), bench_basis),
-        "ecdf": ("Fleet ECDF: allocated vs used (p90)", plot_ecdf(rep),
-                 f"fleet {rep.fleet_source}, {len(rep.fleet)} VMs; used = allocation × p90 (allocation when missing); "
-                 f"generated {rep.generated}"),
-        "packing": ("Per-host packing (fill of each host)", plot_packing(rep), basis + "; dashed line: headroom limit"),
-        "hosts": ("Hosts needed vs headroom", plot_hosts(rep), basis.replace(f"headroom {rep.host.headroom:.0%}; ", "")
-                  + "; dotted like-for-like, solid moderate, dashed aggressive"),
-    }
-    parts = []
-    for pid, (title, svg, b) in figs.items():
-        content = svg if svg else '<p class="missing">no bench results: nothing to plot</p>'
-        parts.append(f'<figure data-plot="{pid}" id="plot-{pid}"><h3>{html.escape(title)}</h3>{content}'
-                     f"<figcaption>Basis: {html.escape(b)}</figcaption></figure>")
-    sizing_rows = []
     cont = {i.name: i for i in rep.scenario("containers-bare-metal").items}
+    util = has_utilisation(rep)
+    head = ["VM", "vCPUs", "memory MiB", "disk GiB", *(["CPU p90 %", "memory p90 %"] if util else []),
+            "container cores", "container MiB", "replica group", "basis"]
+    sizing_rows: list[list[object]] = []
     for v in rep.canonical().fleet:
         c = cont[v.name]
-        sizing_rows.append([v.name, v.vcpus, v.memory_mib, f"{v.disk_gib:g}",
-                            v.cpu_p90 if v.cpu_p90 is not None else "—",
-                            v.mem_p90 if v.mem_p90 is not None else "—", f"{c.cpu:.2f}", f"{c.memory_mib:.0f}",
-                            v.group or "", c.basis])
-    place_rows = []
+        pct = [v.cpu_p90 if v.cpu_p90 is not None else "—", v.mem_p90 if v.mem_p90 is not None else "—"]
+        sizing_rows.append([v.name, v.vcpus, v.memory_mib, f"{v.disk_gib:g}", *(pct if util else []),
+                            f"{c.cpu:.2f}", f"{c.memory_mib:.0f}", v.group or "", c.basis])
+    place_rows: list[list[object]] = []
     for s in rep.scenarios:
         for h in s.hosts:
-            place_rows.append([s.name, h.host, len(h.items), f"{h.cpu:.2f} / {s.capacity_cpu:.2f}",
+            place_rows.append([SCENARIO_NAMES[s.name], h.host, len(h.items), f"{h.cpu:.2f} / {s.capacity_cpu:.2f}",
                                f"{h.memory_mib / 1024:.1f} / {s.capacity_memory_mib / 1024:.1f}", ", ".join(h.items)])
-    calib_rows = [[k, f"{getattr(o, k):.3f}", o.sources.get(k, "")] for k in
-                  ("container_cpu_efficiency", "vm_cpu_efficiency", "container_fixed_mib", "vm_fixed_mib")]
-    if bench:
+    calib_rows: list[list[object]] = [[PARAMETER_NAMES[k], f"{getattr(o, k):.3f}", o.sources.get(k, "")]
+                                      for k in PARAMETER_NAMES]
+    if bench is not None:
         from migrate.bench.summary import summary_rows as bench_rows
 
         for r in bench_rows(bench):
-            calib_rows.append([f"bench {r['workload']} arm {r['arm']}: {r['label']}",
-                               r["efficiency vs R (95% CI)"],
+            calib_rows.append([f"bench {r['workload']} arm {r['arm']}: {r['label']}", r["efficiency vs R (95% CI)"],
                                f"events/s {r['events/s (95% CI)']}; fixed {r['fixed MiB/inst']} MiB; "
                                f"start {r['start s']} s; Jain {r['Jain']}; storage {r['storage MiB/inst']} MiB"])
     headrooms = sorted({c.headroom for c in rep.sensitivity})
-    sens_rows = []
+    sens_rows: list[list[object]] = []
     for rule in ("like-for-like", "moderate", "aggressive"):
-        for sc in ("vms-today", "containers-in-vms", "containers-bare-metal"):
+        for sc in SCENARIO_NAMES:
+            if sc == "vms-today" and rule != "like-for-like":
+                continue  # VMs keep their allocation: the rule does not change today's count
             cells = {c.headroom: c.hosts_total for c in rep.sensitivity if c.rule == rule and c.scenario == sc}
-            sens_rows.append([rule, sc, *[cells.get(h, "—") for h in headrooms]])
-    lit = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(b)}</li>" for a, b in LITERATURE)
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in rep.notes)
-    css = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0;"
-           "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}figure{margin:1.5em 0}"
-           "figcaption{font-size:11px;color:#444}"
-           ".literature{border:2px dashed #999;padding:0.5em 1em;background:#f7f7f7}"
-           "svg{max-width:100%;height:auto}")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>migrate capacity report</title><style>{css}</style></head>
-<body>
-<h1>Capacity report</h1>
-<p>Basis: {html.escape(basis)}. Fleet: {html.escape(rep.fleet_source)} ({len(rep.fleet)} VMs).</p>
-<ul class="notes">{notes}</ul>
-<h2>Fleet summary</h2>
-{_table("fleet-summary", SUMMARY_HEAD, summary_rows(rep))}
-<h2>Plots</h2>
-{''.join(parts)}
-<h2>Per-workload sizing (containers, {html.escape(rep.rule)})</h2>
-{_table("sizing", ["name", "vCPUs", "memory MiB", "disk GiB", "cpu p90 %", "mem p90 %", "container cores",
-                   "container MiB", "group", "basis"], sizing_rows)}
-<h2>Per-host placement</h2>
-{_table("placement", ["scenario", "host", "workloads", "cores used / usable", "GiB used / usable",
-                      "placed"], place_rows)}
-<h2>Benchmark calibration</h2>
-{_table("calibration", ["parameter", "value", "source"], calib_rows)}
-<h2>Sensitivity (hosts incl. N+{rep.host.reserve}; percentile rule × headroom)</h2>
-{_table("sensitivity", ["rule", "scenario", *[f"headroom {h:.0%}" for h in headrooms]], sens_rows)}
-<div class="literature" id="literature">
-<h2>Literature (published numbers, not our measurements)</h2><ul>{lit}</ul></div>
-</body></html>
-"""
+            sens_rows.append([RULE_NAMES[rule] if sc != "vms-today" else "allocation", SCENARIO_NAMES[sc],
+                              *[cells.get(h, "—") for h in headrooms]])
+    n_num = len(head) - 2
+    return [
+        _Table("sizing", f"Per-workload sizing (containers, {rep.rule} rule)", head, sizing_rows,
+               set(range(1, n_num))),
+        _Table("placement", "Per-host placement", ["way of running", "host", "workloads", "cores used / usable",
+                                                   "GiB used / usable", "placed"], place_rows, {1, 2, 3, 4}),
+        _Table("calibration", "Assumptions and calibration", ["parameter", "value", "source"], calib_rows, {1},
+               "What a VM and a container cost beyond the workload itself, and where each number comes from."
+               + ("" if bench else " No bench results were given: every value is a documented default.")),
+        _Table("sensitivity", f"Sensitivity: hosts (incl. {rep.host.reserve} spare) by rule and headroom",
+               ["sizing rule", "way of running", *[f"headroom {h:.0%}" for h in headrooms]], sens_rows,
+               set(range(2, 2 + len(headrooms)))),
+    ]
 
 
-def write_outputs(rep: CapacityReport, outdir: Path, bench: BenchResults | None = None) -> dict[str, Path]:
-    """capacity.html, capacity.json, capacity-summary.csv and capacity-workloads.csv in ``outdir``."""
-    names = {"html": "capacity.html", "json": "capacity.json", "summary_csv": "capacity-summary.csv",
-             "workloads_csv": "capacity-workloads.csv"}
+def render_html(rep: CapacityReport, bench: BenchResults | None = None) -> str:
+    sources = plain_sources(rep.fleet_source)
+    subtitle = (f"{len(rep.fleet)} VMs" + (f" from {sources}" if sources else "")
+                + f" · sizing rule {rep.rule} · hosts of {rep.host.cores:g} cores / {rep.host.memory_gib:g} GiB")
+    return render("capacity/report.html.j2", title="Capacity report", subtitle=subtitle, rep=rep,
+                  ex=executive(rep), summary_head=SUMMARY_HEAD, summary=summary_rows(rep),
+                  figures=figures(rep, bench), tables=tables(rep, bench), notes=rep.notes, literature=LITERATURE)
+
+
+OUTPUT_NAMES = {"html": "capacity.html", "json": "capacity.json", "summary_csv": "capacity-summary.csv",
+                "workloads_csv": "capacity-workloads.csv"}
+
+
+def write_outputs(rep: CapacityReport, outdir: Path, bench: BenchResults | None = None, *,
+                  pdf: bool = False) -> dict[str, Path]:
+    """capacity.html, capacity.json, capacity-summary.csv and capacity-workloads.csv in ``outdir``;
+    with ``pdf``, capacity.pdf printed from the HTML by headless Chromium."""
     summary = io.StringIO(newline="")
     w = csv.writer(summary)
     w.writerow(SUMMARY_HEAD)
@@ -300,15 +399,13 @@ def write_outputs(rep: CapacityReport, outdir: Path, bench: BenchResults | None 
     for s in rep.scenarios:
         where = {n: h.host for h in s.hosts for n in h.items}
         for i in sorted(s.items, key=lambda i: i.name):
-            w.writerow([s.name, i.name, where.get(i.name, "unplaced"), i.cpu, i.memory_mib, i.group or "", i.basis])
+            w.writerow([SCENARIO_NAMES[s.name], i.name, where.get(i.name, "unplaced"), i.cpu, i.memory_mib,
+                        i.group or "", i.basis])
     texts = {"html": render_html(rep, bench), "json": rep.to_json(), "summary_csv": summary.getvalue(),
              "workloads_csv": workloads.getvalue()}
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write report: {exc.strerror}", path=str(outdir)) from exc
     # the report names VMs from inventories: written like every output, never through a link (issue 8)
-    with ConfinedDir(outdir) as out:
-        for key, name in names.items():
-            out.write_bytes(name, texts[key].encode())
-    return {key: outdir / name for key, name in names.items()}
+    written = write_files(outdir, {OUTPUT_NAMES[k]: v for k, v in texts.items()})
+    paths = {key: written[name] for key, name in OUTPUT_NAMES.items()}
+    if pdf:
+        paths["pdf"] = export_pdf(paths["html"], outdir, "capacity.pdf")
+    return paths

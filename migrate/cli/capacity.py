@@ -15,6 +15,12 @@ from migrate.capacity.plan import plan
 from migrate.capacity.report import SUMMARY_HEAD, summary_rows, write_outputs
 from migrate.errors import UsageError
 from migrate.model.bench import BenchResults
+from migrate.model.capacity import HostCost
+
+
+class CostPeriod(StrEnum):
+    month = "month"
+    year = "year"
 
 
 class SizingRule(StrEnum):
@@ -37,17 +43,26 @@ def capacity(
     reserve: Annotated[int, typer.Option(help="Spare hosts (N+k)")] = 1,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Directory for capacity.html/.json/.csv")] = Path("capacity-report"),
+    cost_per_host: Annotated[float | None, typer.Option(
+        min=0, metavar="AMOUNT", help="What one host costs, for the savings (else cost_per_host in migrate.yaml)")
+    ] = None,
+    currency: Annotated[str | None, typer.Option(metavar="CODE", help="Currency of --cost-per-host (EUR)")] = None,
+    cost_period: Annotated[CostPeriod | None, typer.Option(
+        help="--cost-per-host is per month or per year (year)")] = None,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also print capacity.pdf (headless Chromium)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report JSON")] = False,
 ) -> None:
     """Plan hosts for a fleet: VMs today vs containers in VMs vs containers on bare metal."""
     if not inventory and not csv_file:
         raise UsageError("give inventories or --csv")
     fleet = (load_csv(csv_file) if csv_file else []) + (from_inventories(list(inventory)) if inventory else [])
-    source = ", ".join(([str(csv_file)] if csv_file else []) + [p.name for p in inventory or []])
+    # inputs are named by file name only: the report goes to a client, local paths stay here
+    source = ", ".join(([csv_file.name] if csv_file else []) + [p.name for p in inventory or []])
     res = BenchResults.load(bench) if bench else None
     rep = plan(fleet, rule=rule.value, cores=host_cores, memory_gib=host_memory, headroom=headroom, reserve=reserve,
-               bench=res, bench_source=str(bench) if bench else None, fleet_source=source)
-    paths = write_outputs(rep, output, res)
+               bench=res, bench_source=bench.name if bench else None, fleet_source=source)
+    rep.cost_per_host = host_cost(cost_per_host, currency, cost_period)
+    paths = write_outputs(rep, output, res, pdf=pdf)
     if as_json:
         typer.echo(rep.to_json(), nl=False)
         return
@@ -61,6 +76,23 @@ def capacity(
     for n in rep.notes:
         console.print(f"note: {n}", markup=False)
     console.print(f"report: {paths['html']}", markup=False)
+    if "pdf" in paths:
+        console.print(f"pdf: {paths['pdf']}", markup=False)
+
+
+def host_cost(amount: float | None, currency: str | None, period: CostPeriod | None) -> HostCost | None:
+    """The cost per host from the options, else from the project config (migrate.yaml); options win
+    field by field, so ``--currency USD`` alone re-labels the configured amount."""
+    from migrate.config import load_project_config
+
+    configured = load_project_config(Path.cwd()).cost_per_host
+    if amount is None and configured is None:
+        if currency or period:
+            raise UsageError("--currency and --cost-period need --cost-per-host (or cost_per_host in migrate.yaml)")
+        return None
+    return HostCost(amount=amount if amount is not None else configured.amount,
+                    currency=currency or (configured.currency if configured else "EUR"),
+                    period=(period.value if period else None) or (configured.period if configured else "year"))
 
 
 def register(app: typer.Typer) -> None:

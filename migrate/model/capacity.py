@@ -76,6 +76,14 @@ class Scenario(Model):
     basis: str = ""
 
 
+class HostCost(Model):
+    """What one host costs (hardware, licences, power, rack space), as the client gives it."""
+
+    amount: float
+    currency: str = "EUR"
+    period: Literal["month", "year"] = "year"
+
+
 class SensitivityCell(Model):
     rule: Rule
     headroom: float
@@ -99,6 +107,7 @@ class CapacityReport(Document):
     scenarios: list[Scenario] = Field(default_factory=list)
     sensitivity: list[SensitivityCell] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    cost_per_host: HostCost | None = None  # for the executive summary's savings
 
     def canonical(self) -> CapacityReport:
         data = self.model_copy(deep=True)
