@@ -132,6 +132,8 @@ def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
         services=merged.services, ports=merged.ports, configs=merged.configs, secrets=merged.secrets,
         jobs=merged.jobs, mounts=merged.mounts, persistent_paths=merged.persistent_paths,
         connections=merged.connections, unknowns=unknowns, analyzers=result.runs,
+        windows=merged.windows, windows_programs=merged.windows_programs, iis_sites=merged.iis_sites,
+        sqlserver_instances=merged.sqlserver_instances,
     )
     return inventory.canonical()
 

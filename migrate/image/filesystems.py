@@ -18,7 +18,7 @@ from migrate.rootfs import MAX_EXTENTS, FileStat, Filesystem, kind_from_mode
 from .budget import check_deadline
 from .formats.base import LRU, BlockDevice
 
-NATIVE_FSTYPES = ("ext2", "ext3", "ext4", "xfs")
+NATIVE_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "ntfs")
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def probe(dev: BlockDevice) -> Probe:
             return Probe("LVM2_member")
     if head[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
         return Probe("swap", str(uuid.UUID(bytes=head[1036:1052])), _cstr(head[1052:1068]))
-    if head[3:11] == b"NTFS    ":
-        return Probe("ntfs")
+    if head[3:11] == b"NTFS    ":  # the volume serial number is what blkid and libguestfs call its UUID
+        return Probe("ntfs", f"{struct.unpack('<Q', head[0x48:0x50])[0]:016X}")
     if head[510:512] == b"\x55\xaa" and (head[54:59] == b"FAT12" or head[54:59] == b"FAT16"
                                         or head[82:87] == b"FAT32"):
         vid_off = 67 if head[82:87] == b"FAT32" else 39
@@ -212,9 +212,76 @@ class XfsFilesystem(_LibyalFilesystem):
     module_name = "pyfsxfs"
 
 
+# NTFS's own files in the root directory (MFT records 0-11): ntfs-3g hides them, and so do we
+NTFS_METAFILES = frozenset({"$MFT", "$MFTMirr", "$LogFile", "$Volume", "$AttrDef", "$Bitmap", "$Boot", "$BadClus",
+                            "$Secure", "$UpCase", "$Extend", "$Quota", "$ObjId", "$Reparse"})
+NTFS_MAX_LINK = 4096
+_FILETIME_UNIX = 116444736000000000  # 1970-01-01 in 100 ns ticks since 1601
+
+
+class NtfsFilesystem(_LibyalFilesystem):
+    """A Windows system volume through pyfsntfs (libfsntfs, LGPL-3.0).
+
+    libfsntfs looks names up case-insensitively, as Windows does, so guest paths written in any case
+    resolve. NTFS keeps ACLs, not modes: files read as 0644 and folders as 0755, owned by 0:0 (what
+    ntfs-3g shows without a user mapping). A reparse point (junction, symbolic link) is a symlink whose
+    drive-absolute target (``\\??\\C:\\Users``) becomes an absolute guest path, resolved inside the
+    guest like every link; any other reparse point is "other" and never followed or read."""
+
+    module_name = "pyfsntfs"
+
+    def _entry(self, path: str):  # type: ignore[no-untyped-def]
+        return super()._entry(path.replace("/", "\\") or "\\")
+
+    def lstat(self, path: str) -> FileStat | None:
+        e = self._entry(path)
+        if e is None:
+            return None
+        try:
+            flags = e.file_attribute_flags or 0
+            is_dir = e.has_directory_entries_index()
+            size = 0 if is_dir else e.size
+            mtime = (e.get_modification_time_as_integer() - _FILETIME_UNIX) / 1e7
+        except (OSError, AttributeError, TypeError):
+            return None
+        if flags & 0x400:  # FILE_ATTRIBUTE_REPARSE_POINT
+            kind = "symlink" if self._link_target(e) is not None else "other"
+            return FileStat(kind, 0o777 if kind == "symlink" else 0o644, 0, 0, 0, mtime)
+        return FileStat("dir" if is_dir else "file", 0o755 if is_dir else 0o644, 0, 0, size, mtime)
+
+    @staticmethod
+    def _link_target(e) -> str | None:  # type: ignore[no-untyped-def]
+        try:
+            target = e.symbolic_link_target
+        except (OSError, UnicodeError, ValueError):
+            return None
+        if not target or len(target) > NTFS_MAX_LINK or "\0" in target:
+            return None
+        for prefix in ("\\??\\", "\\\\?\\"):
+            target = target.removeprefix(prefix)
+        if len(target) >= 2 and target[1] == ":":  # drive-absolute: the guest's own root
+            target = "\\" + target[2:].lstrip("\\")
+        return target.replace("\\", "/")
+
+    def readlink(self, path: str) -> str:
+        e = self._entry(path)
+        target = None if e is None else self._link_target(e)
+        if target is None:
+            raise GuestPathError("not a symbolic link", path=path)
+        return target
+
+    def listdir(self, path: str) -> list[str]:
+        names = super().listdir(path)
+        if path in ("", "/"):
+            names = [n for n in names if n not in NTFS_METAFILES]
+        return names
+
+
 def open_filesystem(dev: BlockDevice, fstype: str, description: str) -> Filesystem:
     if fstype in ("ext2", "ext3", "ext4"):
         return ExtFilesystem(dev, description)
     if fstype == "xfs":
         return XfsFilesystem(dev, description)
+    if fstype == "ntfs":
+        return NtfsFilesystem(dev, description)
     raise ValueError(f"no native reader for {fstype}")

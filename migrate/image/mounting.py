@@ -19,6 +19,9 @@ IGNORED_FSTYPES = frozenset({
 })
 # systemd systems may ship only /usr/lib/os-release (os-release(5)); /etc/passwd marks a root too
 ROOT_MARKERS = (("/etc/fstab", "/etc/os-release", "/usr/lib/os-release", "/etc/passwd"), ("/usr", "/bin"))
+# a Windows system volume: %SystemRoot% where libguestfs looks for it (inspect_fs_windows.ml) holding the
+# SYSTEM hive; the NTFS reader looks names up case-insensitively, as Windows does
+WINDOWS_ROOT_MARKERS = tuple(f"/{d}/System32/config/SYSTEM" for d in ("Windows", "WINNT", "WIN32", "WIN", "ReactOS"))
 
 
 @dataclass
@@ -142,14 +145,18 @@ def resolve_spec(spec: str, volumes: list[Volume]) -> Volume | None:
 
 def find_root(volumes: list[Volume], has: Callable[[Volume, str], bool]) -> Volume | None:
     """The volume holding the OS: one with /etc/fstab, an os-release or /etc/passwd, and /usr or /bin; among
-    several, the one with the most of those four (first in disk order on a tie)."""
+    several, the one with the most of those four (first in disk order on a tie). A Windows system volume
+    (WINDOWS_ROOT_MARKERS) is a root when no Linux root is found."""
     best: tuple[int, int] | None = None
     chosen = None
     for order, vol in enumerate(volumes):
         found = [[has(vol, p) for p in group] for group in ROOT_MARKERS]
-        if not all(any(g) for g in found):
+        if all(any(g) for g in found):
+            score = (sum(sum(g) for g in found), -order)
+        elif any(has(vol, p) for p in WINDOWS_ROOT_MARKERS):
+            score = (1, -order)  # below any Linux root: a dual-boot guest is inspected as its Linux
+        else:
             continue
-        score = (sum(sum(g) for g in found), -order)
         if best is None or score > best:
             best, chosen = score, vol
     return chosen

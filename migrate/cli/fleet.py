@@ -1,0 +1,204 @@
+"""`migrate fleet …`: many VMs in one resumable run (docs/fleet.md).
+
+``fleet_app`` is the sub-app; other fleet commands register on it from their own modules (listed in
+FLEET_COMMAND_MODULES, each with ``register(fleet_app)``), and may add a step to ``fleet run`` with
+``add_run_stage``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from migrate.cli.common import console, err_console, print_json
+from migrate.errors import UsageError
+
+fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once: add sources, inspect in parallel "
+                                           "(resumable), status.", no_args_is_help=True)
+
+# Modules of other fleet commands, each with register(fleet_app); missing ones are skipped.
+FLEET_COMMAND_MODULES = ("fleet_convert", "fleet_report")
+
+# Steps `fleet run` performs after inspect, in order: (name, function(fleet_dir)).
+RUN_STAGES: list[tuple[str, Callable[[Path], None]]] = []
+
+FleetArg = Annotated[Path, typer.Argument(help="The fleet directory (holds fleet.db and members/).",
+                                          show_default=False)]
+
+
+def add_run_stage(name: str, fn: Callable[[Path], None]) -> None:
+    """Append a step to `fleet run` (after inspect). ``fn(fleet_dir)`` raises MigrateError on failure."""
+    if any(n == name for n, _ in RUN_STAGES):
+        raise ValueError(f"fleet run stage {name!r} registered twice")
+    RUN_STAGES.append((name, fn))
+
+
+def add(
+    fleet: FleetArg,
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Disk images, OVAs, directories (scanned for images by content) or quoted globs.",
+        show_default=False)] = None,
+    manifest: Annotated[Path | None, typer.Option(
+        help="CSV with columns path,name (required) and owner,environment,wave. Paths are relative to the "
+             "manifest and must stay inside its folder or an --allow-dir.")] = None,
+    rvtools: Annotated[Path | None, typer.Option(
+        help="RVTools export: the .xlsx workbook (vInfo sheet) or vInfo saved as .csv. VMs without an image "
+             "become members in state no-image.")] = None,
+    allow_dir: Annotated[list[Path] | None, typer.Option(
+        "--allow-dir", help="Another folder a manifest may name images in (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was added as JSON.")] = False,
+) -> None:
+    """Add sources to a fleet (created if needed): images, a manifest, an RVTools export."""
+    from migrate.fleet.sources import add_sources
+    from migrate.fleet.store import FleetStore
+
+    if not paths and manifest is None and rvtools is None:
+        raise UsageError("nothing to add: give image paths, --manifest or --rvtools")
+    with FleetStore.create(fleet) as store:
+        result = add_sources(store, paths or [], manifest=manifest, rvtools=rvtools, allow_dirs=allow_dir or [])
+        counts = store.counts()
+    if as_json:
+        print_json({"added": result.added, "updated": result.updated, "notes": result.notes,
+                    "skipped": [{"path": p, "why": w} for p, w in result.skipped], "counts": counts})
+        return
+    for p, why in result.skipped:
+        err_console.print(f"skipped {p}: {why}", highlight=False)
+    for note in result.notes:
+        err_console.print(note, highlight=False)
+    console.print(f"{len(result.added)} member(s) added, {len(result.updated)} updated; fleet: "
+                  + ", ".join(f"{n} {s}" for s, n in counts.items()), highlight=False)
+
+
+def inspect(
+    fleet: FleetArg,
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (default: one per CPU).",
+                                                min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Attach to an existing Dask scheduler (tcp://HOST:8786) instead of starting local workers; its "
+             "workers must see the images and the fleet directory at the same paths.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | native | guestfs (as for `migrate inspect`).")] = "auto",
+    timeout: Annotated[float, typer.Option(help="Per-image time limit, seconds.", min=1)] = 600.0,
+    memory_cap: Annotated[int, typer.Option(help="Per-image memory cap, MiB (address space on top of the "
+                                                 "worker's own).", min=64)] = 3072,
+    full_hash: Annotated[bool, typer.Option(help="Fingerprint images by hashing every byte, not samples.")] = False,
+    retry_failed: Annotated[bool, typer.Option(help="Inspect failed members again.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Inspect every member that needs it, in parallel; resumable (kill it, run it again)."""
+    from migrate.fleet.engine import EngineOptions
+
+    opts = EngineOptions(workers=workers, scheduler=scheduler, backend=backend, timeout=timeout,
+                         memory_mib=memory_cap, full_hash=full_hash, retry_failed=retry_failed)
+    _inspect(fleet, opts, as_json)
+
+
+def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
+    from migrate.fleet.engine import EngineOptions, Tick, run_inspect
+    from migrate.fleet.store import FleetStore
+    from migrate.inspect import BACKENDS
+
+    assert isinstance(opts, EngineOptions)
+    if opts.backend not in BACKENDS:
+        raise UsageError(f"unknown backend {opts.backend!r}; choose one of {', '.join(BACKENDS)}")
+    with FleetStore.open(fleet) as store:
+        if as_json:
+            summary = run_inspect(store, opts)
+        else:
+            with Progress(TextColumn("[bold]inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console,
+                          transient=False) as bar:
+                task = bar.add_task("", total=None)
+
+                def tick(t: Tick) -> None:
+                    bar.update(task, completed=t.done, total=t.total, description=f"{t.name}: {t.outcome}")
+
+                summary = run_inspect(store, opts, progress=tick)
+        failed = store.members(state="failed")
+    if as_json:
+        print_json({"inspected": summary.inspected, "failed": summary.failed, "unchanged": summary.unchanged,
+                    "stale": summary.stale, "reclaimed": summary.reclaimed, "workers": summary.workers,
+                    "seconds": round(summary.seconds, 3), "counts": summary.counts})
+        return
+    console.print(f"{summary.inspected} inspected, {summary.failed} failed, {summary.unchanged} unchanged "
+                  f"in {summary.seconds:.1f} s on {summary.workers} worker(s); fleet: "
+                  + ", ".join(f"{n} {s}" for s, n in summary.counts.items()), highlight=False)
+    if failed:
+        table = Table(title="Failed members")
+        for col in ("member", "error", "exit", "message"):
+            table.add_column(col)
+        for m in failed:
+            assert m.error is not None
+            table.add_row(m.name, m.error.error_class, str(m.error.exit_code), m.error.message)
+        console.print(table)
+
+
+def status(
+    fleet: FleetArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Counts and members as JSON.")] = False,
+) -> None:
+    """Members of the fleet by state."""
+    from migrate.fleet.store import FleetStore
+
+    with FleetStore.open(fleet) as store:
+        counts = store.counts()
+        members = store.members()
+        runs = store.active_runs()
+    if as_json:
+        print_json({"counts": counts, "total": len(members), "active_runs": len(runs),
+                    "members": [{"name": m.name, "state": m.state, "image": m.image, "fingerprint": m.fingerprint,
+                                 "error": m.error.model_dump() if m.error else None} for m in members]})
+        return
+    table = Table(title=f"Fleet {fleet.name}: {len(members)} member(s)")
+    table.add_column("state")
+    table.add_column("members", justify="right")
+    for state, n in counts.items():
+        table.add_row(state, str(n))
+    console.print(table)
+    if runs:
+        console.print(f"{len(runs)} run(s) active on this fleet")
+
+
+def run(
+    fleet: FleetArg,
+    workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (default: one per CPU).",
+                                                min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Attach to an existing Dask scheduler.")] = None,
+    backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
+) -> None:
+    """Everything after `fleet add`: inspect, then every registered step (plan, convert, report)."""
+    from migrate.fleet.engine import EngineOptions
+
+    _inspect(fleet, EngineOptions(workers=workers, scheduler=scheduler, backend=backend), False)
+    if not RUN_STAGES:
+        err_console.print("no further fleet steps are installed (plan/convert/report)")
+    for name, fn in RUN_STAGES:
+        err_console.print(f"[bold]fleet {name}[/]")
+        fn(fleet)
+
+
+fleet_app.command()(add)
+fleet_app.command()(inspect)
+fleet_app.command()(status)
+fleet_app.command()(run)
+
+
+def _register_fleet_commands() -> None:
+    for name in FLEET_COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"migrate.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"migrate.cli.{name}":
+                continue
+            raise
+        module.register(fleet_app)
+
+
+def register(app: typer.Typer) -> None:
+    _register_fleet_commands()
+    app.add_typer(fleet_app, name="fleet")

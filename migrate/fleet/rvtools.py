@@ -1,0 +1,155 @@
+"""RVTools exports: the ``vInfo`` sheet of an .xlsx workbook, or that sheet saved as .csv.
+
+RVTools is what VMware estates are inventoried with; its vInfo sheet has one row per VM with the
+columns below (RVTools' own header names; RVTools before 4.x said "MB" where it now says "MiB",
+for the same binary unit). Columns are found by header name, so their order and any extra columns
+(RVTools has ~90 in vInfo) do not matter; a required one that is missing is an error naming it.
+The workbook is read with openpyxl in read-only mode (rows stream; a large export is not loaded
+whole), and only the cells of the columns used are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from migrate.errors import FleetSourceInvalid
+from migrate.model.fleet import RVToolsSizing
+
+SHEET = "vInfo"
+MAX_ROWS = 200_000
+MAX_CSV_BYTES = 256 << 20
+
+# field -> header names accepted, first preferred
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "vm": ("VM",),
+    "powerstate": ("Powerstate",),
+    "cpus": ("CPUs",),
+    "memory_mib": ("Memory",),
+    "provisioned_mib": ("Provisioned MiB", "Provisioned MB"),
+    "in_use_mib": ("In Use MiB", "In Use MB"),
+    "os": ("OS according to the configuration file", "OS according to the VMware Tools", "OS"),
+    "datacenter": ("Datacenter",),
+    "cluster": ("Cluster",),
+    "host": ("Host",),
+}
+REQUIRED = tuple(COLUMNS)
+OPTIONAL = {"template": ("Template",)}  # template rows are images of no running VM: skipped
+NUMERIC = {"cpus": int, "memory_mib": int, "provisioned_mib": float, "in_use_mib": float}
+
+
+def read_rvtools(path: str | os.PathLike[str]) -> list[tuple[int, RVToolsSizing]]:
+    """(row number, sizing) for every VM of the export (row numbers as a spreadsheet shows them:
+    the header is row 1). Template rows are left out."""
+    p = Path(path)
+    rows = _xlsx_rows(p) if _is_xlsx(p) else _csv_rows(p)
+    header = next(rows, None)
+    if header is None:
+        raise FleetSourceInvalid("empty RVTools export (no header row)", path=str(p))
+    index = _columns(header, p)
+    out: list[tuple[int, RVToolsSizing]] = []
+    seen: dict[str, int] = {}
+    for rowno, cells in enumerate(rows, start=2):
+        if rowno > MAX_ROWS:
+            raise FleetSourceInvalid(f"more than {MAX_ROWS} rows", path=str(p))
+        values = {f: _cell(cells, i) for f, i in index.items()}
+        if not any(values.values()):
+            continue  # blank line
+        if (values.get("template") or "").lower() in ("true", "1", "yes"):
+            continue
+        vm = values["vm"]
+        if not vm:
+            raise FleetSourceInvalid(f"row {rowno}: column 'VM' is empty", path=str(p))
+        if vm.lower() in seen:
+            raise FleetSourceInvalid(f"row {rowno}: VM {vm!r} repeats row {seen[vm.lower()]}", path=str(p))
+        seen[vm.lower()] = rowno
+        data: dict[str, object] = {}
+        for f in REQUIRED:
+            raw = values[f]
+            if f in NUMERIC:
+                data[f] = _number(raw, NUMERIC[f], rowno, COLUMNS[f][0], p)
+            else:
+                data[f] = raw or None
+        out.append((rowno, RVToolsSizing.model_validate(data)))
+    return out
+
+
+def _is_xlsx(p: Path) -> bool:
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"  # a zip container: xlsx, whatever the extension
+    except OSError as exc:
+        raise FleetSourceInvalid(f"cannot read: {exc.strerror}", path=str(p)) from exc
+
+
+def _xlsx_rows(p: Path) -> Iterator[list[str]]:
+    import zipfile
+
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise FleetSourceInvalid(f"not a readable .xlsx workbook: {exc}", path=str(p)) from exc
+    try:
+        names = {n.lower(): n for n in wb.sheetnames}
+        if SHEET.lower() not in names:
+            raise FleetSourceInvalid(f"no {SHEET!r} sheet (sheets: {', '.join(wb.sheetnames[:20])})", path=str(p))
+        for row in wb[names[SHEET.lower()]].iter_rows(values_only=True):
+            yield ["" if v is None else str(v).strip() for v in row]
+    finally:
+        wb.close()
+
+
+def _csv_rows(p: Path) -> Iterator[list[str]]:
+    try:
+        if p.stat().st_size > MAX_CSV_BYTES:
+            raise FleetSourceInvalid(f"larger than {MAX_CSV_BYTES >> 20} MiB", path=str(p))
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise FleetSourceInvalid(f"cannot read: {exc.strerror}", path=str(p)) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", "replace")  # RVTools' CSV export on a Western Windows
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    for row in csv.reader(io.StringIO(text), dialect):
+        yield [c.strip() for c in row]
+
+
+def _columns(header: list[str], p: Path) -> dict[str, int]:
+    positions = {h.strip().lower(): i for i, h in reversed(list(enumerate(header))) if h}
+    index: dict[str, int] = {}
+    for f, names in {**COLUMNS, **OPTIONAL}.items():
+        found = next((positions[n.lower()] for n in names if n.lower() in positions), None)
+        if found is None:
+            if f in COLUMNS:
+                alt = f" (or {', '.join(repr(n) for n in names[1:])})" if len(names) > 1 else ""
+                raise FleetSourceInvalid(f"sheet {SHEET}: required column {names[0]!r}{alt} is missing",
+                                         path=str(p))
+            continue
+        index[f] = found
+    return index
+
+
+def _cell(cells: list[str], i: int) -> str:
+    return cells[i] if i < len(cells) else ""
+
+
+def _number(raw: str, kind: type, rowno: int, column: str, p: Path) -> int | float | None:
+    if not raw:
+        return None
+    try:
+        value = float(raw.replace(",", "")) if "," in raw and "." in raw else float(raw.replace(",", "."))
+    except ValueError:
+        raise FleetSourceInvalid(f"row {rowno}, column {column!r}: {raw[:40]!r} is not a number", path=str(p)) from None
+    if value < 0 or value != value or value in (float("inf"),):
+        raise FleetSourceInvalid(f"row {rowno}, column {column!r}: {raw[:40]!r} is not a size", path=str(p))
+    return int(value) if kind is int else value

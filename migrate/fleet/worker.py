@@ -1,0 +1,255 @@
+"""One image, inspected in isolation: the task a Dask worker runs for each fleet member.
+
+The worker process has migrate (analyzers, image readers, pydantic models) imported already; for
+each image it *forks* a child, so the per-image cost is a fork, not a fresh interpreter and a
+second of imports. The child is where the hostile input is handled:
+
+- its address space is capped (``RLIMIT_AS`` = what the worker already had + ``memory_mib``), so a
+  decompression bomb or a runaway table ends in MemoryError or a failed mmap in the child, not in the
+  OOM killer picking a victim on the host;
+- it runs under the image layer's time budget (MIGRATE_IMAGE_TIMEOUT = the fleet's per-image
+  timeout) and the worker kills its whole process group a little after that budget, whatever the
+  child is stuck in;
+- it dies with the worker (PR_SET_PDEATHSIG), so a killed worker leaves no orphan behind;
+- it writes the inventory itself, atomically (temporary file + rename) into the member's folder,
+  through ConfinedDir (no link in the fleet directory can redirect the write), and sends back a small
+  JSON result on a pipe: the facts the store keeps, or the error class and exit code that
+  ``migrate inspect`` would have given.
+
+So a broken or hostile image is one failed row, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import resource
+import select
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import MigrateError, ResourceBudgetExceeded, TimeBudgetExceeded
+
+GRACE_SECONDS = 10.0  # after the image layer's own deadline, before the worker kills the child
+MAX_RESULT_BYTES = 1 << 20
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class InspectTask:
+    name: str
+    image: str
+    fleet_dir: str
+    member_dir: str  # relative to fleet_dir: members/<slug>
+    backend: str = "auto"
+    timeout: float = 600.0
+    memory_mib: int = 3072
+    full_hash: bool = False
+    previous_fingerprint: str | None = None  # a stale member's: equal again → "unchanged", no inspection
+
+
+@dataclass
+class InspectResult:
+    name: str
+    ok: bool
+    unchanged: bool = False
+    fingerprint: str | None = None
+    stat_key: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    inventory_path: str | None = None  # relative to the fleet directory
+    error: dict[str, Any] | None = None  # error_class, exit_code, message
+    seconds: float = 0.0
+    peak_rss_kib: int = 0
+    worker_pid: int = 0
+
+
+def inspect_member(task: InspectTask) -> InspectResult:
+    """Inspect one member's image in a forked, capped child and return what it found."""
+    warm()
+    start = time.monotonic()
+    rfd, wfd = os.pipe()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(rfd)
+        _child(task, wfd, parent)
+    os.close(wfd)
+    data, timed_out = _read_result(rfd, task.timeout + GRACE_SECONDS)
+    if timed_out:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    _pid, status, usage = os.wait4(pid, 0)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # anything the child started (libguestfs's qemu) goes with it
+    seconds = time.monotonic() - start
+    rss = int(usage.ru_maxrss)
+    if timed_out:
+        return _failed(task, TimeBudgetExceeded(f"inspection ran past {task.timeout:g} s and was stopped",
+                                                path=task.image), seconds, rss)
+    try:
+        payload = json.loads(data) if data else None
+    except json.JSONDecodeError:
+        payload = None
+    if not isinstance(payload, dict):
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            why = ("killed (SIGKILL: most likely out of memory)" if sig == signal.SIGKILL
+                   else f"died of signal {signal.Signals(sig).name}")
+            return _failed(task, ResourceBudgetExceeded(f"the inspection process {why}", path=task.image), seconds, rss)
+        return _failed(task, MigrateError(f"the inspection process exited with status {os.WEXITSTATUS(status)} "
+                                          "and no result", path=task.image), seconds, rss)
+    result = InspectResult(**payload)
+    result.seconds, result.peak_rss_kib, result.worker_pid = seconds, rss, parent
+    return result
+
+
+_warm = False
+
+
+def warm() -> None:
+    """Import what every inspection needs once per worker process, before the first fork, so each
+    child starts with it loaded (the point of forking)."""
+    global _warm
+    if _warm:
+        return
+    import migrate.fleet.fingerprint  # noqa: F401
+    import migrate.fsutil  # noqa: F401
+    import migrate.image.native  # noqa: F401
+    import migrate.image.ova  # noqa: F401
+    import migrate.inspect  # noqa: F401
+    from migrate.analyzers import builtin_analyzers
+
+    builtin_analyzers()
+    _warm = True
+
+
+def _read_result(fd: int, limit: float) -> tuple[bytes, bool]:
+    """Everything the child writes before it closes the pipe, or (partial, True) at the deadline."""
+    end = time.monotonic() + limit
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return b"".join(chunks), True
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks), False
+            size += len(chunk)
+            if size <= MAX_RESULT_BYTES:
+                chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def _failed(task: InspectTask, exc: MigrateError, seconds: float, rss: int) -> InspectResult:
+    return InspectResult(task.name, False, error=error_dict(exc), seconds=seconds, peak_rss_kib=rss,
+                         worker_pid=os.getpid())
+
+
+def error_dict(exc: BaseException) -> dict[str, Any]:
+    """Error class and the exit code ``migrate inspect`` gives for it (migrate.cli.main's mapping)."""
+    if isinstance(exc, MigrateError):
+        return {"error_class": type(exc).__name__, "exit_code": exc.exit_code, "message": str(exc)[:2000]}
+    if isinstance(exc, MemoryError):
+        return {"error_class": "ResourceBudgetExceeded", "exit_code": ResourceBudgetExceeded.exit_code,
+                "message": "the inspection ran out of its memory cap"}
+    # what `migrate inspect` calls an internal error (exit 1); the message is the exception's type only,
+    # so nothing read from the guest can end up in the store
+    return {"error_class": "InternalError", "exit_code": 1, "message": f"internal error: {type(exc).__name__}"}
+
+
+def _child(task: InspectTask, wfd: int, parent: int) -> None:
+    code = 0
+    try:
+        os.setpgid(0, 0)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _cap_memory(task.memory_mib)
+        os.environ["MIGRATE_IMAGE_TIMEOUT"] = f"{task.timeout:g}"
+        try:
+            result = _run(task)
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes this member's row
+            result = InspectResult(task.name, False, error=error_dict(exc))
+        payload = json.dumps(asdict(result)).encode()
+        view = memoryview(payload)
+        while view:
+            n = os.write(wfd, view)
+            view = view[n:]
+    except BaseException:  # noqa: BLE001 - the parent reports a child without a result
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def _cap_memory(mib: int) -> None:
+    if mib <= 0:
+        return
+    base = 0
+    with contextlib.suppress(OSError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmSize:"):
+                base = int(line.split()[1]) * 1024
+    limit = base + (mib << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _run(task: InspectTask) -> InspectResult:
+    from migrate.errors import ImageNotFound
+    from migrate.fleet.fingerprint import file_digest, fingerprint, stat_key
+    from migrate.fsutil import ConfinedDir
+    from migrate.inspect import inspect_images
+
+    image = task.image
+    if not os.path.exists(image):
+        raise ImageNotFound("no such file (the source vanished after it was added)", path=image)
+    try:
+        fp = fingerprint(image, full=task.full_hash)
+        fp_value, key = fp.value, fp.stat_key
+    except MigrateError:  # a chain that cannot be walked: fingerprint the file alone, fail below
+        fp_value, key = f"file:{file_digest(image, full=task.full_hash)[:40]}", stat_key([os.path.realpath(image)])
+    if task.previous_fingerprint and fp_value == task.previous_fingerprint:
+        return InspectResult(task.name, True, unchanged=True, fingerprint=fp_value, stat_key=key)
+    try:
+        inventory = inspect_images([Path(image)], task.backend)
+    except BaseException as exc:
+        return InspectResult(task.name, False, fingerprint=fp_value, stat_key=key, error=error_dict(exc))
+    rel = f"{task.member_dir}/inventory.json"
+    with ConfinedDir(task.fleet_dir) as out:
+        tmp = f"{task.member_dir}/.inventory.json.{os.getpid()}.tmp"
+        out.write_bytes(tmp, inventory.to_json().encode())
+        os.replace(os.path.join(task.fleet_dir, tmp), os.path.join(task.fleet_dir, rel))
+    return InspectResult(task.name, True, fingerprint=fp_value, stat_key=key, facts=member_facts(inventory),
+                         inventory_path=rel)
+
+
+def member_facts(inventory: Any) -> dict[str, Any]:
+    """The inventory facts a FleetMember keeps (for the fleet graph and report)."""
+    net = inventory.network
+    hostname = (net.hostname or "").strip()
+    short = hostname.split(".")[0].lower()
+    names: list[str] = [hostname] if hostname else []
+    addresses: list[str] = []
+    for entry in net.hosts:
+        mine = [n for n in entry.names if short and n.split(".")[0].lower() == short]
+        if not mine:
+            continue
+        names.extend(n for n in mine if n not in names)
+        if not (entry.address.startswith("127.") or entry.address in ("::1", "0.0.0.0")):
+            addresses.append(entry.address)
+    kinds = sorted({s.role for s in inventory.services if s.role and not s.vm_only})
+    return {"os_family": inventory.os.family, "distro": inventory.os.distro, "os_version": inventory.os.version,
+            "hostnames": names, "addresses": sorted(set(addresses)), "kinds": kinds}
