@@ -16,9 +16,11 @@ from migrate.analyzers.bind import BindAnalyzer
 from migrate.analyzers.cron import CronAnalyzer
 from migrate.analyzers.fstab import FstabAnalyzer
 from migrate.analyzers.haproxy import HaproxyAnalyzer
+from migrate.analyzers.iis import IISAnalyzer
 from migrate.analyzers.lighttpd import LighttpdAnalyzer
 from migrate.analyzers.memcached import MemcachedAnalyzer
 from migrate.analyzers.mosquitto import MosquittoAnalyzer
+from migrate.analyzers.mssql import MssqlAnalyzer
 from migrate.analyzers.mysql import MysqlAnalyzer
 from migrate.analyzers.network import NetworkAnalyzer
 from migrate.analyzers.nginx import NginxAnalyzer
@@ -39,6 +41,9 @@ from migrate.analyzers.sysv import SysVAnalyzer
 from migrate.analyzers.tomcat import TomcatAnalyzer
 from migrate.analyzers.users_groups import UsersGroupsAnalyzer
 from migrate.analyzers.varnish import VarnishAnalyzer
+from migrate.analyzers.windows_programs import WindowsProgramsAnalyzer
+from migrate.analyzers.windows_registry import WindowsRegistryAnalyzer
+from migrate.analyzers.windows_services import WindowsServicesAnalyzer
 
 BUILTIN: list[type[Analyzer]] = [
     # the guest itself
@@ -74,6 +79,12 @@ BUILTIN: list[type[Analyzer]] = [
     SshdAnalyzer,
     AppAnalyzer,
     AppConfigAnalyzer,
+    # Windows guests (the registry identifies them; the rest apply to family windows only)
+    WindowsRegistryAnalyzer,
+    WindowsServicesAnalyzer,
+    WindowsProgramsAnalyzer,
+    IISAnalyzer,
+    MssqlAnalyzer,
 ]
 
 

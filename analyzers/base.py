@@ -35,6 +35,8 @@ class Analyzer:
     name: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
     os_families: ClassVar[tuple[str, ...] | None] = None  # None: every family
+    # True for an analyzer that can tell the OS family (besides os_release): family-filtered analyzers wait for it
+    identifies_os: ClassVar[bool] = False
 
     def run(self, ctx: Context) -> Findings:  # pragma: no cover - interface
         raise NotImplementedError

@@ -21,10 +21,12 @@ def order_analyzers(analyzers: Sequence[Analyzer]) -> list[Analyzer]:
             raise ValueError(f"two analyzers are named {a.name!r}")
         by_name[a.name] = a
     sorter: TopologicalSorter[str] = TopologicalSorter()
+    # analyzers filtered on the OS family run after every analyzer that can identify the OS
+    identifiers = {a.name for a in analyzers if a.name == OS_ANALYZER or a.identifies_os}
     for a in sorted(analyzers, key=lambda a: a.name):
         requires = set(a.requires)
-        if a.os_families is not None and a.name != OS_ANALYZER:
-            requires.add(OS_ANALYZER)
+        if a.os_families is not None and a.name not in identifiers:
+            requires |= identifiers
         sorter.add(a.name, *sorted(r for r in requires if r in by_name))
     try:
         return [by_name[n] for n in sorter.static_order()]
@@ -56,6 +58,8 @@ class AnalysisResult:
             self.merged.os = findings.os
         if findings.network is not None:
             self.network = findings.network
+        if findings.windows is not None and self.merged.windows is None:
+            self.merged.windows = findings.windows
         for field in LIST_FIELDS:
             if field == "services":
                 continue

@@ -120,6 +120,9 @@ class LoadedModule(Model):
     evidence: Evidence
 
 
+# the Start value of a Windows service key (0-4), by the names services.msc uses
+WindowsStartType = Literal["boot", "system", "automatic", "manual", "disabled", "unknown"]
+
 ServiceState = Literal["enabled", "disabled", "masked", "static", "indirect", "generated", "running-at-boot",
                        "unknown"]
 
@@ -128,7 +131,7 @@ class Service(Model):
     """Something that runs: a systemd unit, a SysV script, an rc.local command."""
 
     name: str  # unit name without .service, or script name
-    manager: Literal["systemd", "sysv", "rc.local", "openrc", "other"]
+    manager: Literal["systemd", "sysv", "rc.local", "openrc", "windows", "other"]
     unit_path: str | None = None
     state: ServiceState = "unknown"
     description: str | None = None
@@ -163,6 +166,7 @@ class Service(Model):
     virtualenv: str | None = None
     vm_only: bool = False
     vm_only_reason: str | None = None
+    windows_start: WindowsStartType | None = None  # Windows services: the registry's Start value, named
     evidence: list[Evidence] = Field(default_factory=list)
 
 
@@ -271,6 +275,68 @@ class Connection(Model):
     evidence: Evidence
 
 
+class WindowsInfo(Model):
+    """Where a Windows guest keeps its system and which registry control set is live. The facts come
+    from the SYSTEM and SOFTWARE hives under ``systemroot``; the path of each is in ``evidence``."""
+
+    systemroot: str  # guest path of %SystemRoot% on the system volume, e.g. /Windows
+    current_control_set: str | None = None  # SYSTEM\Select\Current -> ControlSet001
+    product_name: str | None = None  # SOFTWARE\Microsoft\Windows NT\CurrentVersion ProductName
+    edition: str | None = None  # EditionID
+    installation_type: str | None = None  # Client, Server, Server Core
+    build: str | None = None  # CurrentBuild
+    domain: str | None = None  # Tcpip\\Parameters Domain: the DNS domain the host name belongs to
+    drivers: int = 0  # kernel and file-system driver keys under Services (not listed as services)
+    evidence: list[Evidence] = Field(default_factory=list)
+
+
+class WindowsProgram(Model):
+    """An installed program as Programs and Features lists it: one subkey of SOFTWARE's Uninstall key."""
+
+    name: str  # the Uninstall subkey (a product code or a name)
+    display_name: str | None = None
+    version: str | None = None
+    publisher: str | None = None
+    install_location: str | None = None  # as written (a Windows path)
+    wow64: bool = False  # listed under Wow6432Node: a 32-bit program on 64-bit Windows
+    evidence: Evidence
+
+
+class IISBinding(Model):
+    """One <binding> of an IIS site: bindingInformation is address:port:host."""
+
+    protocol: str  # http, https, net.tcp ...
+    address: str | None = None  # None: all addresses (*)
+    port: int | None = None
+    host: str | None = None  # the host header; None: any
+    information: str  # bindingInformation as written
+
+
+class IISSite(Model):
+    """A site of IIS's applicationHost.config with its bindings and the folder its root application serves."""
+
+    name: str
+    id: int | None = None
+    bindings: list[IISBinding] = Field(default_factory=list)
+    physical_path: str | None = None  # the root virtual directory's physicalPath, as written
+    guest_path: str | None = None  # the same folder as a guest path, when it lies on the system volume
+    applications: list[str] = Field(default_factory=list)  # application paths: /, /api ...
+    evidence: Evidence
+
+
+class SQLServerInstance(Model):
+    r"""A SQL Server instance registered under SOFTWARE\Microsoft\Microsoft SQL Server\Instance Names\SQL."""
+
+    name: str  # MSSQLSERVER (the default instance), SQLEXPRESS ...
+    instance_id: str  # MSSQL15.SQLEXPRESS: the key that holds its settings
+    version: str | None = None
+    edition: str | None = None
+    tcp_ports: list[int] = Field(default_factory=list)  # SuperSocketNetLib\Tcp\IPAll TcpPort
+    service: str | None = None  # its Windows service: MSSQLSERVER, MSSQL$NAME
+    data_root: str | None = None  # Setup SQLDataRoot, as written
+    evidence: Evidence
+
+
 class Unknown(Model):
     """Something an analyzer could not make sense of: kept, never silently dropped."""
 
@@ -303,23 +369,30 @@ class Findings(Model):
     persistent_paths: list[PersistentPath] = Field(default_factory=list)
     connections: list[Connection] = Field(default_factory=list)
     unknowns: list[Unknown] = Field(default_factory=list)
+    windows: WindowsInfo | None = None
+    windows_programs: list[WindowsProgram] = Field(default_factory=list)
+    iis_sites: list[IISSite] = Field(default_factory=list)
+    sqlserver_instances: list[SQLServerInstance] = Field(default_factory=list)
 
     def count(self) -> int:
         return (
             (1 if self.os else 0)
             + (1 if self.network else 0)
+            + (1 if self.windows else 0)
             + sum(len(getattr(self, f)) for f in LIST_FIELDS)
         )
 
 
 LIST_FIELDS = ("packages", "users", "groups", "services", "ports", "configs", "secrets", "jobs", "mounts",
-               "persistent_paths", "connections", "unknowns")
+               "persistent_paths", "connections", "unknowns", "windows_programs", "iis_sites",
+               "sqlserver_instances")
 
 
 class Inventory(Document):
     KIND = "inventory"
     # 2: Service.exec_start_raw/exec_prefixes/executable/exec_start_pre/exec_start_post/directories/modules/
     #    uses_files, Port.tls, Connection.unix_socket (all additive: version-1 documents still load)
+    #    later, also additive: Service.windows_start, windows, windows_programs, iis_sites, sqlserver_instances
     SCHEMA_VERSION = 2
 
     name: str  # the VM's name (OVF name, else the first image's stem)
@@ -342,6 +415,11 @@ class Inventory(Document):
     connections: list[Connection] = Field(default_factory=list)
     unknowns: list[Unknown] = Field(default_factory=list)
     analyzers: list[AnalyzerRun] = Field(default_factory=list)
+    # Windows guests (additive, empty for every other family)
+    windows: WindowsInfo | None = None
+    windows_programs: list[WindowsProgram] = Field(default_factory=list)
+    iis_sites: list[IISSite] = Field(default_factory=list)
+    sqlserver_instances: list[SQLServerInstance] = Field(default_factory=list)
 
     def canonical(self) -> Inventory:
         data = self.model_copy(deep=True)
@@ -363,6 +441,9 @@ class Inventory(Document):
         data.unknowns.sort(key=lambda u: (u.analyzer, u.path or "", u.message))
         data.filesystems.sort(key=lambda f: (f.mountpoint or "~", f.device))
         data.analyzers.sort(key=lambda a: a.name)
+        data.windows_programs.sort(key=lambda p: (p.wow64, p.name.lower(), p.name))
+        data.iis_sites.sort(key=lambda s: (s.id or 0, s.name))
+        data.sqlserver_instances.sort(key=lambda i: i.name)
         return data
 
     def service(self, name: str) -> Service | None:

@@ -24,6 +24,7 @@ from migrate.samples import (
     export,
     flagship,
     units,
+    windows,
 )
 from migrate.samples._common import (
     Progress,
@@ -58,6 +59,7 @@ def _recipe(module) -> Recipe:  # type: ignore[no-untyped-def]
 SAMPLES: dict[str, Recipe] = {r.name: r for r in (_recipe(flagship), _recipe(classic), _recipe(units))}
 SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lamp, corpus_tomcat, corpus_nginx_tls))}  # corpus F1
 SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lemp, corpus_edge, corpus_infra))}  # corpus F2
+SAMPLES |= {r.name: r for r in map(_recipe, (windows,))}  # NTFS + registry hives, no debootstrap
 
 
 def build_sample(name: str, cache_dir: Path | None = None, *, progress: Progress | None = None) -> SampleImages:

@@ -1,0 +1,114 @@
+"""IIS sites from %SystemRoot%\\System32\\inetsrv\\config\\applicationHost.config.
+
+The file is XML (parsed with defusedxml: no entities, no external references, a size cap). Each
+<site> gives its name and id, its <binding>s (protocol and bindingInformation, which is
+``address:port:host`` for http/https) and the physicalPath of its root application's root virtual
+directory, the folder the site serves. IIS runs as the W3SVC service (with WAS): the service gets the
+role "iis", the bindings become its ports, each site's folder a web root.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree as SafeET
+
+from migrate.analyzers._support import config_file, persistent_path, read_text
+from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.analyzers.windows_hive import find_path, guest_path_of, windows_guest
+from migrate.model.inventory import Findings, IISBinding, IISSite, Port, Service, Unknown
+
+CONFIG = "System32/inetsrv/config/applicationHost.config"
+SERVICE = "W3SVC"  # the World Wide Web Publishing Service hosts every site
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_SITES = 10_000
+_BINDING = re.compile(r"^(?P<address>\[[^\]]*\]|[^:]*):(?P<port>\d{1,5}):(?P<host>.*)$")
+
+
+def parse_binding(protocol: str, information: str) -> IISBinding:
+    """``*:80:shop.example`` -> address None (all), port 80, host shop.example; other protocols
+    (net.tcp ``808:*``) keep the first number as the port."""
+    m = _BINDING.match(information.strip())
+    if m and protocol.lower() in ("http", "https", "ftp"):
+        address = m.group("address").strip("[]")
+        port = int(m.group("port"))
+        return IISBinding(protocol=protocol, address=None if address in ("", "*") else address,
+                          port=port if 0 < port < 65536 else None, host=m.group("host") or None,
+                          information=information)
+    num = re.search(r"\d{1,5}", information)
+    port = int(num.group(0)) if num else None
+    return IISBinding(protocol=protocol, port=port if port and port < 65536 else None, information=information)
+
+
+def _root_directory(site: Element) -> str | None:
+    for app in site.findall("application"):
+        if app.get("path", "/") != "/":
+            continue
+        for vdir in app.findall("virtualDirectory"):
+            if vdir.get("path", "/") == "/":
+                return vdir.get("physicalPath")
+    return None
+
+
+class IISAnalyzer(Analyzer):
+    name = "iis"
+    os_families = ("windows",)
+    requires = ("windows_services",)
+
+    def run(self, ctx: Context) -> Findings:
+        guest = windows_guest(ctx)
+        path = find_path(ctx.rootfs, f"{guest.systemroot}/{CONFIG}") if guest else None
+        if guest is None or path is None or not ctx.rootfs.is_file(path):
+            raise NotApplicable("no IIS applicationHost.config")
+        f = Findings()
+        text = read_text(ctx, self, path, f, max_bytes=MAX_CONFIG_BYTES)
+        if text is None:
+            return f
+        try:
+            root = SafeET.fromstring(text.encode("utf-8"))
+        except Exception as exc:  # noqa: BLE001 - ParseError and defusedxml's refusals alike
+            f.unknowns.append(Unknown(analyzer=self.name, path=path,
+                                      message=f"not well-formed XML or refused ({type(exc).__name__})"))
+            return f
+        f.configs.append(config_file(ctx, self, path, service=SERVICE, kind="iis-applicationhost", content=text))
+        sites = root.findall("./system.applicationHost/sites/site")
+        if len(sites) > MAX_SITES:
+            f.unknowns.append(Unknown(analyzer=self.name, path=path,
+                                      message=f"{len(sites)} sites; only the first {MAX_SITES} read"))
+        for site in sites[:MAX_SITES]:
+            f.iis_sites.append(self._site(ctx, site, path, guest.systemroot, f))
+        running = any(s.name == SERVICE for s in ctx.findings("windows_services").services)
+        if running:
+            f.services.append(Service(name=SERVICE, manager="windows", role="iis", uses_files=[path],
+                                      evidence=[self.evidence(path)]))
+        seen: set[tuple[str, int | None, str | None]] = set()
+        for site in f.iis_sites:
+            for b in site.bindings:
+                if b.port is None or (b.protocol, b.port, b.address) in seen:
+                    continue
+                seen.add((b.protocol, b.port, b.address))
+                f.ports.append(Port(service=SERVICE if running else None, proto="tcp", port=b.port,
+                                    address=b.address, tls=b.protocol.lower() == "https",
+                                    evidence=self.evidence(path, f"site {site.name}: {b.protocol} {b.information}")))
+        return f
+
+    def _site(self, ctx: Context, site: Element, path: str, systemroot: str, f: Findings) -> IISSite:
+        name = site.get("name", "")
+        ident = site.get("id", "")
+        bindings = [parse_binding(b.get("protocol", ""), b.get("bindingInformation", ""))
+                    for b in site.findall("./bindings/binding")]
+        physical = _root_directory(site)
+        guest_dir = None
+        if physical:
+            candidate = guest_path_of(physical, systemroot)
+            guest_dir = find_path(ctx.rootfs, candidate) if candidate else None
+            if guest_dir is not None:
+                pp = persistent_path(ctx, self, guest_dir, service=SERVICE, kind="webroot", evidence_path=path,
+                                     reason=f"IIS site {name!r} serves {physical} (applicationHost.config)")
+                if pp is not None:
+                    f.persistent_paths.append(pp)
+        return IISSite(name=name, id=int(ident) if ident.isdigit() else None, bindings=bindings,
+                       physical_path=physical, guest_path=guest_dir,
+                       applications=[a.get("path", "/") for a in site.findall("application")],
+                       evidence=self.evidence(path, f"site {name}"))

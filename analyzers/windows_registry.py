@@ -1,0 +1,126 @@
+"""Windows identification from the registry: product, version, build, architecture, host name.
+
+The same facts libguestfs's inspection reads (daemon/inspect_fs_windows.ml), from the same places:
+SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion for the product and version, the live control set
+(SYSTEM\\Select\\Current) for the host name (Services\\Tcpip\\Parameters, else
+Control\\ComputerName\\ComputerName), and the PE header of %SystemRoot%\\System32\\cmd.exe for the
+architecture. This analyzer identifies the OS (``identifies_os``), so the Windows-only analyzers run
+after it and a Windows guest never passes as "unknown".
+"""
+
+from __future__ import annotations
+
+from migrate.analyzers.base import Analyzer, Context, NotApplicable
+from migrate.analyzers.windows_hive import (
+    Hive,
+    HiveError,
+    current_control_set,
+    find_path,
+    open_hive,
+    pe_machine,
+    windows_guest,
+)
+from migrate.analyzers.windows_services import SERVICE_DRIVER
+from migrate.model.inventory import Findings, NetworkIdentity, OSInfo, Unknown, WindowsInfo
+
+PE_HEAD_BYTES = 4096
+
+
+class WindowsRegistryAnalyzer(Analyzer):
+    name = "windows_registry"
+    identifies_os = True
+
+    def run(self, ctx: Context) -> Findings:
+        guest = windows_guest(ctx)
+        if guest is None:
+            raise NotApplicable("no %SystemRoot% with a SYSTEM hive")
+        f = Findings()
+        info = WindowsInfo(systemroot=guest.systemroot)
+        os_info = OSInfo(family="windows", distro="windows")
+        net = NetworkIdentity()
+        try:
+            software = open_hive(ctx, "SOFTWARE")
+        except HiveError as exc:
+            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
+            software = None
+        if software is not None:
+            with software:
+                self._software(software, info, os_info)
+        try:
+            system = open_hive(ctx, "SYSTEM")
+        except HiveError as exc:
+            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
+            system = None
+        if system is not None:
+            with system:
+                self._system(system, info, net, f)
+        os_info.arch = self._arch(ctx, guest.systemroot, os_info)
+        if os_info.version is None:
+            f.unknowns.append(Unknown(analyzer=self.name, path=guest.software_hive or guest.systemroot,
+                                      message="Windows found, but its product and version are not in the "
+                                              "SOFTWARE hive (Microsoft\\Windows NT\\CurrentVersion)"))
+        os_info.evidence = info.evidence + os_info.evidence
+        f.os, f.windows = os_info, info
+        if net.hostname:
+            f.network = net
+        return f
+
+    def _software(self, hive: Hive, info: WindowsInfo, os_info: OSInfo) -> None:
+        cv = hive.key("Microsoft\\Windows NT\\CurrentVersion")
+        if cv is None:
+            return
+        info.product_name = cv.text("ProductName")
+        info.edition = cv.text("EditionID")
+        info.installation_type = cv.text("InstallationType")
+        info.build = cv.text("CurrentBuild") or cv.text("CurrentBuildNumber")
+        # Windows 10 and later keep "6.3" in CurrentVersion for old programs and the real version in
+        # CurrentMajorVersionNumber / CurrentMinorVersionNumber
+        major, minor = cv.number("CurrentMajorVersionNumber"), cv.number("CurrentMinorVersionNumber")
+        version = f"{major}.{minor or 0}" if major is not None else cv.text("CurrentVersion")
+        os_info.version = version
+        os_info.pretty_name = info.product_name
+        extra = {"product_name": info.product_name}
+        if version:
+            head, _, tail = version.partition(".")
+            extra |= {"version_major": head, "version_minor": tail or "0"}
+        for name, value in extra.items():  # OSInfo fields added for every family (issue 11)
+            if name in OSInfo.model_fields and value is not None:
+                field_type = OSInfo.model_fields[name].annotation
+                setattr(os_info, name, int(value) if "int" in str(field_type) and str(value).isdigit() else value)
+        info.evidence.append(self.evidence(hive.path, f"{cv.path}"))
+
+    def _system(self, hive: Hive, info: WindowsInfo, net: NetworkIdentity, f: Findings) -> None:
+        ccs = current_control_set(hive)
+        info.current_control_set = ccs
+        if ccs is None:
+            f.unknowns.append(Unknown(analyzer=self.name, path=hive.path,
+                                      message="SYSTEM\\Select\\Current names no control set in the hive"))
+            return
+        info.evidence.append(self.evidence(hive.path, "HKLM\\SYSTEM\\Select Current"))
+        params = hive.key(f"{ccs}\\Services\\Tcpip\\Parameters")
+        computer = hive.key(f"{ccs}\\Control\\ComputerName\\ComputerName")
+        hostname = params.text("Hostname") if params else None
+        where = params
+        if hostname is None and computer is not None:
+            hostname, where = computer.text("ComputerName"), computer
+        if hostname and where is not None:
+            net.hostname = hostname
+            net.evidence.append(self.evidence(hive.path, where.path))
+        info.domain = (params.text("Domain") or params.text("NV Domain")) if params else None
+        services = hive.key(f"{ccs}\\Services")
+        if services is not None:
+            keys, _more = services.subkeys()
+            info.drivers = sum(1 for k in keys if (k.number("Type") or 0) & SERVICE_DRIVER)
+
+    def _arch(self, ctx: Context, systemroot: str, os_info: OSInfo) -> str | None:
+        path = find_path(ctx.rootfs, f"{systemroot}/System32/cmd.exe")
+        if path is None or not ctx.rootfs.is_file(path):
+            return None
+        try:
+            head = ctx.rootfs.open(path).pread(0, PE_HEAD_BYTES)
+        except Exception:  # noqa: BLE001 - an unreadable cmd.exe leaves the arch unknown
+            return None
+        arch = pe_machine(head)
+        if arch:
+            os_info.evidence.append(self.evidence(path, "PE machine"))
+        return arch
