@@ -326,5 +326,10 @@ EXIT_CODES: dict[str, int] = {
         PushFailed,
         WrongKey,
         KeyFileRefused,
+        FleetNotFound,
+        FleetSourceInvalid,
+        FleetSourceOutside,
+        FleetBusy,
+        FleetSchemaTooNew,
     )
 }
