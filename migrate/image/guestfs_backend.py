@@ -113,7 +113,11 @@ class GuestfsBackend(Backend):
             for src, dev in zip(sources, g.list_devices(), strict=False):
                 src.virtual_size = g.blockdev_getsize64(dev)
             fs_types = g.list_filesystems()
-            roots = g.inspect_os()
+            try:
+                roots = g.inspect_os()
+            except RuntimeError as exc:  # e.g. a Windows guest whose cmd.exe is no executable libguestfs knows
+                raise NoOperatingSystem(f"libguestfs's inspection failed: {_first_line(exc)}",
+                                        path=", ".join(map(str, images))) from None
             if not roots:
                 if "crypto_LUKS" in fs_types.values():
                     raise EncryptedVolume("encrypted volume (LUKS) and no key given; cannot see the OS inside",

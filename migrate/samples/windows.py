@@ -247,13 +247,18 @@ def empty_hive(root_name: str = "ROOT") -> bytes:
 
 
 def pe_header(machine: int) -> bytes:
-    """An MS-DOS stub pointing at a PE signature and COFF header with ``machine`` (0x8664: x86-64):
-    what an inspector reads of cmd.exe to tell the architecture."""
-    head = bytearray(512)
+    """An MS-DOS stub pointing at a PE signature, a COFF header with ``machine`` (0x8664: x86-64) and
+    the start of an optional header (PE32+ for 64-bit machines, console subsystem): what `file` and
+    libguestfs's inspection read of cmd.exe to tell the architecture."""
+    head = bytearray(1024)
     head[0:2] = b"MZ"
     struct.pack_into("<I", head, 0x3C, 0x80)
     head[0x80:0x84] = b"PE\0\0"
-    struct.pack_into("<HH", head, 0x84, machine, 1)
+    pe64 = machine in (0x8664, 0xAA64)
+    # COFF: machine, sections, timestamp, symbol table, symbols, optional header size, characteristics
+    struct.pack_into("<HHIIIHH", head, 0x84, machine, 0, 0, 0, 0, 0xF0 if pe64 else 0xE0, 0x22 if pe64 else 0x102)
+    struct.pack_into("<H", head, 0x98, 0x20B if pe64 else 0x10B)  # optional header magic
+    struct.pack_into("<H", head, 0x98 + 68, 3)  # subsystem: Windows console
     return bytes(head)
 
 
