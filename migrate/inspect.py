@@ -13,7 +13,10 @@ from migrate.analysis import run_analyzers
 from migrate.analyzers.base import Context, SecretVault
 from migrate.errors import ImageError, ImageNotFound, UnsupportedLayout, UsageError
 from migrate.image.backend import Backend, OpenedGuest
-from migrate.model.inventory import DiskSizing, Inventory, OSInfo, Unknown, VMSizing
+from migrate.image.keys import KeyStore
+from migrate.image.mounting import resolve_spec
+from migrate.model.base import Evidence
+from migrate.model.inventory import DiskSizing, Inventory, Mount, OSInfo, Unknown, VMSizing
 
 BackendName = Literal["auto", "native", "guestfs"]
 BACKENDS = ("auto", "native", "guestfs")
@@ -31,24 +34,25 @@ def make_backend(name: str) -> Backend:
     raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def open_guest(images: list[Path], backend: str = "auto") -> OpenedGuest:
+def open_guest(images: list[Path], backend: str = "auto", keys: KeyStore | None = None) -> OpenedGuest:
     """Open one VM's disks with the chosen backend; ``auto`` uses native and falls back to
-    guestfs only when native reports a layout it cannot read (never for a bad image). A directory
-    is an extracted guest tree."""
+    guestfs only when native reports a layout it cannot read (never for a bad image: md RAID
+    levels other than 0/1/linear, LUKS2, btrfs), with the reason kept as a note. A directory
+    is an extracted guest tree. ``keys`` open encrypted volumes (both backends)."""
     if any(p.is_dir() for p in images):
         from migrate.image.directory import DirectoryBackend
 
         return DirectoryBackend().open(images)
     if backend == "auto":
         try:
-            return make_backend("native").open(images)
+            return make_backend("native").open(images, keys)
         except UnsupportedLayout as exc:
             if getattr(exc, "no_fallback", False):  # e.g. a differencing VHD qemu would misread
                 raise
-            guest = make_backend("guestfs").open(images)
+            guest = make_backend("guestfs").open(images, keys)
             guest.notes.append(f"native backend: {exc}; used guestfs instead")
             return guest
-    return make_backend(backend).open(images)
+    return make_backend(backend).open(images, keys)
 
 
 def _check_inputs(paths: list[Path]) -> None:
@@ -73,7 +77,7 @@ class OpenedVM:
 @contextmanager
 def open_vm(paths: list[Path], backend: str = "auto", *,
             progress: Callable[[str], None] | None = None,
-            allow_unlisted_disks: bool = False) -> Iterator[OpenedVM]:
+            allow_unlisted_disks: bool = False, keys: KeyStore | None = None) -> Iterator[OpenedVM]:
     """Open the disks of one VM (several images = several disks, in order; one OVA, whose manifest
     is checked and disks unpacked for as long as the VM is open; or a guest directory). SIGTERM
     while the VM is open cleans up like Ctrl-C (the OVA's unpack folder is removed)."""
@@ -93,7 +97,7 @@ def open_vm(paths: list[Path], backend: str = "auto", *,
         if progress:
             progress(f"opening {len(disks)} disk(s) with the {backend} backend")
         try:
-            guest = open_guest(disks, backend)
+            guest = open_guest(disks, backend, keys)
         except ImageError as exc:
             if sizing is not None and exc.path and exc.path.startswith(tmp):
                 exc.path = f"{paths[0]}!{Path(exc.path).name}"  # name the OVA, not our unpack folder
@@ -124,13 +128,16 @@ def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
     unknowns = list(merged.unknowns)
     for note in guest.notes:
         unknowns.append(Unknown(analyzer=f"backend:{guest.backend}", message=note))
+    os_info = merged.os or OSInfo()
+    unknowns.extend(unidentified_os(os_info))
+    mounts = resolved_mounts(guest, merged.mounts)
     name = sizing.name or result.network.hostname or vm.paths[0].stem
     inventory = Inventory(
         name=name, backend=guest.backend, images=images, sizing=sizing,
-        filesystems=guest.filesystems, os=merged.os or OSInfo(),
+        filesystems=guest.filesystems, os=os_info,
         network=result.network, packages=merged.packages, users=merged.users, groups=merged.groups,
         services=merged.services, ports=merged.ports, configs=merged.configs, secrets=merged.secrets,
-        jobs=merged.jobs, mounts=merged.mounts, persistent_paths=merged.persistent_paths,
+        jobs=merged.jobs, mounts=mounts, persistent_paths=merged.persistent_paths,
         connections=merged.connections, unknowns=unknowns, analyzers=result.runs,
         windows=merged.windows, windows_programs=merged.windows_programs, iis_sites=merged.iis_sites,
         sqlserver_instances=merged.sqlserver_instances,
@@ -138,9 +145,37 @@ def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
     return inventory.canonical()
 
 
+def unidentified_os(os_info: OSInfo) -> list[Unknown]:
+    """Never pass silently: an OS whose distribution or family nobody identified is an unknown (so
+    ``--strict`` fails on it), whatever the guest is; the analyzers keyed on a family skip it."""
+    missing = [what for what, value in (("distribution", os_info.distro), ("family", os_info.family))
+               if not value or value == "unknown"]
+    if not missing:
+        return []
+    seen = ", ".join(sorted({e.path for e in os_info.evidence})) or "no os-release, lsb-release or release file"
+    return [Unknown(analyzer="inspect", path=None,
+                    message=f"operating system not identified ({' and '.join(missing)} unknown; read: {seen}); "
+                            "analyzers for a known family did not run")]
+
+
+def resolved_mounts(guest: OpenedGuest, mounts: list[Mount]) -> list[Mount]:
+    """Each fstab entry with the device it names (``resolved_device``), resolved by the one resolver
+    every backend shares (migrate.image.mounting.resolve_spec) over the volumes the backend found;
+    plus the mounts the backend made that fstab does not name (a separate /usr), with the reason."""
+    out = []
+    for m in mounts:
+        vol = resolve_spec(m.spec, guest.volumes) if guest.volumes else None
+        out.append(m.model_copy(update={"resolved_device": vol.device}) if vol is not None else m)
+    for d in guest.derived_mounts:
+        out.append(Mount(spec=d.device, mountpoint=d.mountpoint, fstype=d.fstype or "auto", resolved_device=d.device,
+                         mounted=True, evidence=Evidence(analyzer=f"backend:{guest.backend}", path=d.mountpoint,
+                                                         detail=d.reason)))
+    return out
+
+
 def inspect_images(paths: list[Path], backend: str = "auto", *,
                    progress: Callable[[str], None] | None = None, vault: SecretVault | None = None,
-                   allow_unlisted_disks: bool = False) -> Inventory:
+                   allow_unlisted_disks: bool = False, keys: KeyStore | None = None) -> Inventory:
     """Inspect the disks of one VM (see open_vm for what ``paths`` may be)."""
-    with open_vm(paths, backend, progress=progress, allow_unlisted_disks=allow_unlisted_disks) as vm:
+    with open_vm(paths, backend, progress=progress, allow_unlisted_disks=allow_unlisted_disks, keys=keys) as vm:
         return inventory_of(vm, progress=progress, vault=vault)

@@ -55,13 +55,14 @@ def add(
     as_json: Annotated[bool, typer.Option("--json", help="Print what was added as JSON.")] = False,
 ) -> None:
     """Add sources to a fleet (created if needed): images, a manifest, an RVTools export."""
-    from migrate.fleet.sources import add_sources
+    from migrate.fleet.sources import add_sources, read_sources
     from migrate.fleet.store import FleetStore
 
     if not paths and manifest is None and rvtools is None:
         raise UsageError("nothing to add: give image paths, --manifest or --rvtools")
-    with FleetStore.create(fleet) as store:
-        result = add_sources(store, paths or [], manifest=manifest, rvtools=rvtools, allow_dirs=allow_dir or [])
+    sources = read_sources(paths or [], manifest=manifest, rvtools=rvtools, allow_dirs=allow_dir or [])
+    with FleetStore.create(fleet) as store:  # only once every source has been read and validated
+        result = add_sources(store, sources)
         counts = store.counts()
     if as_json:
         print_json({"added": result.added, "updated": result.updated, "notes": result.notes,

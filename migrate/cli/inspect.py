@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -101,20 +102,32 @@ def inspect(
     backend: Annotated[str, typer.Option(help="auto | native | guestfs. auto: native, guestfs for layouts "
                                               "native cannot read.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the inventory JSON instead of a summary.")] = False,
-    strict: Annotated[bool, typer.Option(help="Exit 3 when any analyzer left an unknown.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 when any analyzer left an unknown (an unidentified OS "
+                                                   "is one).")] = False,
     allow_unlisted_disks: Annotated[bool, typer.Option(
         help="OVA: accept disks its manifest does not cover (refused with exit 34 otherwise).")] = False,
+    key: Annotated[list[str] | None, typer.Option(
+        "--key", metavar="SELECTOR",
+        help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:key:PASSPHRASE, "
+             "ID:file:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
+             "PASSPHRASE (tried on every encrypted volume). Repeatable. A passphrase on the command line is "
+             "visible to other local users: prefer --keys-from-stdin or a key file.")] = None,
+    keys_from_stdin: Annotated[bool, typer.Option(
+        "--keys-from-stdin", help="Read keys from standard input, one per line, each tried on every "
+                                  "encrypted volume.")] = False,
 ) -> None:
     """Inspect offline VM disk images: OS, packages, users, services, ports, configs, secrets
     (redacted), scheduled jobs and persistent data."""
+    from migrate.image.keys import key_store
     from migrate.inspect import inspect_images
 
+    keys = key_store(key or (), sys.stdin.read(1 << 20) if keys_from_stdin else None)
     if as_json:
-        inventory = inspect_images(images, backend, allow_unlisted_disks=allow_unlisted_disks)
+        inventory = inspect_images(images, backend, allow_unlisted_disks=allow_unlisted_disks, keys=keys)
     else:
         with err_console.status("inspecting") as status:
             inventory = inspect_images(images, backend, progress=lambda msg: status.update(msg),
-                                       allow_unlisted_disks=allow_unlisted_disks)
+                                       allow_unlisted_disks=allow_unlisted_disks, keys=keys)
     text = inventory.to_json()
     if output is not None:
         atomic_write_text(output, text)

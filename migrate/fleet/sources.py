@@ -221,18 +221,39 @@ def image_stem(path: str) -> str:
     return Path(path).stem or Path(path).name
 
 
-def add_sources(store: FleetStore, paths: list[str], *, manifest: Path | None = None,
-                rvtools: Path | None = None, allow_dirs: list[Path] | None = None) -> AddResult:
-    """Read every source, then merge them into the store in one transaction. Names: the manifest's,
-    else the image's stem; RVTools rows match those names case-insensitively, and rows that match
-    nothing become members in state ``no-image`` (sized, not inspected)."""
+@dataclass
+class Sources:
+    """Everything read from the sources of one add, validated, before the store is touched."""
+
+    paths: list[str]
+    images: list[FoundImage]
+    manifest: Path | None
+    rows: list[ManifestRow]
+    rvtools: Path | None
+    sized: list[tuple[int, RVToolsSizing]]
+    result: AddResult
+
+
+def read_sources(paths: list[str], *, manifest: Path | None = None, rvtools: Path | None = None,
+                 allow_dirs: list[Path] | None = None) -> Sources:
+    """Read and validate every source (raises before anything is written)."""
     result = AddResult()
     rows = read_manifest(manifest, allow_dirs or []) if manifest else []
     sized = read_rvtools(rvtools) if rvtools else []
     images = scan(paths, result) if paths else []
+    return Sources(paths, images, manifest, rows, rvtools, sized, result)
 
+
+def add_sources(store: FleetStore, paths: list[str] | Sources, *, manifest: Path | None = None,
+                rvtools: Path | None = None, allow_dirs: list[Path] | None = None) -> AddResult:
+    """Merge sources into the store in one transaction. Names: the manifest's, else the image's
+    stem; RVTools rows match those names case-insensitively, and rows that match nothing become
+    members in state ``no-image`` (sized, not inspected)."""
+    src = paths if isinstance(paths, Sources) else read_sources(paths, manifest=manifest, rvtools=rvtools,
+                                                                allow_dirs=allow_dirs)
+    result = src.result
     with store.transaction():
-        _merge(store, result, rows, images, sized, manifest, rvtools, paths)
+        _merge(store, result, src.rows, src.images, src.sized, src.manifest, src.rvtools, src.paths)
     result.added = sorted(set(result.added))
     result.updated = sorted(set(result.updated) - set(result.added))
     return result

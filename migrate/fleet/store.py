@@ -168,7 +168,7 @@ class FleetStore:
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> FleetStore:
         path = Path(root)
-        if not (path / DB_NAME).is_file():
+        if not (path / DB_NAME).is_file() and not (path / DB_NAME).is_symlink():
             raise FleetNotFound(f"not a fleet (no {DB_NAME}); `migrate fleet add {path} …` creates one",
                                 path=str(path))
         return cls._connect(path)

@@ -18,7 +18,7 @@ from migrate.rootfs import RootFS
 class DirectoryBackend(Backend):
     name = "directory"
 
-    def open(self, images: list[Path]) -> OpenedGuest:
+    def open(self, images: list[Path], keys: object = None) -> OpenedGuest:  # a tree has nothing encrypted
         if len(images) != 1:
             raise UsageError("a guest directory is inspected on its own, not with other images")
         root = images[0]

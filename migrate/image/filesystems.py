@@ -37,6 +37,9 @@ def _cstr(raw: bytes) -> str | None:
 def probe(dev: BlockDevice) -> Probe:
     """What is on a volume, from its signatures (the same names blkid uses for TYPE)."""
     head = dev.read(0, 0x10100)
+    md = _md_probe(dev)
+    if md is not None:
+        return md
     if head[:6] == b"LUKS\xba\xbe":
         version = struct.unpack(">H", head[6:8])[0]
         if version == 1:
@@ -73,6 +76,17 @@ def probe(dev: BlockDevice) -> Probe:
     if head[0x8001:0x8006] == b"CD001":
         return Probe("iso9660")
     return Probe(None)
+
+
+def _md_probe(dev: BlockDevice) -> Probe | None:
+    """A Linux md RAID member (blkid's TYPE linux_raid_member), checked before filesystems: with
+    metadata 0.90/1.0 the member also starts with the array's own filesystem."""
+    from .md import read_superblock
+
+    sb = read_superblock(dev, "a volume", dev.path)
+    if sb is None:
+        return None
+    return Probe("linux_raid_member", sb.array_uuid, sb.name, sb.metadata)
 
 
 class _LibyalFilesystem(Filesystem):

@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
-from migrate.errors import BackendUnavailable, CorruptImage, EncryptedVolume, NoOperatingSystem
-from migrate.image.backend import Backend, OpenedGuest
+from migrate.errors import (
+    BackendUnavailable,
+    CorruptImage,
+    EncryptedVolume,
+    MigrateError,
+    NoOperatingSystem,
+    ResourceBudgetExceeded,
+    WrongKey,
+)
+from migrate.image.backend import Backend, DerivedMount, OpenedGuest
+from migrate.image.budget import check_deadline
+from migrate.image.keys import KeyStore
+from migrate.image.luks import check_header
+from migrate.image.mounting import Volume, config_aliases, parse_fstab, positional_names
 from migrate.model.inventory import Filesystem as FilesystemRecord
 from migrate.model.inventory import ImageSource
 from migrate.rootfs import FileStat, Filesystem, RootFS, kind_from_mode
@@ -30,6 +43,7 @@ def drive_format(path: Path) -> tuple[str, str | None, str]:
     fmt, variant = vet_chain(path)
     return fmt, variant, QEMU_FORMAT[fmt]
 PREAD_CHUNK = 2 * 1024 * 1024  # the libguestfs protocol caps one message at 4 MiB
+MAX_LAYERS = 8  # LUKS inside LVM inside LUKS ...: real guests use two
 
 
 def guestfs_environment() -> None:
@@ -89,7 +103,7 @@ def _first_line(exc: BaseException) -> str:
 class GuestfsBackend(Backend):
     name = "guestfs"
 
-    def open(self, images: list[Path]) -> OpenedGuest:
+    def open(self, images: list[Path], keys: KeyStore | None = None) -> OpenedGuest:
         guestfs_environment()
         try:
             import guestfs
@@ -97,8 +111,10 @@ class GuestfsBackend(Backend):
             raise BackendUnavailable(
                 "the guestfs backend needs the libguestfs Python binding (Debian: python3-guestfs)"
             ) from exc
+        keys = keys or KeyStore()
         sources = []
         g = guestfs.GuestFS(python_return_dict=True)
+        report = ", ".join(map(str, images))
         try:
             for path in images:
                 fmt, variant, qemu_fmt = drive_format(Path(path))
@@ -109,9 +125,10 @@ class GuestfsBackend(Backend):
                 g.launch()
             except RuntimeError as exc:
                 raise CorruptImage(f"libguestfs could not open the image: {_first_line(exc)}",
-                                   path=str(images[0])) from exc
+                                   path=str(images[0])) from None
             for src, dev in zip(sources, g.list_devices(), strict=False):
                 src.virtual_size = g.blockdev_getsize64(dev)
+            locked, opened_luks = _open_encrypted(g, keys, report)
             fs_types = g.list_filesystems()
             try:
                 roots = g.inspect_os()
@@ -119,14 +136,15 @@ class GuestfsBackend(Backend):
                 raise NoOperatingSystem(f"libguestfs's inspection failed: {_first_line(exc)}",
                                         path=", ".join(map(str, images))) from None
             if not roots:
-                if "crypto_LUKS" in fs_types.values():
-                    raise EncryptedVolume("encrypted volume (LUKS) and no key given; cannot see the OS inside",
-                                          path=", ".join(map(str, images)))
-                raise NoOperatingSystem("no operating system found on the disk(s)",
-                                        path=", ".join(map(str, images)))
+                if locked:
+                    dev, version = locked[0]
+                    raise EncryptedVolume(f"encrypted volume ({version}) on {dev} and no key for it; give one "
+                                          "with --key or --keys-from-stdin", path=report)
+                raise NoOperatingSystem("no operating system found on the disk(s)", path=report)
             root = roots[0]
             mountpoints = g.inspect_get_mountpoints(root)
-            notes = []
+            notes = [f"{dev}: encrypted ({version}) and no key given for it; its contents are not inspected"
+                     for dev, version in locked]
             mounted: dict[str, str] = {}
             for mp in sorted(mountpoints, key=len):
                 try:
@@ -143,9 +161,127 @@ class GuestfsBackend(Backend):
                     with contextlib.suppress(RuntimeError):
                         setattr(rec, attr, call(dev) or None)
                 records.append(rec)
+            volumes = _volumes(g, fs_types, opened_luks)
         except BaseException:
             g.close()
             raise
-        rootfs = RootFS({"/": GuestfsFilesystem(g)}, source=", ".join(map(str, images)),
-                        mountpoints=set(mounted.values()))
-        return OpenedGuest(backend=self.name, rootfs=rootfs, images=sources, filesystems=records, notes=notes)
+        rootfs = RootFS({"/": GuestfsFilesystem(g)}, source=report, mountpoints=set(mounted.values()))
+        derived = _derived_mounts(rootfs, volumes, mounted)
+        return OpenedGuest(backend=self.name, rootfs=rootfs, images=sources, filesystems=records, notes=notes,
+                           volumes=volumes, derived_mounts=derived)
+
+
+def _crypto_devices(g: object) -> list[str]:
+    """Every block device that holds a LUKS header: libguestfs's list_filesystems never lists
+    crypto_LUKS, so each partition, whole disk, logical volume and md array is asked itself."""
+    devices = [*g.list_partitions(), *g.list_devices(), *g.list_md_devices()]  # type: ignore[attr-defined]
+    with contextlib.suppress(RuntimeError):
+        devices += g.lvs()  # type: ignore[attr-defined]
+    out = []
+    for dev in devices:
+        with contextlib.suppress(RuntimeError):
+            if g.vfs_type(dev) == "crypto_LUKS":  # type: ignore[attr-defined]
+                out.append(dev)
+    return out
+
+
+def _open_encrypted(g: object, keys: KeyStore, report: str) -> tuple[list[tuple[str, str]], dict[str, tuple]]:
+    """Open the LUKS volumes the keys apply to (layer by layer: LVM inside LUKS inside LVM), as
+    virt-inspector does; the header is checked against the budgets before cryptsetup sees a key.
+    Returns the volumes left locked [(device, LUKS version)] and the opened ones
+    {mapper device: (LUKS UUID, source device)}."""
+    done: set[str] = set()
+    locked: list[tuple[str, str]] = []
+    opened: dict[str, tuple] = {}
+    for _layer in range(MAX_LAYERS):
+        fresh = [d for d in _crypto_devices(g) if d not in done]
+        if not fresh:
+            return locked, opened
+        for dev in fresh:
+            done.add(dev)
+            size = g.blockdev_getsize64(dev)  # type: ignore[attr-defined]
+            head = g.pread_device(dev, 16384, 0)  # type: ignore[attr-defined]
+            header = check_header(head, size, dev, report,
+                                  read=lambda off, n, d=dev: g.pread_device(d, min(n, PREAD_CHUNK), off))  # type: ignore[attr-defined,misc]
+            candidates = keys.candidates([dev], header.uuid)
+            if not candidates:
+                locked.append((dev, f"LUKS{header.version}"))
+                continue
+            mapname = f"luks-{header.uuid}" if header.uuid else f"luks-{dev.replace('/', '_')}"
+            for secret in candidates:
+                check_deadline(report)
+                try:
+                    key = secret.decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                try:
+                    g.cryptsetup_open(dev, key, mapname, readonly=True)  # type: ignore[attr-defined]
+                except RuntimeError:
+                    continue  # libguestfs's message for a wrong key; it never contains the key
+                opened[f"/dev/mapper/{mapname}"] = (header.uuid, dev)
+                break
+            else:
+                raise WrongKey(f"encrypted volume (LUKS{header.version}) on {dev}: none of the "
+                               f"{len(candidates)} key(s) given for it opens it", path=report)
+        with contextlib.suppress(RuntimeError):
+            g.lvm_scan(True)  # type: ignore[attr-defined]  # LVM physical volumes inside what was opened
+    raise ResourceBudgetExceeded(f"encrypted volumes nested more than {MAX_LAYERS} layers deep", path=report)
+
+
+def _volumes(g: object, fs_types: dict[str, str], opened_luks: dict[str, tuple]) -> list[Volume]:
+    """The volumes with every name a guest's fstab may use for them, for the shared resolver."""
+    md_info: dict[str, dict] = {}
+    for md in g.list_md_devices():  # type: ignore[attr-defined]
+        with contextlib.suppress(RuntimeError):
+            md_info[md] = g.md_detail(md)  # type: ignore[attr-defined]
+    out = []
+    for dev, fstype in sorted(fs_types.items()):
+        ids: dict[str, str] = {}
+        with contextlib.suppress(RuntimeError):
+            ids = g.blkid(dev)  # type: ignore[attr-defined]
+        vol = Volume(device=dev, fstype=fstype if fstype != "unknown" else None, uuid=ids.get("UUID") or None,
+                     label=ids.get("LABEL") or None, partuuid=ids.get("PART_ENTRY_UUID") or None,
+                     partlabel=ids.get("PART_ENTRY_NAME") or None, handle=dev)
+        m = re.match(r"^/dev/[a-z]*d([a-z]+)(\d*)$", dev)
+        if m:
+            letters = m.group(1)
+            vol.disk_index = (ord(letters[-1]) - 97) + (26 * (ord(letters[0]) - 96) if len(letters) > 1 else 0)
+            vol.part_index = int(m.group(2)) if m.group(2) else None
+            names = positional_names(vol.disk_index, vol.part_index)
+            vol.aliases = [n for n in names if n != dev]
+        parts = dev.split("/")
+        if len(parts) == 4 and parts[1] == "dev" and parts[2] not in ("mapper", "md", "disk"):
+            vg, lv = parts[2], parts[3]
+            mapper = f"{vg.replace('-', '--')}-{lv.replace('-', '--')}"
+            vol.aliases += [f"/dev/mapper/{mapper}", f"/dev/dm-name-{mapper}"]
+        if dev in md_info:
+            detail = md_info[dev]
+            name = str(detail.get("name", "")).split(":")[-1]
+            if name:
+                vol.aliases.append(f"/dev/md/{name}")
+            uid = detail.get("uuid")
+            if uid:
+                from .mounting import _mdadm_uuid
+
+                vol.md_uuid = _mdadm_uuid(uid)
+        if dev in opened_luks:
+            vol.luks_uuid, source = opened_luks[dev]
+            vol.luks_source = [source]
+        out.append(vol)
+    return out
+
+
+def _derived_mounts(rootfs: RootFS, volumes: list[Volume], mounted: dict[str, str]) -> list[DerivedMount]:
+    """Mountpoints libguestfs's inspection chose that the guest's fstab does not name (CoreOS's /usr),
+    and the guest-configured names (mdadm.conf, crypttab) added to the volumes."""
+    def read(path: str) -> str | None:
+        try:
+            return rootfs.read_text(path, max_bytes=1 << 20) if rootfs.is_file(path) else None
+        except MigrateError:
+            return None
+
+    config_aliases(read, volumes)
+    in_fstab = {e.mountpoint for e in parse_fstab(read("/etc/fstab") or "")}
+    types = {v.device: v.fstype for v in volumes}
+    return [DerivedMount(mp, dev, types.get(dev), "libguestfs's inspection mounts it here; /etc/fstab does not")
+            for dev, mp in sorted(mounted.items(), key=lambda i: i[1]) if mp != "/" and mp not in in_fstab]

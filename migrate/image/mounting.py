@@ -50,6 +50,9 @@ class Volume:
     disk_index: int | None = None
     part_index: int | None = None
     handle: object = None  # the backend's own object (a BlockDevice, a guestfs device name)
+    md_uuid: str | None = None  # an assembled md array: its array UUID (mdadm.conf names it by that)
+    luks_uuid: str | None = None  # an opened LUKS volume: the UUID of its LUKS header (crypttab's UUID=)
+    luks_source: list[str] = field(default_factory=list)  # ... and the names of the encrypted volume
 
     @property
     def names(self) -> list[str]:
@@ -61,6 +64,7 @@ class Mount:
     mountpoint: str
     volume: Volume
     entry: FstabEntry | None = None
+    reason: str | None = None  # why a mount not in fstab was made (a separate /usr)
 
 
 @dataclass
@@ -199,3 +203,83 @@ def plan_mounts(root: Volume, fstab: list[FstabEntry], volumes: list[Volume],
         plan.mounts.append(m)
     plan.mounts.sort(key=lambda m: (m.mountpoint != "/", m.mountpoint.count("/"), m.mountpoint))
     return plan
+
+
+# -- names a guest gives its volumes in its own configuration ---------------------------------
+
+MDADM_CONF = ("/etc/mdadm.conf", "/etc/mdadm/mdadm.conf")
+CRYPTTAB = "/etc/crypttab"
+
+
+def _mdadm_uuid(text: str) -> str | None:
+    """mdadm writes array UUIDs as four colon-separated 8-digit groups; blkid dashes them 8-4-4-4-12."""
+    hexits = re.sub(r"[^0-9a-fA-F]", "", text)
+    if len(hexits) != 32:
+        return None
+    h = hexits.lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def config_aliases(read_text: Callable[[str], str | None], volumes: list[Volume]) -> list[str]:
+    """Add the names the guest's own mdadm.conf (``ARRAY /dev/md0 UUID=...``) and crypttab
+    (``name UUID=... | /dev/...``) give to its md arrays and opened LUKS volumes, so fstab lines such
+    as ``/dev/md0 /boot`` or ``/dev/mapper/cryptroot /`` resolve as the guest would. Returns the guest
+    paths read (evidence)."""
+    read = []
+    for path in MDADM_CONF:
+        text = read_text(path)
+        if text is None:
+            continue
+        read.append(path)
+        for line in text.splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) < 2 or parts[0] != "ARRAY" or not parts[1].startswith("/dev/"):
+                continue
+            uid = next((_mdadm_uuid(p[5:]) for p in parts[2:] if p.upper().startswith("UUID=")), None)
+            for v in volumes:
+                if uid and v.md_uuid == uid and parts[1] not in v.names:
+                    v.aliases.append(parts[1])
+    text = read_text(CRYPTTAB)
+    if text is not None:
+        read.append(CRYPTTAB)
+        for line in text.splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) < 2:
+                continue
+            name, source = parts[0], parts[1]
+            key, _, value = source.partition("=")
+            for v in volumes:
+                if v.luks_uuid is None and not v.luks_source:
+                    continue
+                hit = (key.upper() == "UUID" and v.luks_uuid and value.strip('"').lower() == v.luks_uuid.lower()) \
+                    or source in v.luks_source
+                alias = f"/dev/mapper/{name}"
+                if hit and alias not in v.names:
+                    v.aliases.append(alias)
+    return read
+
+
+# -- a /usr on a filesystem of its own that fstab does not name -------------------------------
+
+# libguestfs's inspection (daemon/inspection_fs.ml) calls a filesystem a Linux /usr when its top has
+# bin, share and local and no etc/fstab; CoreOS's USR-A partition is one, mounted by its initrd.
+USR_MARKERS = ("/bin", "/share", "/local")
+
+
+def find_usr(root_has_usr_content: bool, plan: MountPlan, volumes: list[Volume],
+             has: Callable[[Volume, str], bool], readable: Callable[[Volume], bool]) -> Mount | None:
+    """When the root's /usr is empty and fstab mounts nothing there, the unmounted volume that is a
+    /usr (see USR_MARKERS); among several, the one carrying lib/os-release, then the first on disk."""
+    if root_has_usr_content or any(m.mountpoint == "/usr" for m in plan.mounts):
+        return None
+    used = {id(m.volume) for m in plan.mounts}
+    found = [v for v in volumes if id(v) not in used and readable(v)
+             and all(has(v, p) for p in USR_MARKERS) and not has(v, "/etc/fstab")]
+    if not found:
+        return None
+    found.sort(key=lambda v: not has(v, "/lib/os-release"))
+    vol = found[0]
+    others = f"; also a /usr: {', '.join(v.device for v in found[1:])}" if len(found) > 1 else ""
+    return Mount("/usr", vol, None, reason=f"the root's /usr is empty and /etc/fstab mounts nothing there; "
+                                          f"{vol.device} holds bin, share and local"
+                                          f"{' and lib/os-release' if has(vol, '/lib/os-release') else ''}{others}")

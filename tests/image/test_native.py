@@ -195,8 +195,8 @@ def test_luks_partition(work):
     with pytest.raises(EncryptedVolume) as exc:
         NativeBackend().open([image])
     assert exc.value.path == str(image)
-    assert exc.value.message == ("encrypted volume (LUKS2) on partition 2; native and guestfs backends "
-                                 "cannot open it without a key")
+    assert exc.value.message == ("encrypted volume (LUKS2) on partition 2 (/dev/sda2) and no key for it; "
+                                 "give one with --key or --keys-from-stdin")
 
 
 def test_btrfs_is_unsupported_layout(work, tmp_path):
