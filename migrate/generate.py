@@ -24,11 +24,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from migrate.analyzers.base import SecretVault
-from migrate.errors import MigrateError, OutputError, OutputEscape, UsageError
+from migrate.errors import InvalidDocument, MigrateError, OutputError, OutputEscape, UsageError
 from migrate.fsutil import ConfinedDir, atomic_write_text, check_relpath, guest_relpath, safe_mode
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
 from migrate.plan import GuestReader
+from migrate.planning.out_of_scope import stack_refusal
 from migrate.render import (
     ENTRYPOINT,
     SECRET_TEMPLATE_DIR,
@@ -373,6 +374,9 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
     ``extra_files`` (relative path -> text) go into the same atomic swap (convert's inventory.json).
     ``known_secrets``: the secret values found in the guest (``secret_values_of``), so that files
     holding them become templates and no generated file can contain one."""
+    refusal = stack_refusal(plan)
+    if refusal:  # a guest no Linux container can run (Windows): its plan is the deliverable, not a stack
+        raise InvalidDocument(refusal, path="plan")
     outdir = Path(outdir).absolute()
     if outdir.exists():
         if not outdir.is_dir():

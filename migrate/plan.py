@@ -41,6 +41,7 @@ from migrate.planning.deploy import SIZING_RULE, deploy_for, fitness, vm_fitness
 from migrate.planning.files import app_trees, config_files, environment, web_roots
 from migrate.planning.health import healthcheck_for
 from migrate.planning.jobs import cron_interval, plan_jobs, shared_files
+from migrate.planning.out_of_scope import blocked_plan, no_base_image, out_of_scope_reason
 from migrate.planning.packages import packages_for
 from migrate.planning.ports import ports_for
 from migrate.planning.secrets import plan_secrets
@@ -100,7 +101,8 @@ class Planner:
     def __init__(self, inv: Inventory, graph: ServiceGraph, options: PlanOptions,
                  reader: GuestReader | None) -> None:
         inv = inv.canonical()
-        base = choose_base_image(inv)
+        self.out_of_scope = out_of_scope_reason(inv)  # a Windows guest: a plan of blockers, no containers
+        base = choose_base_image(inv) if self.out_of_scope is None else no_base_image(inv, self.out_of_scope)
         if options.base_image:
             base.image = options.base_image
             ran = inv.os.pretty_name or inv.os.distro
@@ -113,6 +115,8 @@ class Planner:
 
     def plan(self) -> Plan:
         ctx = self.ctx
+        if self.out_of_scope is not None:
+            return blocked_plan(ctx, self.out_of_scope)
         select(ctx)
         secrets, secret_members = plan_secrets(ctx)
         volumes: list[Volume] = []
