@@ -76,6 +76,10 @@ def build_service(engine: Engine, stack: Stack, svc: StackService, *, base_image
     log_path.parent.mkdir(parents=True, exist_ok=True)
     args = {**svc.build_args, "BASE_IMAGE": base_image}
     labels = dict(svc.build_labels)
+    if svc.dockerfile and svc.build_args.get("BASE_IMAGE") is not None:  # a generated stack: OCI build labels
+        from migrate.oci import build_labels
+        base = engine.image(base_image)
+        labels.update(build_labels(base_image, base.id if base else None))
     progress(svc.name, "start", tag)
     t0 = time.monotonic()
     step, total, cached = "before the first step", 0, 0

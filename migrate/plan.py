@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from migrate.config import ProjectConfig, load_project_config
 from migrate.errors import InvalidDocument, UsageError
 from migrate.graph import build_graph
 from migrate.model.graph import ServiceGraph
@@ -39,6 +40,7 @@ from migrate.planning.command import command_for, is_static_elf, static_binary
 from migrate.planning.context import GuestReader, PlanContext, slug
 from migrate.planning.deploy import SIZING_RULE, deploy_for, fitness, vm_fitness, wire_dependencies
 from migrate.planning.files import app_trees, config_files, environment, web_roots
+from migrate.planning.hardening import harden
 from migrate.planning.health import healthcheck_for
 from migrate.planning.jobs import cron_interval, plan_jobs, shared_files
 from migrate.planning.out_of_scope import blocked_plan, no_base_image, out_of_scope_reason
@@ -61,8 +63,11 @@ class PlanOptions:
     org: str = "example"
     labels: dict[str, str] = field(default_factory=dict)  # keys of LABEL_KEYS
     base_image: str | None = None  # overrides the per-distro choice for every container
-    image_prefix: str | None = None  # default: <org>/<vm>
+    image_prefix: str | None = None  # default: [registry/]<image namespace>/<stack>
     stack_name: str | None = None
+    # the project config (migrate.yaml): registry, tag, image labels, base images per distro release
+    project: ProjectConfig = field(default_factory=ProjectConfig)
+    image_namespace: str | None = None  # an org given by the user; default "migrate" (see migrate.oci)
 
     @classmethod
     def from_file(cls, path: Path, **overrides: object) -> PlanOptions:
@@ -103,14 +108,20 @@ class Planner:
         inv = inv.canonical()
         self.out_of_scope = out_of_scope_reason(inv)  # a Windows guest: a plan of blockers, no containers
         base = choose_base_image(inv) if self.out_of_scope is None else no_base_image(inv, self.out_of_scope)
+        configured = options.project.base_image_for(inv.os.distro.lower(), inv.os.version)
         if options.base_image:
             base.image = options.base_image
             ran = inv.os.pretty_name or inv.os.distro
             base.reason = f"set by the user (--base-image); the VM ran {ran}"
+        elif configured:
+            base.image = configured
+            base.reason = (f"base_images in {options.project.path}: {inv.os.distro} {inv.os.version or ''} -> "
+                           f"{configured}").replace("  ", " ")
         org = slug(options.org).replace("-", "")
         stack = slug(options.stack_name or inv.name)
+        self.options = options
         self.ctx = PlanContext(inv=inv, graph=graph, reader=reader, base=base, org=org, stack=stack,
-                               image_prefix=options.image_prefix or f"{org}/{stack}",
+                               image_prefix=options.image_prefix or stack,
                                extra_labels=dict(options.labels))
 
     def plan(self) -> Plan:
@@ -162,10 +173,31 @@ class Planner:
             external=external, shared_files=shared_files(containers, jobs), notes=notes,
             fitness=vm_fitness(ctx, containers),
         )
-        plan = plan.canonical()
+        plan = self.name_images(plan.canonical())
         problems = plan.check()
         if problems:  # a planner bug, not a user error
             raise AssertionError("; ".join(problems))
+        return plan
+
+    def name_images(self, plan: Plan) -> Plan:
+        """Image references and OCI labels, once every other decision is made (the default tag is a
+        digest of the container's plan entry). ``[registry/]namespace/stack-service:tag``."""
+        from migrate.oci import DEFAULT_NAMESPACE, image_ref, plan_labels, plan_tag
+
+        project = self.options.project
+        explicit_prefix = self.options.image_prefix
+        namespace = slug(self.options.image_namespace or DEFAULT_NAMESPACE)
+        for c in plan.containers:
+            tag = project.tag or plan_tag(c.model_dump(mode="json"))
+            if explicit_prefix:
+                c.image = f"{explicit_prefix}-{c.name}:{tag}"
+            else:
+                c.image = image_ref(registry=project.registry, namespace=namespace, stack=plan.name, name=c.name,
+                                    tag=tag)
+            c.labels.update(plan_labels(
+                title=c.labels.get("org.opencontainers.image.title", c.name),
+                description=c.labels.get("org.opencontainers.image.description", c.name),
+                version=tag, vendor=plan.org, project=project.image_labels, source_vm=plan.source_vm))
         return plan
 
     def plan_container(self, name: str, s: Service, secrets: list[StackSecret], members: dict[str, str],
@@ -229,14 +261,16 @@ class Planner:
             f"{ctx.prefix}.source-service": s.name,
         }
         why = f"{s.manager} service {s.name}" + (f" ({s.role})" if s.role else "") + " runs in the VM"
-        return Container(
-            name=name, source_service=s.name, role=s.role, image=f"{ctx.image_prefix}-{name}:latest",
+        container = Container(
+            name=name, source_service=s.name, role=s.role, image=f"{ctx.image_prefix}-{name}",  # tagged later
             base=base, packages=pkgs, user=user, extra_users=extra_users(ctx, user, files, vols),
             command=command, files=files, runtime_dirs=runtime, remove=kind.removals(kctx), links=kind.links(kctx),
             ports=ports, healthcheck=health, volumes=vols, secrets=mounts, environment=env, depends_on=[],
             networks=networks, deploy=deploy, labels=labels, to_provide=to_provide, left_out=left_out,
             fitness=fitness(blockers), reason=why,
         )
+        harden(ctx, s, container)
+        return container
 
 
 def make_plan(inv: Inventory, graph: ServiceGraph | None = None, options: PlanOptions | None = None,
@@ -247,9 +281,23 @@ def make_plan(inv: Inventory, graph: ServiceGraph | None = None, options: PlanOp
 
 
 def build_options(*, org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
-                  base_image: str | None = None, stack_name: str | None = None) -> PlanOptions:
+                  base_image: str | None = None, stack_name: str | None = None,
+                  project: ProjectConfig | None = None) -> PlanOptions:
     """PlanOptions from command-line style input: ``labels`` as KEY=VALUE, an optional YAML file
-    (``org:``, ``labels:``) whose values the explicit options override."""
+    (``org:``, ``labels:``) whose values the explicit options override, over the project config
+    (``migrate.yaml`` found from the working directory when ``project`` is not given)."""
+    if project is None:
+        project = load_project_config(Path.cwd())
+    options = _build_options(org=org or project.org, labels=labels, labels_config=labels_config,
+                             base_image=base_image, stack_name=stack_name)
+    options.labels = {**project.labels, **options.labels}
+    options.project = project
+    options.image_namespace = org or project.org or (options.org if options.org != "example" else None)
+    return options
+
+
+def _build_options(*, org: str | None, labels: list[str] | None, labels_config: Path | None,
+                   base_image: str | None, stack_name: str | None) -> PlanOptions:
     parsed: dict[str, str] = {}
     for item in labels or []:
         key, sep, value = item.partition("=")

@@ -281,6 +281,7 @@ def compose_document(plan: Plan, templates: dict[str, list[str]] | None = None) 
         if c.command.stop_signal:
             svc["stop_signal"] = c.command.stop_signal
         svc["stop_grace_period"] = "60s" if c.volumes else "20s"
+        svc.update(hardening_options(c))
         svc["deploy"] = _deploy(c)
         svc["labels"] = dict(sorted(c.labels.items()))
         services[c.name] = svc
@@ -324,6 +325,23 @@ def compose_document(plan: Plan, templates: dict[str, list[str]] | None = None) 
     return _escape(doc)
 
 
+def hardening_options(c: Container) -> dict[str, Any]:
+    """security_opt / cap_drop / cap_add / read_only / tmpfs from the plan's hardening decisions."""
+    h = c.hardening
+    out: dict[str, Any] = {}
+    if h.no_new_privileges.enabled:
+        out["security_opt"] = ["no-new-privileges:true"]
+    if h.cap_drop_all.enabled:
+        out["cap_drop"] = ["ALL"]
+        if h.cap_add:
+            out["cap_add"] = sorted(cap.name for cap in h.cap_add)
+    if h.read_only.enabled:
+        out["read_only"] = True
+        if h.tmpfs:
+            out["tmpfs"] = [f"{t.path}:mode={t.mode:o}" for t in sorted(h.tmpfs, key=lambda t: t.path)]
+    return out
+
+
 DEBUG_ENV = {
     "python3": {"PYTHONUNBUFFERED": "1", "PYTHONDEVMODE": "1", "PYTHONFAULTHANDLER": "1"},
     "node": {"NODE_OPTIONS": "--enable-source-maps"},
@@ -338,7 +356,7 @@ def compose_override_document(plan: Plan) -> dict[str, Any]:
     """Start order with health conditions: Compose-only syntax that `docker stack` rejects, so it
     lives in the file `docker compose` loads by itself next to compose.yaml."""
     services = {c.name: {"depends_on": _conditions(c)} for c in plan.containers if c.depends_on}
-    return _escape({"services": services})
+    return _escape({"name": plan.name, "services": services})
 
 
 def compose_debug_document(plan: Plan) -> dict[str, Any]:
@@ -359,7 +377,7 @@ def compose_debug_document(plan: Plan) -> dict[str, Any]:
         svc["environment"] = env
         svc["labels"] = {f"{plan.label_prefix}.environment": "debug"}
         services[c.name] = svc
-    return _escape({"services": services})
+    return _escape({"name": plan.name, "services": services})
 
 
 def dump_yaml(doc: dict[str, Any]) -> str:

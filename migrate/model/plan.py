@@ -216,6 +216,40 @@ class Forwarder(Decision):
     port: int = Field(ge=1, le=65535)
 
 
+class Switch(Decision):
+    """A hardening setting, on or off, with why."""
+
+    enabled: bool = False
+
+
+class Capability(Decision):
+    """A Linux capability given back after ``cap_drop: [ALL]`` (name without CAP_)."""
+
+    name: str = Field(pattern=r"^[A-Z_]+$")
+
+
+class Tmpfs(Decision):
+    """A path that becomes a tmpfs when the root filesystem is read-only."""
+
+    path: str
+    mode: Mode = 0o1777
+
+
+def _off() -> Switch:
+    return Switch(reason="not decided in this plan: Docker's default")
+
+
+class Hardening(Model):
+    """Runtime restrictions that cannot break the service (see migrate/planning/hardening.py): each is
+    on only where the guest gives evidence it is safe, and says why either way."""
+
+    no_new_privileges: Switch = Field(default_factory=_off)
+    cap_drop_all: Switch = Field(default_factory=_off)
+    cap_add: list[Capability] = Field(default_factory=list)  # only with cap_drop_all
+    read_only: Switch = Field(default_factory=_off)
+    tmpfs: list[Tmpfs] = Field(default_factory=list)  # only with read_only
+
+
 class Container(Decision):
     name: str
     source_service: str
@@ -241,6 +275,7 @@ class Container(Decision):
     labels: dict[str, str] = Field(default_factory=dict)
     # clients that reach a sibling as localhost in code the plan cannot rewrite (see migrate/planning/localhost.py)
     forwarders: list[Forwarder] = Field(default_factory=list)
+    hardening: Hardening = Field(default_factory=Hardening)
     to_provide: list[ReportItem] = Field(default_factory=list)  # needs a human before it runs as in the VM
     left_out: list[ReportItem] = Field(default_factory=list)  # deliberately not carried over
     fitness: Fitness
@@ -327,6 +362,8 @@ class Plan(Document):
             c.extra_users.sort(key=lambda u: u.uid)
             c.runtime_dirs.sort(key=lambda v: v.path)
             c.links.sort(key=lambda v: v.path)
+            c.hardening.cap_add.sort(key=lambda v: v.name)
+            c.hardening.tmpfs.sort(key=lambda v: v.path)
         data.dropped.sort(key=lambda d: d.service)
         data.jobs.sort(key=lambda j: (j.source, j.schedule, j.command))
         data.volumes.sort(key=lambda v: v.name)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,7 @@ def test_options_and_labels_config(tmp_path: Path) -> None:
     labels = p.container("shop").labels
     assert labels["com.acme.docker.environment"] == "prod"
     assert labels["com.acme.docker.geo"] == "eu-west"
-    assert p.container("shop").image == "acme/shop-vm01-shop:latest"
+    assert re.fullmatch(r"acme/shop-vm01-shop:plan-[0-9a-f]{10}", p.container("shop").image)
     with pytest.raises(UsageError):
         build_options(labels=["colour=blue"])
     cfg.write_text("org: acme\nlabels:\n  colour: blue\n")
