@@ -98,6 +98,7 @@ def plot_hosts(rep: CapacityReport) -> str:
         ax.grid(axis="y", color="#eeeeee")
     axes[0].set_ylabel(f"hosts (incl. {rep.host.reserve} spare)")
     axes[0].set_ylim(bottom=0)
+    axes[0].yaxis.get_major_locator().set_params(integer=True)
     _legend_below(fig, list(axes), ncol=4)
     return svg(fig)
 
@@ -255,7 +256,9 @@ def executive(rep: CapacityReport) -> Executive:
         total = saved * cost.amount
         value = _money(total, cost.currency)
         label = f"saved per {cost.period} ({saved} hosts × {_money(cost.amount, cost.currency)})"
-        if saved >= 0:
+        if saved == 0:
+            text = "The move frees no host at this size of fleet, so it saves nothing on hosts."
+        elif saved > 0:
             text = (f"At {_money(cost.amount, cost.currency)} per host and {cost.period}, the {saved} hosts the move "
                     f"frees save {_money(total, cost.currency)} per {cost.period}.")
         else:
@@ -263,8 +266,9 @@ def executive(rep: CapacityReport) -> Executive:
                     f"{cost.period} that costs {_money(-total, cost.currency)} more per {cost.period}.")
     else:
         value, label = str(saved), "hosts saved"
-        text = (f"The move frees {saved} hosts. No cost per host was given (--cost-per-host, or cost_per_host in "
-                "the project's migrate.yaml), so the savings are counted in hosts.")
+        text = (f"The move frees {saved} host{'s' if saved != 1 else ''}. No cost per host was given "
+                "(--cost-per-host, or cost_per_host in the project's migrate.yaml), so the savings are counted in "
+                "hosts.")
     return Executive(vms=len(rep.fleet), today=today, after=bm.hosts_total, after_title=SCENARIO_NAMES[bm.name].lower(),
                      after_words=SCENARIO_WORDS[bm.name], alt=alt, ratio=f"{r:.1f}", saved=saved,
                      savings_value=value, savings_label=label, savings_text=text)

@@ -63,6 +63,8 @@ figcaption{font-size:11px;color:var(--muted);margin-top:4px}
 .badge.ready{background:#e2f0d9}.badge.blocked{background:#fce4d6}.badge.failed{background:#f8cbad}
 .badge.not-inspected{background:#ededed}
 a{color:var(--accent)}
+code{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
+.cols{display:grid;grid-template-columns:1fr 1fr;gap:24px}
 @page{size:A4;margin:14mm 12mm}
 @media print{
   html{font-size:11px}

@@ -1,0 +1,94 @@
+"""The fleet report's exports for spreadsheets: members.csv, waves.csv, blockers.csv, fleet-report.json.
+
+Cells hold strings from the guests (host names, blocker details) and from RVTools. A spreadsheet
+treats a cell that starts with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage return before them) as a
+formula, so a hostile host name such as ``=HYPERLINK("http://…")`` would run when the client opens
+the file. Such cells are written with a leading apostrophe, the convention spreadsheets read as "this
+is text" (OWASP's CSV injection advice); numbers the report itself computed are left as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from migrate.model.fleet import FleetMember, FleetReport
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+MEMBER_COLUMNS = [
+    "name", "state", "readiness", "wave", "os_family", "distro", "os_version", "kinds", "hostnames", "addresses",
+    "blockers", "blocker_kinds", "error_class", "exit_code", "error", "owner", "environment", "wave_hint",
+    "vcpus", "memory_mib", "sizing_source", "image", "inventory", "plan", "stack",
+]
+
+
+def cell(value: object) -> object:
+    """A CSV cell that a spreadsheet cannot mistake for a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return value
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def to_csv(head: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(head)
+    for row in rows:
+        w.writerow([cell(c) for c in row])
+    return buf.getvalue()
+
+
+def blocker_kind(blocker: str) -> str:
+    """"kind: detail" → "kind" (the member keeps blockers as plain strings)."""
+    kind, sep, _ = blocker.partition(":")
+    return kind.strip() if sep else blocker.strip()
+
+
+def blocker_detail(blocker: str) -> str:
+    kind, sep, detail = blocker.partition(":")
+    return detail.strip() if sep else ""
+
+
+def wave_of(report: FleetReport) -> dict[str, int]:
+    return {name: w.number for w in report.waves for name in w.members}
+
+
+def members_csv(report: FleetReport, sizing: dict[str, tuple[int, int, str]] | None = None,
+                image_names: dict[str, str] | None = None) -> str:
+    """One row per member. ``sizing``: name → (vcpus, memory MiB, where it came from)."""
+    waves = wave_of(report)
+    sizing = sizing or {}
+    rows = []
+    for m in report.canonical().members:
+        err = m.error
+        vcpus, mem, src = sizing.get(m.name, (None, None, None))
+        rows.append([
+            m.name, m.state, m.readiness, waves.get(m.name), m.os_family, m.distro, m.os_version, ";".join(m.kinds),
+            ";".join(m.hostnames), ";".join(m.addresses), len(m.blockers),
+            ";".join(sorted({blocker_kind(b) for b in m.blockers})), err.error_class if err else None,
+            err.exit_code if err else None, err.message if err else None, m.owner, m.environment, m.wave_hint,
+            vcpus, mem, src, (image_names or {}).get(m.name), m.inventory_path, m.plan_path, m.stack_path,
+        ])
+    return to_csv(MEMBER_COLUMNS, rows)
+
+
+def waves_csv(report: FleetReport) -> str:
+    rows = [[w.number, name, w.reason] for w in report.canonical().waves for name in sorted(w.members)]
+    return to_csv(["wave", "member", "reason"], rows)
+
+
+def blockers_csv(members: Iterable[FleetMember]) -> str:
+    rows = [[m.name, m.readiness, blocker_kind(b), blocker_detail(b)]
+            for m in sorted(members, key=lambda m: m.name) for b in m.blockers]
+    return to_csv(["member", "readiness", "kind", "detail"], rows)
+
+
+def report_json(report: FleetReport) -> str:
+    return report.canonical().to_json()
