@@ -33,7 +33,7 @@ from migrate.model.fleet import FleetMember, RVToolsSizing, SourceRef
 
 MAX_SCAN_FILES = 200_000
 MAX_MANIFEST_BYTES = 16 << 20
-MIN_IMAGE_BYTES = 512
+MIN_IMAGE_BYTES = 64  # a VMDK descriptor is a few hundred bytes
 MANIFEST_REQUIRED = ("path", "name")
 MANIFEST_OPTIONAL = ("owner", "environment", "wave")
 _GLOB_CHARS = set("*?[")
