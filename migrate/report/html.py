@@ -67,7 +67,7 @@ code{font-family:"DejaVu Sans Mono",monospace;font-size:12px}
 .cols{display:grid;grid-template-columns:1fr 1fr;gap:24px}
 @page{size:A4;margin:14mm 12mm}
 @media print{
-  html{font-size:11px}
+  html{font-size:11px;print-color-adjust:exact;-webkit-print-color-adjust:exact}
   body{padding:0;max-width:none}
   h2{break-after:avoid}
   figure,.cards,tr,section.keep{break-inside:avoid}
