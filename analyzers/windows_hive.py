@@ -308,6 +308,8 @@ def guest_path_of(windows_path: str, systemroot: str, drive: str = "C") -> str |
         return None
     if text.startswith("\\\\?\\"):
         text = text[4:]
+    if text.startswith("\\\\"):  # a UNC path (\\server\share): another machine
+        return None
     if len(text) >= 2 and text[1] == ":":
         if text[0].upper() != drive.upper():
             return None
