@@ -75,9 +75,10 @@ def capacity(
     console.print(t)
     for n in rep.notes:
         console.print(f"note: {n}", markup=False)
-    console.print(f"report: {paths['html']}", markup=False)
+    # plain lines, never wrapped: a path is copied from here into the next command
+    typer.echo(f"report: {paths['html']}")
     if "pdf" in paths:
-        console.print(f"pdf: {paths['pdf']}", markup=False)
+        typer.echo(f"pdf: {paths['pdf']}")
 
 
 def host_cost(amount: float | None, currency: str | None, period: CostPeriod | None) -> HostCost | None:

@@ -63,9 +63,10 @@ def report(
         counts[m.readiness] = counts.get(m.readiness, 0) + 1
     console.print(f"{len(doc.members)} VMs: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())),
                   markup=False)
-    console.print(f"report: {paths['html']}", markup=False)
+    # plain lines, never wrapped: a path is copied from here into the next command
+    typer.echo(f"report: {paths['html']}")
     if "pdf" in paths:
-        console.print(f"pdf: {paths['pdf']}", markup=False)
+        typer.echo(f"pdf: {paths['pdf']}")
 
 
 def _run_stage(fleet: Path) -> None:
