@@ -37,7 +37,8 @@ class WindowsProgramsAnalyzer(Analyzer):
                 for key in keys:
                     f.windows_programs.append(WindowsProgram(
                         name=key.name, display_name=key.text("DisplayName"), version=key.text("DisplayVersion"),
-                        publisher=key.text("Publisher"), install_location=key.text("InstallLocation"), wow64=wow64,
+                        publisher=key.text("Publisher"), install_location=key.text("InstallLocation"),
+                        url=key.text("URLInfoAbout"), description=key.text("Comments"), wow64=wow64,
                         evidence=self.evidence(software.path, key.path)))
         if not f.windows_programs and not f.unknowns:
             raise NotApplicable("no Uninstall entries")

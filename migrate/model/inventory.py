@@ -298,6 +298,8 @@ class WindowsProgram(Model):
     version: str | None = None
     publisher: str | None = None
     install_location: str | None = None  # as written (a Windows path)
+    url: str | None = None  # URLInfoAbout
+    description: str | None = None  # Comments
     wow64: bool = False  # listed under Wow6432Node: a 32-bit program on 64-bit Windows
     evidence: Evidence
 
