@@ -290,6 +290,17 @@ class KeyFileRefused(UsageError):
     exit_code = 39
 
 
+# -- plan -> edit -> generate (issue 10, exit codes 47-49) -------------------------------------
+
+
+class FilesToProvide(MigrateError):
+    """``generate`` could not take every file the plan needs from the guest (no image given, or a
+    file missing or unreadable there): the stack would build without the application. Each file is
+    named; ``--allow-missing-files`` accepts that and lists them in the stack's README instead."""
+
+    exit_code = 47
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
@@ -331,5 +342,6 @@ EXIT_CODES: dict[str, int] = {
         FleetSourceOutside,
         FleetBusy,
         FleetSchemaTooNew,
+        FilesToProvide,
     )
 }

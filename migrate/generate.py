@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from migrate.analyzers.base import SecretVault
-from migrate.errors import InvalidDocument, MigrateError, OutputError, OutputEscape, UsageError
+from migrate.errors import FilesToProvide, InvalidDocument, MigrateError, OutputError, OutputEscape, UsageError
 from migrate.fsutil import ConfinedDir, atomic_write_text, check_relpath, guest_relpath, safe_mode
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
@@ -367,13 +367,26 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def missing_files_error(missing: list[tuple[str, str, str]], *, files_read: bool) -> FilesToProvide:
+    """One error naming every file the stack still lacks, and the two ways on."""
+    lines = [f"  {c}: {path} ({why})" for c, path, why in missing]
+    how = ("the VM's files were read: fix the plan (or the guest) for these" if files_read else
+           "no guest was given: add the VM's disk images with --image IMAGE")
+    return FilesToProvide(f"{len(missing)} file(s) the plan needs could not be taken from the guest; {how}, "
+                          "or accept a stack without them with --allow-missing-files (they are listed in "
+                          "its README):\n" + "\n".join(lines))
+
+
 def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
              extra_files: dict[str, str] | None = None,
-             known_secrets: dict[str, str | None] | None = None) -> GenerateResult:
+             known_secrets: dict[str, str | None] | None = None,
+             allow_missing: bool = True) -> GenerateResult:
     """Write the stack for ``plan`` to ``outdir`` (replacing a stack generated there before).
     ``extra_files`` (relative path -> text) go into the same atomic swap (convert's inventory.json).
     ``known_secrets``: the secret values found in the guest (``secret_values_of``), so that files
-    holding them become templates and no generated file can contain one."""
+    holding them become templates and no generated file can contain one. ``allow_missing=False``:
+    raise FilesToProvide, and leave ``outdir`` as it was, when a file of the plan could not be
+    taken from the guest (a stack without the application's files builds, but is not the VM)."""
     refusal = stack_refusal(plan)
     if refusal:  # a guest no Linux container can run (Windows): its plan is the deliverable, not a stack
         raise InvalidDocument(refusal, path="plan")
@@ -397,6 +410,8 @@ def generate(plan: Plan, outdir: Path, reader: GuestReader | None = None, *,
             writer.stack()
         finally:
             writer.close()
+        if writer.result.missing and not allow_missing:
+            raise missing_files_error(writer.result.missing, files_read=reader is not None)
         os.chmod(tmp, 0o755)
         if outdir.exists():
             if not _exchange(tmp, outdir):
@@ -430,6 +445,12 @@ class Source:
     plan: Plan | None = None
     reader: GuestReader | None = None
     notes: list[str] = field(default_factory=list)
+    guest_inventory: Inventory | None = None  # the images' own inventory when a document came with them
+
+    @property
+    def inspected(self) -> Inventory | None:
+        """The inventory of the guest that was opened (to know its secret values), if one was."""
+        return self.guest_inventory or (self.inventory if self.reader is not None else None)
 
 
 def input_kind(path: Path) -> str:
@@ -449,27 +470,54 @@ def input_kind(path: Path) -> str:
 @contextmanager
 def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None = None,
                 progress: Callable[[str], None] | None = None, vault: SecretVault | None = None,
-                ) -> Iterator[Source]:
+                images: list[Path] | None = None) -> Iterator[Source]:
     """Load an inventory/plan document or inspect disk images; keep the guest open for reading files
-    until the block ends. ``rootfs`` is an extracted guest tree to read files from instead."""
+    until the block ends. ``rootfs`` is an extracted guest tree to read files from instead.
+
+    ``images`` (or disk images given after the one document): the guest to read a document's files
+    from, so that plan -> edit -> generate takes the application from the VM. The images are
+    inspected too, into ``guest_inventory``: their secret values must be known to keep them out of
+    the stack, whatever the (edited) plan says."""
     if not paths:
         raise UsageError("give an inventory (.json), a plan (plan.yaml) or disk images")
-    kinds = {input_kind(Path(p)) for p in paths}
+    kinds = [input_kind(Path(p)) for p in paths]
+    documents = [Path(p) for p, k in zip(paths, kinds, strict=True) if k != "image"]
+    disks = [Path(p) for p, k in zip(paths, kinds, strict=True) if k == "image"]
+    if documents and disks:
+        if len(documents) != 1 or kinds[0] == "image":
+            raise UsageError("give one inventory or plan document first, then the VM's disk images (or use "
+                             "--image), or only disk images", path=str(paths[0]))
+        images = [*disks, *(images or [])]
+        disks = []
+    if images and not documents:
+        raise UsageError("--image goes with a plan or inventory document; disk images alone are SOURCE")
+    if images and rootfs is not None:
+        raise UsageError("give the guest either as --image or as --rootfs, not both")
     src = Source()
     with ExitStack() as stack:
-        if kinds == {"image"}:
+        if disks:
             from migrate.inspect import inventory_of, open_vm
 
-            vm = stack.enter_context(open_vm([Path(p) for p in paths], backend, progress=progress))
+            vm = stack.enter_context(open_vm(disks, backend, progress=progress))
             src.inventory = inventory_of(vm, progress=progress, vault=vault)
             if rootfs is None:
                 src.reader = vm.guest.rootfs
-        elif len(paths) != 1 or "image" in kinds:
+        elif len(documents) != 1:
             raise UsageError("give one inventory or plan document, or only disk images")
-        elif kinds == {"plan"}:
-            src.plan = Plan.load(paths[0])
+        elif input_kind(documents[0]) == "plan":
+            src.plan = Plan.load(documents[0])
         else:
-            src.inventory = Inventory.load(paths[0])
+            src.inventory = Inventory.load(documents[0])
+        if images:
+            from migrate.inspect import inventory_of, open_vm
+
+            vm = stack.enter_context(open_vm([Path(p) for p in images], backend, progress=progress))
+            src.guest_inventory = inventory_of(vm, progress=progress, vault=vault)
+            src.reader = vm.guest.rootfs
+            expected = src.plan.source_vm if src.plan is not None else src.inventory.name  # type: ignore[union-attr]
+            if src.guest_inventory.name != expected:
+                src.notes.append(f"the images are VM {src.guest_inventory.name!r}, the document was made from "
+                                 f"{expected!r}: files are read from the images as given")
         if rootfs is not None:
             from migrate.rootfs import RootFS
 
@@ -482,7 +530,7 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
 def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: Path | None = None,
             org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
             base_image: str | None = None, progress: Callable[[str], None] | None = None,
-            secrets_out: Path | None = None) -> tuple[GenerateResult, Plan]:
+            secrets_out: Path | None = None, allow_missing: bool = True) -> tuple[GenerateResult, Plan]:
     """inspect -> graph -> plan -> generate; the intermediate documents are written into OUTDIR.
 
     ``secrets_out``: also write the secret values found in the guest, in the clear, as NAME=value
@@ -508,7 +556,7 @@ def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: P
         extra = {"inventory.json": src.inventory.to_json(), "graph.json": graph.to_json(),
                  "graph.mmd": to_mermaid(graph)}
         result = generate(plan, outdir, src.reader, extra_files=extra,
-                          known_secrets=secret_values_of(plan, src.inventory, vault))
+                          known_secrets=secret_values_of(plan, src.inventory, vault), allow_missing=allow_missing)
     if secrets_out is not None:
         write_secrets_file(plan, src.inventory, vault, Path(secrets_out))
     return result, plan

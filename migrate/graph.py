@@ -8,10 +8,13 @@ anything else, or a local port nobody listens on, is an external dependency and 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -287,16 +290,129 @@ def to_mermaid(graph: ServiceGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_png(graph: ServiceGraph, out: Path) -> None:
-    """Render with Graphviz ``dot`` (apt-get install graphviz)."""
+# --- the picture people look at --------------------------------------------------------------------
+
+SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide; dot scales the drawing down (never up) to fit it
+SLIDE_DPI = 96  # 1280 x 720 px at most: the size of a slide, readable when projected
+_VIEW_EDGES = ("depends-on", "connects-to", "writes-data")
+
+
+def application_view(graph: ServiceGraph, inv: Inventory) -> ServiceGraph:
+    """The part of the graph a migration is about: the services the planner would turn into
+    containers (the VM's own plumbing, disabled and template units left out, by the planner's own
+    rule), what they connect to (each other, external endpoints) and the data they write. Ports are
+    folded into the service's label; configs, secrets, packages and jobs stay in graph.json."""
+    from migrate.planning.selection import vm_only_reason
+
+    listening = {p.service for p in inv.ports}
+    timers = frozenset(j.unit.removesuffix(".timer") for j in inv.jobs
+                       if j.source == "systemd-timer" and j.unit and j.unit.endswith(".timer"))
+    kept = {service_id(s.name) for s in inv.services if vm_only_reason(s, s.name in listening, timers) is None}
+    ports: dict[str, list[str]] = {}
+    for p in sorted(inv.ports, key=lambda p: (p.proto, p.port or 0, p.path or "")):
+        if p.service and p.proto != "unix":
+            where = f"{p.port}/{p.proto}"
+            if where not in ports.setdefault(service_id(p.service), []):
+                ports[service_id(p.service)].append(where)
+    edges = [e for e in graph.edges if e.kind in _VIEW_EDGES and e.source in kept]
+    by_id = {n.id: n for n in graph.nodes}
+    edges = [e for e in edges if e.target in kept or by_id[e.target].kind in ("external", "path")]
+    shown = kept | {e.target for e in edges}
+    nodes = []
+    for n in graph.nodes:
+        if n.id not in shown:
+            continue
+        n = n.model_copy(deep=True)
+        if n.id in ports:
+            n.label = f"{n.label}\n{', '.join(ports[n.id])}"
+        nodes.append(n)
+    return ServiceGraph(source_vm=graph.source_vm, nodes=nodes, edges=edges, cycles=graph.cycles,
+                        external=graph.external, unresolved_units=[]).canonical()
+
+
+def to_slide_dot(graph: ServiceGraph, *, dpi: int = SLIDE_DPI, rankdir: str | None = None) -> str:
+    """dot for a picture: scaled to fill a 16:9 slide, one arrow per pair of nodes (parallel
+    relations merged into one label), shapes by node kind. The direction (left-right or top-down)
+    is the one whose drawing is closest to 16:9 (``slide_rankdir``), unless given."""
+    g = graph.canonical()
+    w, h = SLIDE_INCHES
+    if rankdir is None:
+        rankdir = slide_rankdir(g)
+    lines = [f"digraph {_dot_quote(g.source_vm)} {{",
+             f'  graph [rankdir={rankdir}, size="{w},{h}!", dpi={dpi}, nodesep=0.35, ranksep=0.6, '
+             f'fontname="Helvetica", label={_dot_quote(g.source_vm)}, labelloc=t, fontsize=18];',
+             '  node [fontname="Helvetica", fontsize=12, margin="0.15,0.06"];',
+             '  edge [fontname="Helvetica", fontsize=10, color="#555555"];']
+    for n in g.nodes:
+        style = ', style="filled", fillcolor="#e8f0fe"' if n.kind == "service" and not n.attrs.get("vm_only") \
+            else (', style="dashed"' if n.kind == "service" else "")
+        lines.append(f"  {_dot_quote(n.id)} [label={_dot_quote(n.label)}, shape={_DOT_SHAPES[n.kind]}{style}];")
+    merged: dict[tuple[str, str], list[str]] = {}
+    for e in g.edges:
+        word = {"depends-on": "after", "connects-to": "connects", "writes-data": "data"}.get(e.kind, e.kind)
+        labels = merged.setdefault((e.source, e.target), [])
+        if word not in labels:
+            labels.append(word)
+    for (a, b), labels in merged.items():
+        lines.append(f"  {_dot_quote(a)} -> {_dot_quote(b)} [label={_dot_quote(', '.join(labels))}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def slide_rankdir(graph: ServiceGraph) -> str:
+    """LR or TB: lay the graph out both ways (``dot -Tplain``, milliseconds for a view) and keep the
+    one whose width:height is closest to a slide's, so a long chain does not become a thin strip."""
+    import math
+
     dot = shutil.which("dot")
     if dot is None:
-        raise OutputError("PNG output needs Graphviz's `dot` (apt-get install graphviz)", path=str(out))
-    proc = subprocess.run([dot, "-Tpng", "-o", str(out)], input=to_dot(graph).encode(), capture_output=True,
-                          timeout=120, check=False)
-    if proc.returncode != 0:
-        raise ExternalToolError(f"dot failed with exit status {proc.returncode}", path=str(out),
-                                output=proc.stderr.decode(errors="replace"))
+        return "LR"
+    target = SLIDE_INCHES[0] / SLIDE_INCHES[1]
+    best, best_score = "LR", math.inf
+    for rankdir in ("LR", "TB"):
+        text = to_slide_dot(graph, rankdir=rankdir)
+        proc = subprocess.run([dot, "-Tplain"], input=text.encode(), capture_output=True, timeout=60, check=False)
+        head = proc.stdout.decode(errors="replace").split("\n", 1)[0].split()
+        if proc.returncode != 0 or len(head) < 4 or head[0] != "graph":
+            continue
+        width, height = float(head[2]), float(head[3])
+        if width <= 0 or height <= 0:
+            continue
+        score = abs(math.log((width / height) / target))
+        if score < best_score:
+            best, best_score = rankdir, score
+    return best
+
+
+def render(dot_text: str, out: Path, fmt: str) -> None:
+    """Render dot text with Graphviz ``dot`` to ``out`` (png or svg): dot writes a temporary file
+    beside it that replaces ``out`` only when dot succeeded, so no half-drawn picture is left."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise OutputError(f"{fmt.upper()} output needs Graphviz's `dot` (apt-get install graphviz)", path=str(out))
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write: {exc.strerror}", path=str(out)) from exc
+    try:
+        proc = subprocess.run([dot, f"-T{fmt}", "-o", tmp], input=dot_text.encode(), capture_output=True,
+                              timeout=120, check=False)
+        if proc.returncode != 0:
+            raise ExternalToolError(f"dot failed with exit status {proc.returncode}", path=str(out),
+                                    output=proc.stderr.decode(errors="replace"))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def render_png(graph: ServiceGraph, out: Path) -> None:
+    """The whole graph as PNG, sized for a slide (kept for callers of the earlier API)."""
+    render(to_slide_dot(graph), out, "png")
 
 
 def export(graph: ServiceGraph, fmt: str) -> str:

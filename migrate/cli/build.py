@@ -10,7 +10,8 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from migrate.cli.common import console, err_console
+from migrate.cli import steps
+from migrate.cli.common import console, err_console, next_steps
 
 
 def build(
@@ -58,6 +59,7 @@ def build(
         t.add_row(s.service, s.tag, s.image_id.removeprefix("sha256:")[:12], f"{s.size_bytes / 1e6:.1f} MB",
                   f"{s.cached_steps}/{s.steps}", f"{s.seconds:.1f}", s.log)
     console.print(t)
+    next_steps(steps.after("build", outdir=outdir))
 
 
 def register(app: typer.Typer) -> None:

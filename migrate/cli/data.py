@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console
+from migrate.cli import steps
+from migrate.cli.common import clip, console, err_console, next_steps
 
 data_app = typer.Typer(help="Copy persistent data out of a VM image and seed the stack's volumes with it.",
                        no_args_is_help=True)
@@ -43,11 +44,12 @@ def export(
     for col in ("volume", "guest path", "files", "bytes", "skipped", "naming"):
         t.add_column(col)
     for v in manifest.volumes:
-        t.add_row(v.volume, v.guest_path, str(v.files), str(v.bytes), str(len(v.skipped)), v.naming[:60])
+        t.add_row(v.volume, v.guest_path, str(v.files), str(v.bytes), str(len(v.skipped)), clip(v.naming, 60))
     console.print(t)
     for v in manifest.volumes:
         for s in v.skipped:
             err_console.print(f"[yellow]skipped[/] {s.path} ({s.kind}): {s.reason}")
+    next_steps(steps.after("data-export", data=output))
 
 
 def _report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
@@ -95,6 +97,8 @@ def import_(
     _report(report, as_json)
     if not report.ok:
         raise DataVerificationFailed("a volume differs from the export manifest (see above)", path=str(export_dir))
+    if not as_json:
+        next_steps(steps.after("data-import", outdir=outdir, project=project))
 
 
 @data_app.command("verify")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console
+from migrate.cli.common import arg, clip, console, err_console, next_steps
 from migrate.errors import StrictModeFailure
 from migrate.fsutil import atomic_write_text
 from migrate.model.inventory import Inventory
@@ -82,7 +82,7 @@ def _summary(inv: Inventory) -> None:
         for col in ("schedule", "user", "command", "from"):
             jt.add_column(col)
         for j in inv.jobs:
-            jt.add_row(j.schedule, j.user or "", j.command[:60], j.evidence.path)
+            jt.add_row(j.schedule, j.user or "", clip(j.command, 60), j.evidence.path)
         console.print(jt)
     console.print(f"{len(inv.packages)} packages, {len(inv.users)} users, {len(inv.configs)} config files")
     if inv.unknowns:
@@ -115,6 +115,8 @@ def inspect(
     keys_from_stdin: Annotated[bool, typer.Option(
         "--keys-from-stdin", help="Read keys from standard input, one per line, each tried on every "
                                   "encrypted volume.")] = False,
+    sbom: Annotated[Path | None, typer.Option(
+        "--sbom", metavar="FILE", help="Also write the VM's installed packages as a CycloneDX SBOM (JSON).")] = None,
 ) -> None:
     """Inspect offline VM disk images: OS, packages, users, services, ports, configs, secrets
     (redacted), scheduled jobs and persistent data."""
@@ -131,12 +133,21 @@ def inspect(
     text = inventory.to_json()
     if output is not None:
         atomic_write_text(output, text)
+    if sbom is not None:
+        from migrate.sbom import inventory_bom
+
+        atomic_write_text(sbom, inventory_bom(inventory))
     if as_json:
         print(text, end="")
     else:
         _summary(inventory)
         if output is not None:
             console.print(f"inventory written to {output}")
+        if sbom is not None:
+            console.print(f"SBOM (CycloneDX) written to {sbom}")
+        disks = " ".join(arg(i) for i in images)
+        next_steps([f"migrate convert {disks} -o OUTDIR   (or, to review the plan first: migrate plan {disks} "
+                    "-o plan.yaml, edit it, then migrate generate plan.yaml --image ...)"])
     if strict and inventory.unknowns:
         raise StrictModeFailure(f"{len(inventory.unknowns)} unknown(s) recorded (--strict)",
                                 path=str(images[0]))

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
+from typer._click import Command
+from typer._click import exceptions as click_errors
 
 from migrate import __version__
+from migrate.cli import helpfmt, output
 from migrate.errors import MigrateError
 
 app = typer.Typer(
     name="migrate",
     help="Move traditional applications out of VM disk images and into containers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -41,7 +43,6 @@ COMMAND_MODULES = (
     "push",
 )
 
-err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -52,9 +53,20 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or "
+                                        "warnings on stderr.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Details too: every unit left out, every "
+                                          "job, each file taken from the guest.")] = False,
+    log_format: Annotated[output.LogFormat, typer.Option(
+        "--log-format", help="stderr as text for people, or json: one JSON object per line for a log "
+                             "collector (results stay on stdout).")] = output.LogFormat.text,
 ) -> None:
     """Move traditional applications out of VM disk images and into containers."""
+    if quiet and verbose:
+        raise click_errors.UsageError("-q/--quiet and -v/--verbose exclude each other")
+    output.setup(quiet=quiet, verbose=verbose, log_format=log_format)
 
 
 def _register_commands() -> None:
@@ -71,32 +83,44 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main() -> None:
+def command() -> Command:
+    """The click command tree of ``migrate``, with readable metavars (migrate.cli.helpfmt)."""
+    return helpfmt.tidy(typer.main.get_command(app))
+
+
+def main(args: list[str] | None = None) -> None:
+    output.ensure_handler()
     try:
-        rc = app(standalone_mode=False)
+        rc = command().main(args, prog_name="migrate", standalone_mode=False)
         if isinstance(rc, int) and not isinstance(rc, bool) and rc:
             # without standalone mode, typer turns Ctrl-C (and SIGTERM, which the long commands map
             # to KeyboardInterrupt so their cleanup runs) into a *returned* 130: exit with it
             if rc == 130:
-                err_console.print("interrupted")
+                output.error("interrupted", exit_code=130)
             sys.exit(rc)
     except MigrateError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        output.error(str(exc), exit_code=exc.exit_code, error=type(exc).__name__, path=exc.path)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("aborted")
+        output.error("aborted", exit_code=130)
         sys.exit(130)
     except KeyboardInterrupt:
-        err_console.print("interrupted")
+        output.error("interrupted", exit_code=130)
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and anything unforeseen
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()  # a usage error from the option parser: it prints its own message
-            sys.exit(exc.exit_code)
-        err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False)
-        err_console.print("please report this with the command line that caused it")
+    except click_errors.UsageError as exc:  # the option parser: usage lines, then the error in plain words
+        usage, message = helpfmt.usage_error_text(exc)
+        if usage and not output.json_logs():
+            print(usage + "\n", file=sys.stderr)
+        output.error(message, exit_code=exc.exit_code, error="UsageError")
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        output.error(exc.format_message(), exit_code=exc.exit_code)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # anything unforeseen is a bug
+        output.error(f"internal error: {type(exc).__name__}: {exc}", exit_code=1, error=type(exc).__name__)
+        output.error("please report this with the command line that caused it")
         sys.exit(1)

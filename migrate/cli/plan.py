@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console, print_json
+from migrate.cli import output as out
+from migrate.cli.common import arg, clip, console, next_steps, print_json
 from migrate.errors import UsageError
 from migrate.fsutil import atomic_write_text
 from migrate.model.plan import Plan
@@ -27,6 +28,28 @@ RootfsOpt = Annotated[Path | None, typer.Option(help="An extracted guest tree to
 Backend = Annotated[str, typer.Option(help="Image backend when SOURCE is a disk image: auto|native|guestfs.")]
 
 
+def left_out_summary(p: Plan) -> list[str]:
+    """The services the plan leaves out, one line per reason with how many share it (the names when
+    few do), instead of one line per unit: a Debian VM has ~90 units that are the VM's own plumbing."""
+    by_reason: dict[str, list[str]] = {}
+    for d in p.dropped:
+        by_reason.setdefault(d.reason, []).append(d.service)
+    lines = []
+    for reason, names in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        who = ", ".join(sorted(names)) if len(names) <= 3 else f"{len(names)} units"
+        lines.append(f"{who}: {reason}")
+    return lines
+
+
+def job_line(j) -> str:  # type: ignore[no-untyped-def]
+    """Where a scheduled job of the VM goes: a service of the stack, a container that has what it
+    needs (run it there from the host's scheduler), or a host (it uses nothing the stack provides)."""
+    where = (f"runs as the stack's service {j.name}" if j.action == "service" else
+             f"can run in container {j.run_in} (docker compose exec)" if j.run_in else
+             "stays on a host: it uses nothing a container provides")
+    return f"job {j.schedule} {clip(j.command, 50)}: {where}"
+
+
 def print_plan_summary(p: Plan) -> None:
     table = Table(title=f"Plan for {p.source_vm} (fitness {p.fitness.score}/100)")
     for col in ("container", "from", "base image", "user", "ports", "volumes", "secrets", "after", "fitness"):
@@ -37,10 +60,21 @@ def print_plan_summary(p: Plan) -> None:
                       ", ".join(v.volume for v in c.volumes), ", ".join(s.secret for s in c.secrets),
                       ", ".join(d.service for d in c.depends_on), str(c.fitness.score))
     console.print(table)
-    for d in p.dropped:
-        console.print(f"[dim]left out[/] {d.service}: {d.reason}")
-    for j in p.jobs:
-        console.print(f"[dim]job[/] {j.schedule} {j.command[:50]}: run in {j.run_in or '-'}")
+    if p.dropped:
+        if out.verbose():
+            for d in p.dropped:
+                console.print(f"[dim]left out[/] {d.service}: {d.reason}", highlight=False)
+        else:
+            console.print(f"[dim]left out[/] {len(p.dropped)} services of the VM (each with its reason: -v, "
+                          "plan.yaml `dropped:`)", highlight=False)
+            for line in left_out_summary(p):
+                console.print(f"  {line}", highlight=False)
+    stack_jobs = [j for j in p.jobs if j.action == "service" or j.run_in]
+    for j in (p.jobs if out.verbose() else stack_jobs):
+        console.print(f"[dim]{job_line(j)}[/]", highlight=False)
+    if not out.verbose() and len(p.jobs) > len(stack_jobs):
+        console.print(f"[dim]{len(p.jobs) - len(stack_jobs)} more scheduled job(s) of the VM stay on a host: they "
+                      "use nothing a container provides (list: -v)[/]", highlight=False)
     for b in [*p.fitness.blockers, *(b for c in p.containers for b in c.fitness.blockers)]:
         console.print(f"[{'red' if b.severity == 'blocker' else 'yellow'}]{b.severity}[/] {b.kind}: {b.detail}")
     for x in p.external:
@@ -74,7 +108,12 @@ def plan(
         print_json(p.canonical().model_dump(mode="json"))
         return
     print_plan_summary(p)
-    err_console.print(f"plan written to {output}")
+    out.info(f"plan written to {output}")
+    from migrate.generate import input_kind
+
+    images = [arg(x) for x in source if input_kind(Path(x)) == "image"] or ["IMAGE..."]
+    next_steps([f"review and edit {arg(output)}, then: migrate generate {arg(output)} --image "
+                f"{' --image '.join(images)} -o OUTDIR"])
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,14 @@ sample_app = typer.Typer(help="Build the built-in example VMs (real Debian 12 gu
                          no_args_is_help=True)
 
 
+def _known(name: str) -> None:
+    """An unknown sample name is a usage error (exit 2), not a failed build."""
+    from migrate.samples import SAMPLES
+
+    if name not in SAMPLES:
+        raise UsageError(f"unknown sample {name!r}; known: {', '.join(sorted(SAMPLES))}")
+
+
 @sample_app.command("list")
 def list_samples() -> None:
     """List the example VMs."""
@@ -25,12 +33,13 @@ def list_samples() -> None:
 
 @sample_app.command("build")
 def build(
-    name: Annotated[str, typer.Argument(help="flagship | classic | units (see `migrate sample list`)")],
+    name: Annotated[str, typer.Argument(help="flagship, classic, units, corpus-... (see `migrate sample list`)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the produced files as JSON.")] = False,
 ) -> None:
     """Build (or take from the cache) an example VM and print its disk image files."""
     from migrate.samples import build_sample
 
+    _known(name)
     with err_console.status(f"building {name}") as status:
         images = build_sample(name, progress=lambda msg: status.update(msg))
     if as_json:
@@ -52,6 +61,7 @@ def path(
     """Print the path of one export of an example VM (building it first if needed)."""
     from migrate.samples import build_sample
 
+    _known(name)
     images = build_sample(name)
     if kind not in images.files:
         raise UsageError(f"sample {name} has no {kind!r} export; it has {', '.join(sorted(images.files))}")

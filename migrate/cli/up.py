@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console
+from migrate.cli import steps
+from migrate.cli.common import console, err_console, next_steps
 
 
 def up(
@@ -45,6 +46,7 @@ def up(
     for s in result.services:
         t.add_row(s.service, s.state, ", ".join(s.containers))
     console.print(t)
+    next_steps(steps.after("up", outdir=outdir, secrets_file=secrets_file, project=project))
 
 
 def down(

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console
+from migrate.cli.common import clip, console, err_console
 
 
 def verify(
@@ -43,7 +43,7 @@ def verify(
         for c in report.checks:
             res = "[green]pass[/]" if c.ok else "[red]FAIL[/]"
             detail = c.detail or (f"expected {c.expected}, got {c.actual}" if c.expected else c.actual or "")
-            t.add_row(c.kind, c.service or "", c.target, res, f"{c.seconds:.2f}", detail[:80])
+            t.add_row(c.kind, c.service or "", c.target, res, f"{c.seconds:.2f}", clip(detail, 80))
         console.print(t)
         if report.images.images:
             console.print(f"images: {report.images.sum_bytes / 1e6:.1f} MB summed, "

@@ -26,13 +26,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from migrate.errors import MigrateError
+from migrate.errors import ExternalToolError
 
 Progress = Callable[[str], None]
 
 
-class SampleBuildError(MigrateError):
-    """A sample image could not be built (a tool failed, the mirror is unreachable...)."""
+class SampleBuildError(ExternalToolError):
+    """A sample image could not be built (a tool failed, the mirror is unreachable...): exit 22, not
+    the 1 the CLI keeps for bugs."""
 
 
 def _noop(_msg: str) -> None:

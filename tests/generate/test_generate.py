@@ -263,8 +263,9 @@ def test_cli_generate_convert_and_errors(tmp_path: Path, guest: Path) -> None:
     env = {**os.environ, "COLUMNS": "200"}
     run = [sys.executable, "-m", "migrate"]
     inv = str(INVENTORIES / "flagship-debian12.json")
-    p = subprocess.run([*run, "convert", inv, "--rootfs", str(guest), "-o", str(tmp_path / "conv"), "--json"],
-                       capture_output=True, text=True, env=env, timeout=120)
+    # the hand-made guest tree lacks files the real VM's plan names: accepted on purpose here
+    p = subprocess.run([*run, "convert", inv, "--rootfs", str(guest), "-o", str(tmp_path / "conv"), "--json",
+                        "--allow-missing-files"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stderr
     assert {"inventory.json", "graph.json", "graph.mmd", "plan.yaml", "compose.yaml"} <= set(
         os.listdir(tmp_path / "conv"))
