@@ -85,8 +85,8 @@ def inspect(
              "workers must see the images and the fleet directory at the same paths.")] = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs (as for `migrate inspect`).")] = "auto",
     timeout: Annotated[float, typer.Option(help="Per-image time limit, seconds.", min=1)] = 600.0,
-    memory_cap: Annotated[int, typer.Option(help="Per-image memory cap, MiB (address space on top of the "
-                                                 "worker's own).", min=64)] = 3072,
+    memory_cap: Annotated[int, typer.Option(help="Per-image memory cap, MiB: private memory of the image's "
+                                                 "process and what it starts (libguestfs's qemu).", min=1)] = 2048,
     full_hash: Annotated[bool, typer.Option(help="Fingerprint images by hashing every byte, not samples.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Inspect failed members again.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -38,7 +38,7 @@ class EngineOptions:
     scheduler: str | None = None  # tcp://host:8786 of an existing Dask cluster
     backend: str = "auto"
     timeout: float = 600.0  # per image, seconds
-    memory_mib: int = 3072  # per image, on top of what the worker process already maps
+    memory_mib: int = 2048  # per image: private memory of its process and what that starts
     full_hash: bool = False
     lease: float = DEFAULT_LEASE
     retry_failed: bool = False

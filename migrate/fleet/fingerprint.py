@@ -83,8 +83,11 @@ def stat_key(files: list[str] | tuple[str, ...]) -> str:
     without opening the image): changes whenever the content may have."""
     h = hashlib.sha256()
     for f in files:
-        st = os.stat(f)
-        h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        try:
+            st = os.stat(f)
+            h.update(f"{f}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\n".encode())
+        except OSError:  # missing: the key changes again when the file comes back
+            h.update(f"{f}\0missing\n".encode())
     return json.dumps({"files": list(files), "key": h.hexdigest()[:32]})
 
 
@@ -95,7 +98,7 @@ def stat_changed(key: str | None) -> bool:
     try:
         files = json.loads(key)["files"]
         return stat_key(files) != key
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return True
 
 

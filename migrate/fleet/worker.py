@@ -35,7 +35,8 @@ from typing import Any
 
 from migrate.errors import MigrateError, ResourceBudgetExceeded, TimeBudgetExceeded
 
-GRACE_SECONDS = 10.0  # after the image layer's own deadline, before the worker kills the child
+GRACE_SECONDS = 0.5  # after the image layer's own deadline, before the worker kills the child
+WATCH_INTERVAL = 0.05  # how often the worker looks at the child's memory
 MAX_RESULT_BYTES = 1 << 20
 PR_SET_PDEATHSIG = 1
 
@@ -48,7 +49,7 @@ class InspectTask:
     member_dir: str  # relative to fleet_dir: members/<slug>
     backend: str = "auto"
     timeout: float = 600.0
-    memory_mib: int = 3072
+    memory_mib: int = 2048
     full_hash: bool = False
     previous_fingerprint: str | None = None  # a stale member's: equal again → "unchanged", no inspection
 
@@ -79,8 +80,8 @@ def inspect_member(task: InspectTask) -> InspectResult:
         os.close(rfd)
         _child(task, wfd, parent)
     os.close(wfd)
-    data, timed_out = _read_result(rfd, task.timeout + GRACE_SECONDS)
-    if timed_out:
+    data, stopped = _read_result(rfd, pid, task.timeout + GRACE_SECONDS, task.memory_mib)
+    if stopped:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     _pid, status, usage = os.wait4(pid, 0)
@@ -88,9 +89,12 @@ def inspect_member(task: InspectTask) -> InspectResult:
         os.killpg(pid, signal.SIGKILL)  # anything the child started (libguestfs's qemu) goes with it
     seconds = time.monotonic() - start
     rss = int(usage.ru_maxrss)
-    if timed_out:
+    if stopped == "time":
         return _failed(task, TimeBudgetExceeded(f"inspection ran past {task.timeout:g} s and was stopped",
                                                 path=task.image), seconds, rss)
+    if stopped == "memory":
+        return _failed(task, ResourceBudgetExceeded(f"inspection used more than its memory cap of {task.memory_mib} "
+                                                    "MiB and was stopped", path=task.image), seconds, rss)
     try:
         payload = json.loads(data) if data else None
     except json.JSONDecodeError:
@@ -128,8 +132,10 @@ def warm() -> None:
     _warm = True
 
 
-def _read_result(fd: int, limit: float) -> tuple[bytes, bool]:
-    """Everything the child writes before it closes the pipe, or (partial, True) at the deadline."""
+def _read_result(fd: int, pid: int, limit: float, memory_mib: int) -> tuple[bytes, str | None]:
+    """Everything the child writes before it closes the pipe, and None; or what came so far and why
+    the child must be stopped: "time" past the deadline, "memory" when its own memory (and its
+    children's) went over the cap."""
     end = time.monotonic() + limit
     chunks: list[bytes] = []
     size = 0
@@ -137,18 +143,44 @@ def _read_result(fd: int, limit: float) -> tuple[bytes, bool]:
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                return b"".join(chunks), True
-            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+                return b"".join(chunks), "time"
+            ready, _, _ = select.select([fd], [], [], min(left, WATCH_INTERVAL))
             if not ready:
+                if memory_mib > 0 and private_memory(pid) > memory_mib << 20:
+                    return b"".join(chunks), "memory"
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
-                return b"".join(chunks), False
+                return b"".join(chunks), None
             size += len(chunk)
             if size <= MAX_RESULT_BYTES:
                 chunks.append(chunk)
     finally:
         os.close(fd)
+
+
+def private_memory(pid: int) -> int:
+    """Bytes of memory the child (and anything it started) owns privately: what it added to the
+    forked worker, not the pages it still shares with it (which RSS would count)."""
+    total = 0
+    for p in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        import psutil
+
+        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+    except Exception:  # noqa: BLE001 - gone already
+        return []
 
 
 def _failed(task: InspectTask, exc: MigrateError, seconds: float, rss: int) -> InspectResult:
@@ -203,7 +235,7 @@ def _cap_memory(mib: int) -> None:
         for line in fh:
             if line.startswith("VmSize:"):
                 base = int(line.split()[1]) * 1024
-    limit = base + (mib << 20)
+    limit = base + 2 * (mib << 20)  # a backstop: the worker stops the child at ``mib`` of private memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
@@ -215,7 +247,8 @@ def _run(task: InspectTask) -> InspectResult:
 
     image = task.image
     if not os.path.exists(image):
-        raise ImageNotFound("no such file (the source vanished after it was added)", path=image)
+        gone = ImageNotFound("no such file (the source vanished after it was added)", path=image)
+        return InspectResult(task.name, False, stat_key=stat_key([image]), error=error_dict(gone))
     try:
         fp = fingerprint(image, full=task.full_hash)
         fp_value, key = fp.value, fp.stat_key
