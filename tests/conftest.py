@@ -15,9 +15,12 @@ import os
 
 import pytest
 
+from tests.conformance.phony import FIXTURES as PHONY_FIXTURES
+
 pytest_plugins = ["tests.images_fixtures", "tests.build.docker_fixtures"]
 
 IMAGE_FIXTURES = {"flagship_images", "classic_images", "units_images", "bad_images", "native_inventories"}
+IMAGE_FIXTURES |= {"phony_guests", *PHONY_FIXTURES.values()}  # tests/conformance
 DOCKER_FIXTURES = {"docker_engine", "base_image", "built_stack"}
 
 
