@@ -17,7 +17,7 @@ import pytest
 
 from tests.conformance.phony import FIXTURES as PHONY_FIXTURES
 
-pytest_plugins = ["tests.images_fixtures", "tests.build.docker_fixtures"]
+pytest_plugins = ["tests.images_fixtures", "tests.build.docker_fixtures", "tests.conformance.fixtures"]
 
 IMAGE_FIXTURES = {"flagship_images", "classic_images", "units_images", "bad_images", "native_inventories"}
 IMAGE_FIXTURES |= {"phony_guests", *PHONY_FIXTURES.values()}  # tests/conformance

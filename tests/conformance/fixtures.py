@@ -1,4 +1,5 @@
-"""Session fixtures: one per libguestfs phony guest (tests/conformance/phony.py builds and caches them).
+"""pytest plugin (registered in tests/conftest.py, so every test directory has them): one session fixture
+per libguestfs phony guest, ``phony_<name>`` (tests/conformance/phony.py builds and caches them).
 
 Every fixture here is an ``image`` fixture (tests/conftest.py marks the tests that use one), so
 ``make test-fast`` never builds a phony guest. Where the reference data folder (../shared/conformance)
