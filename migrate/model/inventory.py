@@ -47,6 +47,13 @@ class OSInfo(Model):
     pretty_name: str | None = None
     kernel_versions: list[str] = Field(default_factory=list)
     arch: str | None = None
+    # What libguestfs's inspection reports beside the os-release ID/VERSION_ID above (issue 11), read the
+    # way libguestfs reads them: the release files' full version (Debian 5.0.1 -> 5, 0; "Fedora release
+    # 14" -> 14, 0) and product name (PRETTY_NAME, DISTRIB_DESCRIPTION or the release file's first line).
+    # `version` keeps os-release's VERSION_ID: the planner's base image choice is keyed on it.
+    version_major: int | None = None
+    version_minor: int | None = None
+    product_name: str | None = None
     evidence: list[Evidence] = Field(default_factory=list)
 
 
