@@ -75,6 +75,15 @@ def find_systemroot(rootfs: RootFS) -> str | None:
     return None
 
 
+def windows_folder(rootfs: RootFS) -> str | None:
+    """The System32 folder of a %SystemRoot% candidate, whether or not its hives are usable."""
+    for candidate in SYSTEMROOT_CANDIDATES:
+        found = find_path(rootfs, f"{candidate}/System32")
+        if found and rootfs.is_dir(found):
+            return found
+    return None
+
+
 class _GuestFileIO(io.RawIOBase):
     """A seekable read-only file object over a guest file, for libregf (which reads it in ranges)."""
 
@@ -128,6 +137,8 @@ class Key:
     _key: object
     path: str  # HKLM\SOFTWARE\... (for evidence and messages)
     hive: str  # guest path of the hive file
+    ancestors: tuple[int, ...] = ()  # cell offsets of the keys above it: a sub-key list that loops back is cut
+    looped: int = 0  # sub-key entries of the last listing that pointed back at this key or one above it
 
     @property
     def name(self) -> str:
@@ -193,7 +204,7 @@ class Key:
             k = self._key.get_sub_key_by_path(path)  # type: ignore[attr-defined]
         except (OSError, TypeError, ValueError):
             return None
-        return None if k is None else Key(k, f"{self.path}\\{path}", self.hive)
+        return None if k is None else Key(k, f"{self.path}\\{path}", self.hive, (*self.ancestors, self.offset))
 
     def subkeys(self) -> tuple[list[Key], int]:
         """(the first MAX_SUBKEYS sub-keys, how many more there were)."""
@@ -202,13 +213,26 @@ class Key:
         except (OSError, TypeError):
             return [], 0
         out = []
+        above = {*self.ancestors, self.offset}
+        self.looped = 0
         for i in range(min(count, MAX_SUBKEYS)):
             try:
                 k = self._key.get_sub_key(i)  # type: ignore[attr-defined]
+                offset = k.offset
             except (OSError, TypeError, ValueError):
                 continue
-            out.append(Key(k, f"{self.path}\\{k.name}", self.hive))
+            if offset in above:
+                self.looped += 1
+                continue
+            out.append(Key(k, f"{self.path}\\{k.name}", self.hive, tuple(above)))
         return out, max(0, count - MAX_SUBKEYS)
+
+    @property
+    def offset(self) -> int:
+        try:
+            return int(self._key.offset)  # type: ignore[attr-defined]
+        except (OSError, TypeError, ValueError):
+            return -1
 
 
 class Hive:

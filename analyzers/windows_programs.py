@@ -34,6 +34,10 @@ class WindowsProgramsAnalyzer(Analyzer):
                 if more:
                     f.unknowns.append(Unknown(analyzer=self.name, path=software.path,
                                               message=f"{uninstall.path}: {more} more entries not read (limit)"))
+                if uninstall.looped:
+                    f.unknowns.append(Unknown(analyzer=self.name, path=software.path,
+                                              message=f"{uninstall.path}: {uninstall.looped} entries point back at an "
+                                                      "enclosing key (a corrupt or crafted hive); skipped"))
                 for key in keys:
                     f.windows_programs.append(WindowsProgram(
                         name=key.name, display_name=key.text("DisplayName"), version=key.text("DisplayVersion"),

@@ -18,6 +18,7 @@ from migrate.analyzers.windows_hive import (
     find_path,
     open_hive,
     pe_machine,
+    windows_folder,
     windows_guest,
 )
 from migrate.analyzers.windows_services import SERVICE_DRIVER
@@ -33,7 +34,14 @@ class WindowsRegistryAnalyzer(Analyzer):
     def run(self, ctx: Context) -> Findings:
         guest = windows_guest(ctx)
         if guest is None:
-            raise NotApplicable("no %SystemRoot% with a SYSTEM hive")
+            folder = windows_folder(ctx.rootfs)
+            if folder is None:
+                raise NotApplicable("no %SystemRoot% with a SYSTEM hive")
+            # Windows, but its registry is missing or not a file (a link elsewhere): say so, never pass
+            return Findings(os=OSInfo(family="windows", distro="windows", evidence=[self.evidence(folder)]),
+                            unknowns=[Unknown(analyzer=self.name, path=f"{folder}/config/SYSTEM",
+                                              message="a Windows System32 folder without a readable SYSTEM hive "
+                                                      "(missing, or not a regular file): nothing identified")])
         f = Findings()
         info = WindowsInfo(systemroot=guest.systemroot)
         os_info = OSInfo(family="windows", distro="windows")

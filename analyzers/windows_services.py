@@ -66,6 +66,10 @@ class WindowsServicesAnalyzer(Analyzer):
             if more:
                 f.unknowns.append(Unknown(analyzer=self.name, path=system.path,
                                           message=f"{services.path}: {more} more service keys not read (limit)"))
+            if services.looped:
+                f.unknowns.append(Unknown(analyzer=self.name, path=system.path,
+                                          message=f"{services.path}: {services.looped} sub-key entries point back at "
+                                                  "an enclosing key (a corrupt or crafted hive); skipped"))
             for key in keys:
                 kind = key.number("Type")
                 if kind is not None and kind & SERVICE_WIN32:
