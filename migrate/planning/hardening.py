@@ -209,6 +209,11 @@ def _read_only(ctx: PlanContext, s: Service, c: Container,
     for path, why in writable:
         if in_volume(path):
             continue
+        holds = [v for v in volumes if v.startswith(path.rstrip("/") + "/")]
+        if holds:
+            return Switch(enabled=False, reason=f"{path} ({why}) is writable in the VM and holds the volume "
+                                                f"{holds[0]}: a tmpfs there would hide what the image has under it; "
+                                                "the root filesystem stays writable"), []
         kind = next((d.kind for d in s.directories if guest_path(d.path) == path), None)
         if kind == "state":
             return Switch(enabled=False, reason=f"{path} ({why}) holds state but is no volume: the root filesystem "
