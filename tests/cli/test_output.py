@@ -1,0 +1,91 @@
+"""-q, -v and --log-format json; the plan summary's left-out lines; next: lines in the project's order."""
+
+from __future__ import annotations
+
+import json
+
+from migrate.cli.common import clip
+from migrate.cli.plan import left_out_summary
+from migrate.cli.steps import after
+from migrate.model.plan import Plan
+from tests.cli.conftest import ROOT, run_migrate
+
+INVENTORY = ROOT / "tests/data/inventories/flagship-debian12.json"
+PLAN_GOLDEN = ROOT / "tests/plan/golden/flagship-debian12.plan.yaml"
+
+
+def test_clip_marks_what_it_cut():
+    assert clip("/sbin/e2scrub_all -A -r", 14) == "/sbin/e2scrub…"
+    assert len(clip("x" * 100, 14)) == 14
+    assert clip("short", 14) == "short"
+
+
+def test_left_out_is_summarised_by_reason():
+    import yaml
+
+    plan = Plan.model_validate(yaml.safe_load(PLAN_GOLDEN.read_text()))
+    lines = left_out_summary(plan)
+    assert len(plan.dropped) > 80 and len(lines) < 15
+    # every unit is counted once, the biggest groups first, single network servers by name
+    counted = sum(int(x.split(" units:")[0]) if " units:" in x else len(x.split(":")[0].split(", ")) for x in lines)
+    assert counted == len(plan.dropped)
+    assert lines[0].startswith("48 units: part of systemd itself")
+    assert any(x.startswith("ssh: remote shell access") for x in lines)
+
+
+def test_plan_quiet_verbose_and_json_logs(tmp_path):
+    out = tmp_path / "plan.yaml"
+    normal = run_migrate("plan", str(INVENTORY), "-o", str(out))
+    assert normal.returncode == 0, normal.stderr
+    assert "left out 91 services of the VM" in normal.stdout
+    assert normal.stdout.count("left out") == 1 and "  48 units: part of systemd itself" in normal.stdout
+    assert "14 more scheduled job(s) of the VM stay on a host" in normal.stdout
+    assert f"plan written to {out}" in normal.stderr
+    assert f"next: review and edit {out}, then: migrate generate {out} --image IMAGE... -o OUTDIR" in normal.stderr
+
+    verbose = run_migrate("-v", "plan", str(INVENTORY), "-o", str(out))
+    assert verbose.returncode == 0
+    assert verbose.stdout.count("left out ") == 91 and "left out ssh: remote shell access" in verbose.stdout
+    assert verbose.stdout.count("job ") >= 16 and "stays on a host" in verbose.stdout
+
+    quiet = run_migrate("-q", "plan", str(INVENTORY), "-o", str(out))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout == normal.stdout  # the result is the same; only the talk about it goes
+
+    logs = run_migrate("--log-format", "json", "plan", str(INVENTORY), "-o", str(out))
+    assert logs.returncode == 0
+    records = [json.loads(line) for line in logs.stderr.splitlines()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records]
+    assert f"plan written to {out}" in messages and any(m.startswith("next: ") for m in messages)
+
+
+def test_errors_in_json_logs_and_under_quiet(tmp_path):
+    proc = run_migrate("--log-format", "json", "generate", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o"))
+    assert proc.returncode == 20
+    (record,) = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert record["level"] == "error" and record["exit_code"] == 20 and record["error"] == "InvalidDocument"
+    assert "nope.yaml" in record["message"]
+    proc = run_migrate("-q", "schema", "nope")
+    assert proc.returncode == 2 and "error: unknown document 'nope'" in proc.stderr
+    proc = run_migrate("-q", "-v", "schema", "inventory")
+    assert proc.returncode == 2 and "exclude each other" in proc.stderr
+
+
+def test_next_steps_follow_the_project_order(tmp_path):
+    import yaml
+
+    plan = Plan.model_validate(yaml.safe_load(PLAN_GOLDEN.read_text()))
+    steps = after("generate", outdir=tmp_path / "stack", plan=plan, images=["vm.qcow2"])
+    commands = [s.split()[1] if s.startswith("migrate ") else s for s in steps]
+    assert steps[0].startswith("put each secret's value in")
+    assert [s.split()[:3] for s in steps[1:]] == [["migrate", "build", str(tmp_path / "stack")],
+                                                  ["migrate", "data", "export"], ["migrate", "data", "import"],
+                                                  ["migrate", "up", str(tmp_path / "stack")],
+                                                  ["migrate", "verify", str(tmp_path / "stack")]]
+    assert f"--project {plan.name}" in steps[3] and "vm.qcow2" in steps[2]
+    assert not any("docker compose" in s or "guestmount" in s for s in commands)
+    assert after("up", outdir=tmp_path, plan=plan, secrets_file=tmp_path / "s.env") == [
+        f"migrate verify {tmp_path} --secrets-file {tmp_path / 's.env'}"]
+    no_data = plan.model_copy(update={"volumes": []})
+    assert [s.split()[1] for s in after("build", plan=no_data, outdir=tmp_path)] == ["up", "verify"]
