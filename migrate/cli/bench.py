@@ -11,6 +11,7 @@ from rich.console import Console
 
 from migrate.bench.runner import PROFILES, run_bench
 from migrate.bench.summary import format_summary
+from migrate.cli.common import clip, err_console
 from migrate.errors import OutputError
 from migrate.model.bench import BenchResults, BenchSettings
 
@@ -70,7 +71,7 @@ def bench(
     wanted = list(workload or ([] if stack is not None else list(p.workloads)))
     if stack is not None and "oltp" not in wanted:
         wanted.append("oltp")
-    console = Console(stderr=True)
+    console = err_console  # the shared stderr console: -q and --log-format json apply
     pre_warnings: list[str] = []
     if "oltp" in wanted and stack is None:
         if workload:
@@ -112,7 +113,7 @@ def bench(
                 results.settings.order = [f"oltp: {o}" for o in results.oltp.order]
             for r in results.oltp.runs:
                 if not r.ok:
-                    results.warnings.append(f"oltp round {r.round + 1} arm {r.arm} failed: {(r.error or '')[:300]}")
+                    results.warnings.append(f"oltp round {r.round + 1} arm {r.arm} failed: {clip(r.error or '', 300)}")
     try:
         output.write_text(results.to_json())
     except OSError as exc:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from migrate.cli import output as out
 from migrate.cli.common import arg, clip, console, err_console, next_steps
 from migrate.errors import StrictModeFailure
 from migrate.fsutil import atomic_write_text
@@ -52,10 +53,15 @@ def _summary(inv: Inventory) -> None:
             listens = ", ".join(sorted(ports_by_service.get(s.name, [])))
             console.print(f"VM-only, left out: [bold]{s.name}[/] ({s.role or 'service'}"
                           f"{', ' + listens if listens else ''}): {s.vm_only_reason}", highlight=False)
-        enabled = sorted(s.name for s in vm_only if s not in notable and s.state == "enabled")
-        others = len(vm_only) - len(notable) - len(enabled)
-        console.print(f"VM-only, left out: {', '.join(enabled) or 'nothing else enabled'}"
-                      f" (and {others} static/disabled units; reasons in the inventory)", highlight=False)
+        if out.verbose():
+            for s in vm_only:
+                if s not in notable:
+                    console.print(f"VM-only, left out: {s.name} ({s.state}): {s.vm_only_reason}", highlight=False)
+        else:
+            enabled = sorted(s.name for s in vm_only if s not in notable and s.state == "enabled")
+            others = len(vm_only) - len(notable) - len(enabled)
+            console.print(f"VM-only, left out: {', '.join(enabled) or 'nothing else enabled'}"
+                          f" (and {others} static/disabled units; each with its reason: -v)", highlight=False)
     if inv.persistent_paths:
         pp = Table(title="Persistent data")
         for col in ("path", "service", "kind", "why"):
