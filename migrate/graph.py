@@ -283,7 +283,7 @@ def to_mermaid(graph: ServiceGraph) -> str:
     lines = ["flowchart LR"]
     for n in g.nodes:
         left, right = _MERMAID_SHAPES[n.kind]
-        label = f"{n.kind}: {n.label}".replace('"', "#quot;")
+        label = f"{n.kind}: {n.label}".replace('"', "#quot;").replace("\n", "<br/>")
         lines.append(f"  {_mermaid_id(n.id, ids)}{left}{label}{right}")
     for e in g.edges:
         lines.append(f"  {_mermaid_id(e.source, ids)} -->|{e.kind}| {_mermaid_id(e.target, ids)}")

@@ -38,6 +38,7 @@ class Settings:
 
 
 SETTINGS = Settings()
+_ERR_NO_COLOR = common.err_console.no_color  # as rich decided from NO_COLOR at start-up
 
 
 def verbose() -> bool:
@@ -123,6 +124,8 @@ def setup(*, quiet: bool = False, verbose: bool = False, log_format: LogFormat |
         common.err_console.no_color = True
     else:
         handler = TextHandler()
+        common.err_console.file = None  # type: ignore[assignment]  # back to the real stderr
+        common.err_console.no_color = _ERR_NO_COLOR
     log.addHandler(handler)
     log.propagate = False
     log.setLevel(logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO))
