@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from migrate.cli.common import console, err_console, print_json
+from migrate.cli.common import arg, console, err_console, next_steps, print_json
 
 
 def base_image(
@@ -31,6 +31,7 @@ def base_image(
     verb = "made" if result.created else "already present (use --force to rebuild)"
     console.print(f"{result.ref}: {verb}; {result.image_id[:19]}, {result.size_bytes / 1e6:.1f} MB, "
                   f"{result.seconds:.1f}s")
+    next_steps([f"migrate build OUTDIR --base-image {arg(result.ref)}"])
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from migrate.cli.common import console, err_console, print_json
+from migrate.cli.common import arg, console, err_console, next_steps, print_json
 from migrate.errors import UsageError
 
 sample_app = typer.Typer(help="Build the built-in example VMs (real Debian 12 guests, cached).",
@@ -51,6 +51,9 @@ def build(
     for kind, path in sorted(images.files.items()):
         table.add_row(kind, str(path))
     console.print(table)
+    first = next((images.files[k] for k in ("ova", "qcow2") if k in images.files), None)
+    if first is not None:
+        next_steps([f"migrate convert {arg(first)} -o {arg(name)}-stack   (or migrate inspect {arg(first)})"])
 
 
 @sample_app.command("path")
