@@ -148,14 +148,15 @@ def inventory_of(vm: OpenedVM, *, progress: Callable[[str], None] | None = None,
 def unidentified_os(os_info: OSInfo) -> list[Unknown]:
     """Never pass silently: an OS whose distribution or family nobody identified is an unknown (so
     ``--strict`` fails on it), whatever the guest is; the analyzers keyed on a family skip it."""
-    missing = [what for what, value in (("distribution", os_info.distro), ("family", os_info.family))
-               if not value or value == "unknown"]
-    if not missing:
-        return []
     seen = ", ".join(sorted({e.path for e in os_info.evidence})) or "no os-release, lsb-release or release file"
+    if not os_info.distro or os_info.distro == "unknown":
+        what = "operating system not identified (distribution and family unknown"
+    elif not os_info.family or os_info.family == "unknown":
+        what = f"distribution {os_info.distro!r} belongs to no OS family the analyzers know (family unknown"
+    else:
+        return []
     return [Unknown(analyzer="inspect", path=None,
-                    message=f"operating system not identified ({' and '.join(missing)} unknown; read: {seen}); "
-                            "analyzers for a known family did not run")]
+                    message=f"{what}; read: {seen}); the analyzers for a known family did not run")]
 
 
 def resolved_mounts(guest: OpenedGuest, mounts: list[Mount]) -> list[Mount]:

@@ -116,9 +116,9 @@ def test_key_never_lands_in_output(luks_guest, tmp_path):
     assert json.loads(text)["os"]["distro"] == "debian"
     for blob in (text, proc.stdout, proc.stderr):
         assert PASSPHRASE not in blob
-    proc = run_cli("inspect", str(luks_guest), "--backend", "native", "--key", "/dev/sda2:key:wrong")
+    proc = run_cli("inspect", str(luks_guest), "--backend", "native", "--key", "/dev/sda2:key:bad-key-42")
     assert proc.returncode == EXIT_CODES["WrongKey"] == 38, proc.stderr
-    assert "Traceback" not in proc.stderr and "wrong" not in proc.stderr.replace("luks", "")
+    assert "Traceback" not in proc.stderr and "bad-key-42" not in proc.stderr and "/dev/sda2" in proc.stderr
 
 
 # -- /usr on a partition of its own that fstab does not name ----------------------------------------
@@ -164,7 +164,20 @@ def test_unidentified_os_is_an_unknown_and_strict_fails(tmp_path):
         (tree / d).mkdir(parents=True)
     (tree / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     inv = inspect_images([tree])
-    assert any(u.analyzer == "inspect" and "not identified" in u.message for u in inv.unknowns)
+    assert [u.message for u in inv.unknowns if u.analyzer == "inspect"] == [
+        "operating system not identified (distribution and family unknown; read: no os-release, lsb-release or "
+        "release file); the analyzers for a known family did not run"]
     proc = run_cli("inspect", str(tree), "--strict", "--json")
     assert proc.returncode == EXIT_CODES["StrictModeFailure"] == 3, proc.stderr
     assert os.fspath(tree) in proc.stderr
+
+
+def test_distribution_of_no_known_family_is_an_unknown(tmp_path):
+    tree = tmp_path / "guest"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/os-release").write_text('ID=coreos\nVERSION_ID=899.13.0\nPRETTY_NAME="CoreOS 899.13.0"\n')
+    inv = inspect_images([tree])
+    assert inv.os.distro == "coreos"
+    assert [u.message for u in inv.unknowns if u.analyzer == "inspect"] == [
+        "distribution 'coreos' belongs to no OS family the analyzers know (family unknown; read: /etc/os-release); "
+        "the analyzers for a known family did not run"]
