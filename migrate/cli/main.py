@@ -111,6 +111,9 @@ def main(args: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
+    except click_errors.NoArgsIsHelpError as exc:  # `migrate`, `migrate data`: the help, as a usage error
+        exc.show()
+        sys.exit(exc.exit_code)
     except click_errors.UsageError as exc:  # the option parser: usage lines, then the error in plain words
         usage, message = helpfmt.usage_error_text(exc)
         if usage and not output.json_logs():

@@ -83,3 +83,10 @@ def test_enum_error_in_plain_words():
     proc = run_migrate("--log-format", "xml", "schema", "inventory")
     assert proc.returncode == 2
     assert "error: --log-format: 'xml' is not one of text, json" in proc.stderr
+
+
+def test_group_without_command_shows_its_help():
+    proc = run_migrate("data")
+    assert proc.returncode == 2
+    assert "Usage: migrate data" in proc.stdout + proc.stderr and "export" in proc.stdout + proc.stderr
+    assert "error:" not in proc.stderr
