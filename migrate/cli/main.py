@@ -55,8 +55,8 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors: no progress, notes or "
-                                        "warnings on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Results, warnings and errors only: no progress, "
+                                        "notes or next: lines on stderr.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Details too: every unit left out, every "
                                           "job, each file taken from the guest.")] = False,
     log_format: Annotated[output.LogFormat, typer.Option(
