@@ -65,6 +65,13 @@ class InspectSummary:
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     results: list[InspectResult] = field(default_factory=list)
+    worker_peak_rss_kib: dict[str, int] = field(default_factory=dict)  # each Dask worker process's peak
+
+
+def _peak_rss_kib() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def default_workers() -> int:
@@ -180,6 +187,8 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
                     done += 1
                     if progress:
                         progress(Tick(m.name, outcome, done, max(total, done)))
+            with contextlib.suppress(Exception):
+                summary.worker_peak_rss_kib = dict(client.run(_peak_rss_kib))
     finally:
         store.end_run(owner)
     summary.seconds = time.monotonic() - start

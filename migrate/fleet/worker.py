@@ -7,9 +7,8 @@ second of imports. The child is where the hostile input is handled:
 - its address space is capped (``RLIMIT_AS`` = what the worker already had + ``memory_mib``), so a
   decompression bomb or a runaway table ends in MemoryError or a failed mmap in the child, not in the
   OOM killer picking a victim on the host;
-- it runs under the image layer's time budget (MIGRATE_IMAGE_TIMEOUT = the fleet's per-image
-  timeout) and the worker kills its whole process group a little after that budget, whatever the
-  child is stuck in;
+- the worker kills its whole process group at the fleet's per-image timeout, whatever the child is
+  stuck in (the image layer's own budget, MIGRATE_IMAGE_TIMEOUT, is set a little beyond it);
 - it dies with the worker (PR_SET_PDEATHSIG), so a killed worker leaves no orphan behind;
 - it writes the inventory itself, atomically (temporary file + rename) into the member's folder,
   through ConfinedDir (no link in the fleet directory can redirect the write), and sends back a small
@@ -36,7 +35,7 @@ from typing import Any
 from migrate.errors import MigrateError, ResourceBudgetExceeded, TimeBudgetExceeded
 
 GRACE_SECONDS = 0.5  # after the image layer's own deadline, before the worker kills the child
-WATCH_INTERVAL = 0.05  # how often the worker looks at the child's memory
+WATCH_INTERVAL = 0.1  # how often the worker looks at the child's memory
 MAX_RESULT_BYTES = 1 << 20
 PR_SET_PDEATHSIG = 1
 
@@ -175,12 +174,24 @@ def private_memory(pid: int) -> int:
 
 
 def _descendants(pid: int) -> list[int]:
-    try:
-        import psutil
-
-        return [c.pid for c in psutil.Process(pid).children(recursive=True)]
-    except Exception:  # noqa: BLE001 - gone already
-        return []
+    """Children, grandchildren … of ``pid`` from /proc/PID/task/TID/children (no scan of /proc)."""
+    out: list[int] = []
+    todo = [pid]
+    while todo and len(out) < 256:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            out.extend(kids)
+            todo.extend(kids)
+    return out
 
 
 def _failed(task: InspectTask, exc: MigrateError, seconds: float, rss: int) -> InspectResult:
@@ -211,7 +222,9 @@ def _child(task: InspectTask, wfd: int, parent: int) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _cap_memory(task.memory_mib)
-        os.environ["MIGRATE_IMAGE_TIMEOUT"] = f"{task.timeout:g}"
+        # the worker stops the child at the fleet's limit; the image layer's own budget must not cut in
+        # first (some readers treat a budget error while probing as "not this filesystem")
+        os.environ["MIGRATE_IMAGE_TIMEOUT"] = f"{task.timeout + 5:g}"
         try:
             result = _run(task)
         except BaseException as exc:  # noqa: BLE001 - every failure becomes this member's row
