@@ -57,6 +57,7 @@ class FleetMember(Model):
     name: str
     sources: list[SourceRef] = Field(default_factory=list)
     image: str | None = None  # absolute path of the disk image or OVA; None: not exported yet
+    disks: list[str] = Field(default_factory=list)  # further disks of the same VM after ``image``, in order
     fingerprint: str | None = None  # content fingerprint of the image when it was inspected
     state: MemberState = "pending"
     error: MemberError | None = None
