@@ -122,6 +122,7 @@ def _task(store: FleetStore, m: FleetMember, opts: EngineOptions) -> InspectTask
     return InspectTask(name=m.name, image=m.image, fleet_dir=str(store.root.resolve()),
                        member_dir=f"{MEMBERS_DIR}/{member_slug(m.name)}", backend=opts.backend,
                        timeout=opts.timeout, memory_mib=opts.memory_mib, full_hash=opts.full_hash,
+                       disks=tuple(m.disks),
                        previous_fingerprint=m.fingerprint if store.stale_from(m.name) else None)
 
 

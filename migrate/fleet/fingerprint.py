@@ -129,9 +129,13 @@ def file_digest(path: str, *, full: bool = False) -> str:
         os.close(fd)
 
 
-def fingerprint(path: str | os.PathLike[str], *, full: bool = False) -> Fingerprint:
-    """The fingerprint of an image and its whole chain (see the module docstring)."""
-    files = chain_files(path)
+def fingerprint(path: str | os.PathLike[str], *, full: bool = False,
+                disks: list[str] | tuple[str, ...] = ()) -> Fingerprint:
+    """The fingerprint of an image and its whole chain (see the module docstring); with ``disks``,
+    of a VM's disks in order (each with its chain)."""
+    files: list[str] = []
+    for disk in (path, *disks):
+        files.extend(f for f in chain_files(disk) if f not in files)
     h = hashlib.sha256(VERSION.encode())
     for f in files:  # content only: a renamed or moved copy keeps its fingerprint
         h.update(file_digest(f, full=full).encode())

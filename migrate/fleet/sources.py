@@ -146,17 +146,25 @@ def scan(arguments: list[str], result: AddResult) -> list[FoundImage]:
 
 @dataclass
 class ManifestRow:
+    """One VM of a manifest: the rows that name it (one per disk, in order) and its fields."""
+
     row: int
     name: str
-    image: str | None
+    images: list[str]
     owner: str | None
     environment: str | None
     wave: str | None
+    rows: list[int] = field(default_factory=list)
+
+    @property
+    def image(self) -> str | None:
+        return self.images[0] if self.images else None
 
 
 def read_manifest(path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
-    """Rows of a manifest CSV: ``path,name`` required, ``owner,environment,wave`` optional (other
-    columns are ignored). Paths are confined as the module docstring says."""
+    """VMs of a manifest CSV: ``path,name`` required, ``owner,environment,wave`` optional (other
+    columns are ignored). A VM with several disks is named on several rows, one disk each, in disk
+    order. Paths are confined as the module docstring says."""
     try:
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise FleetSourceInvalid(f"larger than {MAX_MANIFEST_BYTES >> 20} MiB", path=str(path))
@@ -176,8 +184,8 @@ def read_manifest(path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
     index = {c: header.index(c) for c in (*MANIFEST_REQUIRED, *MANIFEST_OPTIONAL) if c in header}
     base = os.path.realpath(path.parent)
     roots = [base, *(os.path.realpath(d) for d in allow_dirs)]
-    rows: list[ManifestRow] = []
-    names: dict[str, int] = {}
+    rows: dict[str, ManifestRow] = {}
+    seen_images: dict[str, int] = {}
     for rowno, cells in enumerate(reader, start=2):
         values = {c: (cells[i].strip() if i < len(cells) else "") for c, i in index.items()}
         if not any(values.values()):
@@ -187,13 +195,27 @@ def read_manifest(path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
             raise FleetSourceInvalid(f"row {rowno}: column 'name' is empty", path=str(path))
         if len(name) > 200 or any(ord(ch) < 0x20 for ch in name):
             raise FleetSourceInvalid(f"row {rowno}: name {name[:40]!r} is not a usable VM name", path=str(path))
-        if name.lower() in names:
-            raise FleetSourceInvalid(f"row {rowno}: name {name!r} repeats row {names[name.lower()]}", path=str(path))
-        names[name.lower()] = rowno
+        vm = rows.get(name.lower())
+        if vm is not None and (not values["path"] or not vm.images):
+            raise FleetSourceInvalid(f"row {rowno}: name {name!r} repeats row {vm.row} (a VM named on several rows "
+                                     "must give one disk path on each)", path=str(path))
         image = _confined(values["path"], base, roots, rowno, path) if values["path"] else None
-        rows.append(ManifestRow(rowno, name, image, values.get("owner") or None,
-                                values.get("environment") or None, values.get("wave") or None))
-    return rows
+        if image is not None:
+            if image in seen_images:
+                raise FleetSourceInvalid(f"row {rowno}: {values['path']!r} is already the disk of row "
+                                         f"{seen_images[image]}", path=str(path))
+            seen_images[image] = rowno
+        if vm is None:
+            rows[name.lower()] = ManifestRow(rowno, name, [image] if image else [], values.get("owner") or None,
+                                             values.get("environment") or None, values.get("wave") or None, [rowno])
+        else:
+            assert image is not None
+            vm.images.append(image)
+            vm.rows.append(rowno)
+            vm.owner = vm.owner or values.get("owner") or None
+            vm.environment = vm.environment or values.get("environment") or None
+            vm.wave = vm.wave or values.get("wave") or None
+    return list(rows.values())
 
 
 def _confined(raw: str, base: str, roots: list[str], rowno: int, manifest: Path) -> str:
@@ -263,7 +285,7 @@ def _merge(store: FleetStore, result: AddResult, rows: list[ManifestRow], images
            sized: list[tuple[int, RVToolsSizing]], manifest: Path | None, rvtools: Path | None,
            paths: list[str]) -> None:
     existing = {m.name.lower(): m for m in store.members()}
-    by_image = {m.image: m for m in existing.values() if m.image}
+    by_image = {d: m for m in existing.values() for d in ([m.image] if m.image else []) + m.disks}
     changed: dict[str, FleetMember] = {}
     deletes: list[str] = []
 
@@ -275,25 +297,31 @@ def _merge(store: FleetStore, result: AddResult, rows: list[ManifestRow], images
         return changed.get(name.lower()) or existing.get(name.lower())
 
     for r in rows:
-        ref = SourceRef(kind="manifest", path=str(manifest), row=r.row)
         m = current(r.name)
-        if r.image and r.image in by_image and by_image[r.image].name.lower() != r.name.lower():
-            old = by_image.pop(r.image)  # found by scanning under its stem before: the manifest names it
-            deletes.append(old.name)
-            existing.pop(old.name.lower(), None)
-            m = m or old.model_copy(update={"name": r.name})
+        for disk in r.images:  # found by scanning before, as a VM of its own: the manifest says whose it is
+            if disk in by_image and by_image[disk].name.lower() != r.name.lower():
+                old = by_image.pop(disk)
+                if old.name.lower() in changed or old.name.lower() in existing:
+                    deletes.append(old.name)
+                    existing.pop(old.name.lower(), None)
+                    changed.pop(old.name.lower(), None)
+                if disk == r.image and m is None:
+                    m = old.model_copy(update={"name": r.name})
         if m is None:
             m = FleetMember(name=r.name, state="pending" if r.image else "no-image")
             new = True
         else:
             new = False
+        refs = m.sources
+        for rowno in r.rows:
+            refs = _with(refs, SourceRef(kind="manifest", path=str(manifest), row=rowno))
         update: dict[str, object] = {"owner": r.owner or m.owner, "environment": r.environment or m.environment,
-                                     "wave_hint": r.wave or m.wave_hint, "sources": _with(m.sources, ref)}
-        if r.image and r.image != m.image:
-            update.update(image=r.image, fingerprint=None, state="pending", error=None)
+                                     "wave_hint": r.wave or m.wave_hint, "sources": refs}
+        if r.image and (r.image != m.image or r.images[1:] != m.disks):
+            update.update(image=r.image, disks=r.images[1:], fingerprint=None, state="pending", error=None)
         m = m.model_copy(update=update)
-        if m.image:
-            by_image[m.image] = m
+        for disk in r.images:
+            by_image[disk] = m
         put(m, new=new)
 
     for img in images:

@@ -50,6 +50,7 @@ class InspectTask:
     timeout: float = 600.0
     memory_mib: int = 2048
     full_hash: bool = False
+    disks: tuple[str, ...] = ()  # further disks of the VM, in order
     previous_fingerprint: str | None = None  # a stale member's: equal again → "unchanged", no inspection
 
 
@@ -259,18 +260,21 @@ def _run(task: InspectTask) -> InspectResult:
     from migrate.inspect import inspect_images
 
     image = task.image
-    if not os.path.exists(image):
-        gone = ImageNotFound("no such file (the source vanished after it was added)", path=image)
-        return InspectResult(task.name, False, stat_key=stat_key([image]), error=error_dict(gone))
+    for disk in (image, *task.disks):
+        if not os.path.exists(disk):
+            gone = ImageNotFound("no such file (the source vanished after it was added)", path=disk)
+            return InspectResult(task.name, False, stat_key=stat_key([image, *task.disks]), error=error_dict(gone))
     try:
-        fp = fingerprint(image, full=task.full_hash)
+        fp = fingerprint(image, full=task.full_hash, disks=task.disks)
         fp_value, key = fp.value, fp.stat_key
-    except MigrateError:  # a chain that cannot be walked: fingerprint the file alone, fail below
-        fp_value, key = f"file:{file_digest(image, full=task.full_hash)[:40]}", stat_key([os.path.realpath(image)])
+    except MigrateError:  # a chain that cannot be walked: fingerprint the files alone, fail below
+        files = [os.path.realpath(d) for d in (image, *task.disks)]
+        fp_value = "file:" + "+".join(file_digest(f, full=task.full_hash)[:40] for f in files)
+        key = stat_key(files)
     if task.previous_fingerprint and fp_value == task.previous_fingerprint:
         return InspectResult(task.name, True, unchanged=True, fingerprint=fp_value, stat_key=key)
     try:
-        inventory = inspect_images([Path(image)], task.backend)
+        inventory = inspect_images([Path(image), *map(Path, task.disks)], task.backend)
     except BaseException as exc:
         return InspectResult(task.name, False, fingerprint=fp_value, stat_key=key, error=error_dict(exc))
     rel = f"{task.member_dir}/inventory.json"

@@ -88,6 +88,25 @@ def test_memory_cap_and_timeout_fail_only_that_image(tmp_path, units_images):
         "base.qcow2")
 
 
+def test_multi_disk_member_is_inspected_as_one_vm(tmp_path, units_images):
+    images = tmp_path / "images"
+    make_overlays(images, units_images["base"], 1)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(images / "data.qcow2"), "32M"], check=True)
+    (images / "vms.csv").write_text("path,name\nvm01.qcow2,app01\ndata.qcow2,app01\n")
+    with FleetStore.create(tmp_path / "fleet") as s:
+        add_sources(s, [], manifest=images / "vms.csv")
+        run_inspect(s, EngineOptions(workers=1, backend="native"))
+        m = s.get("app01")
+        assert m.state == "inspected", m.error
+        inv = Inventory.from_json((s.root / m.inventory_path).read_text())
+        assert [os.path.basename(i.path) for i in inv.images] == ["vm01.qcow2", "data.qcow2"]
+        # the data disk is part of the fingerprint: changing it redoes the VM
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 64k", str(images / "data.qcow2")],
+                       check=True, capture_output=True)
+        again = run_inspect(s, EngineOptions(workers=1, backend="native"))
+        assert again.inspected == 1 and s.get("app01").fingerprint != m.fingerprint
+
+
 def test_cli_inspect_and_status(tmp_path, units_images, bad_images):
     images = tmp_path / "images"
     make_overlays(images, units_images["base"], 2)

@@ -124,7 +124,8 @@ def test_manifest_cannot_name_host_files(datastore, tmp_path, target):
 @pytest.mark.parametrize(("lines", "words"), [
     (["name,owner", "a,b"], "required column 'path'"),
     (["path,owner", "x.qcow2,b"], "required column 'name'"),
-    (["path,name", "noext,a", "noext,A"], "row 3: name 'A' repeats row 2"),
+    (["path,name", "noext,a", "noext,A"], "row 3: 'noext' is already the disk of row 2"),
+    (["path,name", "noext,a", ",a"], "row 3: name 'a' repeats row 2"),
     (["path,name", "vm.log,a"], "row 2: 'vm.log' is not a disk image"),
     (["path,name", "missing.qcow2,a"], "row 2: 'missing.qcow2' does not exist"),
 ])
@@ -172,3 +173,19 @@ def test_cli_add_and_status(datastore, tmp_path):
     proc = migrate_cli("fleet", "add", str(fleet), "--manifest", str(_manifest(datastore / "m.csv", ["path,name",
                                                                                                 "/etc/passwd,x"])))
     assert proc.returncode == 42 and "outside the allowed folders" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_manifest_groups_the_disks_of_one_vm(datastore, tmp_path):
+    """Rows naming one VM are its disks in order; a disk found by scanning before stops being a VM."""
+    _qcow2(datastore / "erp-data.qcow2")
+    m = _manifest(datastore / "manifest.csv", ["path,name,owner", "noext,erp,team-erp", "erp-data.qcow2,erp,"])
+    with FleetStore.create(tmp_path / "fleet") as s:
+        add_sources(s, [str(datastore)])
+        assert {"noext", "erp-data"} <= {x.name for x in s.members()}
+        add_sources(s, [str(datastore)], manifest=m)  # the same folder again, with the manifest
+        members = {x.name: x for x in s.members()}
+    assert sorted(members) == ["db01", "erp", "web01"]
+    erp = members["erp"]
+    assert (erp.image, erp.disks, erp.owner) == (str(datastore / "noext"), [str(datastore / "erp-data.qcow2")],
+                                                 "team-erp")
+    assert sorted(r.row for r in erp.sources if r.kind == "manifest") == [2, 3]
