@@ -34,11 +34,25 @@ def image_ref(*, registry: str | None, namespace: str, stack: str, name: str, ta
     return f"{registry.rstrip('/')}/{repo}:{tag}" if registry else f"{repo}:{tag}"
 
 
+# the parts of a container's plan entry the image is built from (the rest -- deploy limits, networks,
+# dependencies, hardening -- is applied at run time and must not change the tag)
+IMAGE_FIELDS = ("name", "base", "packages", "user", "extra_users", "command", "files", "runtime_dirs", "remove",
+                "links", "ports", "healthcheck", "volumes", "secrets", "environment", "forwarders")
+
+
+def _without_reasons(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_reasons(v) for k, v in value.items() if k != "reason"}
+    if isinstance(value, list):
+        return [_without_reasons(v) for v in value]
+    return value
+
+
 def plan_tag(container: Mapping[str, Any]) -> str:
-    """A tag that changes exactly when the container's plan entry changes (``latest`` is mutable and says
-    nothing): the first 10 hex digits of the SHA-256 of the entry's canonical JSON, without the fields the
-    tag itself flows into (image, labels)."""
-    data = {k: v for k, v in container.items() if k not in ("image", "labels")}
+    """A tag that changes exactly when what the image is built from changes (``latest`` is mutable and
+    says nothing): the first 10 hex digits of the SHA-256 of the image-relevant fields of the container's
+    plan entry, without the human-readable reasons."""
+    data = _without_reasons({k: container.get(k) for k in IMAGE_FIELDS})
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return TAG_PREFIX + digest[:10]
 
