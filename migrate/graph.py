@@ -330,16 +330,19 @@ def application_view(graph: ServiceGraph, inv: Inventory) -> ServiceGraph:
                         external=graph.external, unresolved_units=[]).canonical()
 
 
-def to_slide_dot(graph: ServiceGraph, *, dpi: int = SLIDE_DPI, rankdir: str | None = None) -> str:
-    """dot for a picture: scaled to fill a 16:9 slide, one arrow per pair of nodes (parallel
-    relations merged into one label), shapes by node kind. The direction (left-right or top-down)
-    is the one whose drawing is closest to 16:9 (``slide_rankdir``), unless given."""
+def to_slide_dot(graph: ServiceGraph, *, dpi: int = SLIDE_DPI, rankdir: str | None = None,
+                 fit: bool = True) -> str:
+    """dot for a picture: a 16:9 slide, one arrow per pair of nodes (parallel relations merged into
+    one label), shapes by node kind. The direction (left-right or top-down) is the one whose drawing
+    is closest to 16:9 (``slide_rankdir``), unless given; dot then spreads the nodes (``ratio``, the
+    boxes keep their size) until the drawing is 16:9 and scales it to the slide (``size`` with !)."""
     g = graph.canonical()
     w, h = SLIDE_INCHES
     if rankdir is None:
         rankdir = slide_rankdir(g)
+    fitting = f'size="{w},{h}!", ratio={h / w:.4f}, ' if fit else ""
     lines = [f"digraph {_dot_quote(g.source_vm)} {{",
-             f'  graph [rankdir={rankdir}, size="{w},{h}!", dpi={dpi}, nodesep=0.35, ranksep=0.6, '
+             f"  graph [rankdir={rankdir}, {fitting}dpi={dpi}, nodesep=0.35, ranksep=0.6, "
              f'fontname="Helvetica", label={_dot_quote(g.source_vm)}, labelloc=t, fontsize=18];',
              '  node [fontname="Helvetica", fontsize=12, margin="0.15,0.06"];',
              '  edge [fontname="Helvetica", fontsize=10, color="#555555"];']
@@ -370,7 +373,7 @@ def slide_rankdir(graph: ServiceGraph) -> str:
     target = SLIDE_INCHES[0] / SLIDE_INCHES[1]
     best, best_score = "LR", math.inf
     for rankdir in ("LR", "TB"):
-        text = to_slide_dot(graph, rankdir=rankdir)
+        text = to_slide_dot(graph, rankdir=rankdir, fit=False)
         proc = subprocess.run([dot, "-Tplain"], input=text.encode(), capture_output=True, timeout=60, check=False)
         head = proc.stdout.decode(errors="replace").split("\n", 1)[0].split()
         if proc.returncode != 0 or len(head) < 4 or head[0] != "graph":
