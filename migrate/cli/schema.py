@@ -45,7 +45,9 @@ def schema(
     """Print the JSON Schema of a stage document."""
     docs = documents()
     if document not in docs:
-        raise UsageError(f"unknown document {document!r}; known: {', '.join(sorted(docs))}")
+        kinds = sorted({cls.KIND for cls in docs.values()})  # type: ignore[attr-defined]
+        aliases = ", ".join(f"{a} = {docs[a].KIND}" for a in sorted(docs) if a != docs[a].KIND)  # type: ignore[attr-defined]
+        raise UsageError(f"unknown document {document!r}; known: {', '.join(kinds)} (short: {aliases})")
     print(json.dumps(docs[document].model_json_schema(), indent=2, sort_keys=True))
 
 
