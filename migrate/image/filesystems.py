@@ -240,7 +240,8 @@ class NtfsFilesystem(_LibyalFilesystem):
     resolve. NTFS keeps ACLs, not modes: files read as 0644 and folders as 0755, owned by 0:0 (what
     ntfs-3g shows without a user mapping). A reparse point (junction, symbolic link) is a symlink whose
     drive-absolute target (``\\??\\C:\\Users``) becomes an absolute guest path, resolved inside the
-    guest like every link; any other reparse point is "other" and never followed or read."""
+    guest like every link; any other reparse point is "other" and never followed or read. An Interix
+    link (ntfs-3g's `ln -s`) is a symlink too, so both backends see the same tree."""
 
     module_name = "pyfsntfs"
 
@@ -261,7 +262,24 @@ class NtfsFilesystem(_LibyalFilesystem):
         if flags & 0x400:  # FILE_ATTRIBUTE_REPARSE_POINT
             kind = "symlink" if self._link_target(e) is not None else "other"
             return FileStat(kind, 0o777 if kind == "symlink" else 0o644, 0, 0, 0, mtime)
+        if not is_dir and flags & 0x4 and self._interix_target(e) is not None:
+            return FileStat("symlink", 0o777, 0, 0, size, mtime)
         return FileStat("dir" if is_dir else "file", 0o755 if is_dir else 0o644, 0, 0, size, mtime)
+
+    @staticmethod
+    def _interix_target(e) -> str | None:  # type: ignore[no-untyped-def]
+        """The target of an Interix symbolic link: a system file holding "IntxLNK\\1" and the target in
+        UTF-16 (what ntfs-3g, hence libguestfs, writes for `ln -s`, and reads back as a link)."""
+        try:
+            if not 8 < e.size <= 8 + 2 * NTFS_MAX_LINK:
+                return None
+            data = e.read_buffer_at_offset(e.size, 0)
+        except (OSError, TypeError, ValueError):
+            return None
+        if data[:8] != b"IntxLNK\x01":
+            return None
+        target = data[8:].decode("utf-16-le", "replace")
+        return target if target and "\0" not in target else None
 
     @staticmethod
     def _link_target(e) -> str | None:  # type: ignore[no-untyped-def]
@@ -279,7 +297,8 @@ class NtfsFilesystem(_LibyalFilesystem):
 
     def readlink(self, path: str) -> str:
         e = self._entry(path)
-        target = None if e is None else self._link_target(e)
+        target = None if e is None else self._link_target(e) if (e.file_attribute_flags or 0) & 0x400 \
+            else self._interix_target(e)
         if target is None:
             raise GuestPathError("not a symbolic link", path=path)
         return target

@@ -5,7 +5,9 @@ reads and nothing else: the SYSTEM and SOFTWARE hives written by hivex (``hivexr
 the tool libguestfs builds its own phony Windows guest with) from the .reg texts below, IIS's
 applicationHost.config with two sites, a PE header as cmd.exe (its machine field gives the
 architecture, as libguestfs reads it) and the sites' folders, on an NTFS volume that libguestfs's
-appliance formats (``mkfs ntfs``) inside an MBR partition, exported as qcow2.
+appliance formats (``mkfs ntfs``) inside an MBR partition, exported as qcow2. ntfs-3g's links are
+there too: "Documents and Settings" -> /Users as on real Windows, a loop of two links and one that
+climbs out of the volume towards the host's /etc/passwd.
 
 hivex cannot create a hive from nothing, so ``empty_hive`` writes the smallest valid one (a regf
 header, one hive bin with the root key and its security cell); everything else is hivex's work.
@@ -300,7 +302,11 @@ mkdir-p /Sites/Shop/api
 upload {work}/index.html /Sites/Shop/default.htm
 mkdir-p "/Program Files/Microsoft SQL Server/MSSQL15.SQLEXPRESS/MSSQL/Binn"
 mkdir-p /Apps/ShopSync
-mkdir-p /Users
+mkdir-p /Users/Public
+ln-s /Users "/Documents and Settings"
+ln-s loop2 /Apps/loop1
+ln-s loop1 /Apps/loop2
+ln-s ../../../../etc/passwd /Apps/outside
 """
     progress("windows: NTFS disk (guestfish mkfs ntfs + upload)")
     from migrate.image.guestfs_backend import guestfs_environment
@@ -325,6 +331,8 @@ mkdir-p /Users
         "services": {"W3SVC": "automatic", "MSSQL$SQLEXPRESS": "automatic", "ShopSync": "manual",
                      "RemoteRegistry": "disabled"},
         "drivers": 1,
+        "links": {"/Documents and Settings": "/Users", "/Apps/loop1": "loop2",
+                  "/Apps/outside": "../../../../etc/passwd"},
         "programs": ["{8C3E3A22-5C34-4C1E-A8B3-2D4A4B1C9E01}", "ShopSync", "7-Zip"],
         "iis_sites": {"Default Web Site": ["http *:80"], "Shop": ["http *:8080 shop.example.internal",
                                                                   "https 10.0.0.5:443 shop.example.internal"]},

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from migrate.errors import GuestPathError
 from migrate.inspect import inventory_of, open_vm
 from migrate.model.inventory import Inventory
 from migrate.samples import SampleImages, build_sample
@@ -75,10 +76,29 @@ def test_native_reads_every_fact(windows_images: SampleImages, native_inventory:
     assert (fs.fstype, fs.mountpoint, len(fs.uuid or "")) == ("ntfs", "/", 16)
 
 
+def check_links(rootfs, facts: dict) -> None:  # noqa: ANN001
+    """ntfs-3g's links read as links, resolved inside the guest: a loop is no file, and a link that climbs
+    out of the volume ends at the guest's root (no /etc/passwd there), never on the host."""
+    for link, target in facts["links"].items():
+        assert rootfs.lstat(link).kind == "symlink" and rootfs.readlink(link) == target
+    assert rootfs.is_dir("/Documents and Settings") and rootfs.iterdir("/Documents and Settings") == [
+        "/Documents and Settings/Public"]
+    assert rootfs.stat("/Apps/loop1") is None
+    assert rootfs.stat("/Apps/outside") is None  # the guest's /etc/passwd: there is no /etc on this volume
+    with pytest.raises(GuestPathError, match="no such file"):
+        rootfs.read_bytes("/Apps/outside")
+
+
+def test_native_links(windows_images: SampleImages) -> None:
+    with open_vm([windows_images["qcow2"]], "native") as vm:
+        check_links(vm.guest.rootfs, windows_images.facts)
+
+
 def test_guestfs_agrees_with_native_and_libguestfs(windows_images: SampleImages,
                                                      native_inventory: tuple[Inventory, float]) -> None:
     with open_vm([windows_images["qcow2"]], "guestfs") as vm:
         inv = inventory_of(vm)
+        check_links(vm.guest.rootfs, windows_images.facts)
         g = vm.guest.rootfs.mounts["/"].g  # the backend's own libguestfs handle: its inspection, no 2nd launch
         (root,) = g.inspect_get_roots()
         libguestfs = {
