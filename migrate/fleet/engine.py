@@ -93,7 +93,7 @@ def dask_client(opts: EngineOptions) -> Iterator[Any]:
 
     if opts.scheduler:
         try:
-            client = Client(opts.scheduler, timeout="20s")
+            client = Client(opts.scheduler, timeout="10s")
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"cannot reach the Dask scheduler at {opts.scheduler}: {exc}") from exc
         try:

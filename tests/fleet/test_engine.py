@@ -4,6 +4,7 @@ images by fingerprint and redo changed ones, per-image memory cap and timeout.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -105,6 +106,43 @@ def test_multi_disk_member_is_inspected_as_one_vm(tmp_path, units_images):
                        check=True, capture_output=True)
         again = run_inspect(s, EngineOptions(workers=1, backend="native"))
         assert again.inspected == 1 and s.get("app01").fingerprint != m.fingerprint
+
+
+def test_attach_to_an_existing_dask_cluster(tmp_path, units_images):
+    """`--scheduler` attaches to a cluster started apart from migrate (here: the `dask` CLI's scheduler
+    and one worker process on ports the OS picks), whose workers read the same paths."""
+    import sys
+    import time
+
+    images = tmp_path / "images"
+    make_overlays(images, units_images["base"], 3)
+    fleet = tmp_path / "fleet"
+    assert migrate_cli("fleet", "add", str(fleet), str(images)).returncode == 0
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    info = tmp_path / "scheduler.json"
+    sched = subprocess.Popen([*dask, "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker = None
+    try:
+        end = time.monotonic() + 60
+        while not info.exists() and time.monotonic() < end:
+            time.sleep(0.1)
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                                   str(info), "--nthreads", "1", "--no-dashboard"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        address = json.loads(info.read_text())["address"]
+        proc = migrate_cli("fleet", "inspect", str(fleet), "--scheduler", address, "--backend", "native", "--json")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert (out["inspected"], out["workers"]) == (3, 1)
+    finally:
+        for p in (worker, sched):
+            if p is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, 9)
+                p.wait(30)
+    bad = migrate_cli("fleet", "inspect", str(fleet), "--scheduler", "tcp://127.0.0.1:9", "--json", timeout=120)
+    assert bad.returncode == 2 and "cannot reach the Dask scheduler" in bad.stderr
 
 
 def test_cli_inspect_and_status(tmp_path, units_images, bad_images):
