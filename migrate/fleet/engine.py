@@ -63,6 +63,7 @@ class InspectSummary:
     reclaimed: int = 0
     workers: int = 0
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # until the Dask client was ready (cluster start or attach)
     counts: dict[str, int] = field(default_factory=dict)
     results: list[InspectResult] = field(default_factory=list)
     worker_peak_rss_kib: dict[str, int] = field(default_factory=dict)  # each Dask worker process's peak
@@ -157,6 +158,7 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
         counts = store.counts()
         total = counts.get("pending", 0) + counts.get("inspecting", 0)
         with dask_client(opts) as client:
+            summary.startup_seconds = time.monotonic() - start
             workers = len(client.scheduler_info().get("workers", {})) or (opts.workers or 1)
             summary.workers = workers
             in_flight: dict[Any, FleetMember] = {}
@@ -177,6 +179,7 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
                 finished = wait(list(in_flight), timeout=max(1.0, opts.lease / 4), return_when="FIRST_COMPLETED").done
                 if time.monotonic() - last_beat > opts.lease / 4:
                     store.heartbeat(owner, opts.lease)
+                    summary.reclaimed += store.reap_dead()  # a run that died meanwhile: its claims are ours to take
                     last_beat = time.monotonic()
                 for fut in finished:
                     m = in_flight.pop(fut)
