@@ -250,7 +250,7 @@ def executive(rep: CapacityReport) -> Executive:
     inv = rep.scenario("containers-in-vms")
     saved = today - bm.hosts_total
     r = ratio(today, bm.hosts_total)
-    alt = f"{SCENARIO_WORDS['containers-in-vms']}, {inv.hosts_total}"
+    alt = f"{SCENARIO_WORDS['containers-in-vms']} they need {inv.hosts_total}"
     cost = rep.cost_per_host
     if cost is not None:
         total = saved * cost.amount
