@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.errors import WrongKey
+from migrate.errors import EncryptedVolume, WrongKey
 from migrate.image.guestfs_backend import GuestfsBackend
 from migrate.image.keys import key_store
 from migrate.inspect import inspect_images
@@ -46,6 +46,14 @@ def test_md_degraded_mirror_is_read_and_said(stacked):
     assert inv.os.distro == "debian"
     messages = " | ".join(u.message for u in inv.unknowns)
     assert "1 of 2 mirror members present" in messages and "RAID0 array mdsrv" in messages
+
+
+def test_luks2_without_key_under_guestfs_is_encrypted_not_no_os(stacked):
+    """libguestfs never lists crypto_LUKS among filesystems: each device is asked (issue 11 found exit 14)."""
+    with pytest.raises(EncryptedVolume) as exc:
+        GuestfsBackend().open([stacked["luks.img"]])
+    assert type(exc.value) is EncryptedVolume and exc.value.exit_code == 15
+    assert "LUKS2" in exc.value.message and "/dev/sda2" in exc.value.message
 
 
 def test_luks2_wrong_key_under_guestfs(stacked):
