@@ -2,9 +2,10 @@
 say which array a partition belongs to, where its data starts and how large the array is.
 
 A RAID1 member holds the whole array at its data offset, so any one present member is the array;
-RAID0 (and linear) arrays are assembled when every member is present. Other levels (4/5/6/10) are
-reported as a layout this reader does not assemble (UnsupportedLayout, so ``--backend auto`` falls
-back to libguestfs, whose appliance kernel assembles every level).
+RAID0, linear and RAID4/5 (md's four parity placements) arrays are assembled when every member is
+present (their data chunks are read; parity is never needed then). A degraded RAID4/5 and other
+levels (6, 10) are a layout this reader does not assemble (UnsupportedLayout, so ``--backend auto``
+falls back to libguestfs, whose appliance kernel assembles and reconstructs every level).
 
 Every number in a superblock is checked against the member's own size before it is used: a hostile
 superblock cannot make us read past a member, allocate from its counts, or loop on its member list.
@@ -38,9 +39,10 @@ class MdMember:
     role: int | None  # position in the array (None: spare / faulty)
     data_offset: int  # bytes
     data_size: int  # bytes of this member used by the array
-    chunk: int  # bytes (RAID0)
+    chunk: int  # bytes (RAID0/4/5)
     events: int
     metadata: str  # "0.90", "1.0", "1.1", "1.2"
+    layout: int = 0  # RAID5 parity placement (md's ALGORITHM_*)
 
 
 def _uuid(raw: bytes) -> str:
@@ -68,7 +70,7 @@ def read_superblock(dev: BlockDevice, where: str, report_path: str) -> MdMember 
 
 def _sb1(raw: bytes, dev: BlockDevice, sb_off: int, version: str, desc: str, rp: str) -> MdMember:
     set_uuid, set_name = raw[16:32], raw[32:64]
-    level, _layout, size_sectors, chunk_sectors, raid_disks = struct.unpack("<iIQII", raw[72:96])
+    level, layout, size_sectors, chunk_sectors, raid_disks = struct.unpack("<iIQII", raw[72:96])
     data_offset, data_size = struct.unpack("<QQ", raw[128:144])
     dev_number = struct.unpack("<I", raw[160:164])[0]
     events = struct.unpack("<Q", raw[200:208])[0]
@@ -97,7 +99,7 @@ def _sb1(raw: bytes, dev: BlockDevice, sb_off: int, version: str, desc: str, rp:
             r = struct.unpack("<H", more)[0]
             role = r if r < 0xFFFE else None
     return MdMember(_uuid(set_uuid), name or None, level, raid_disks, role, data_offset * 512, used * 512,
-                    chunk_sectors * 512, events, version)
+                    chunk_sectors * 512, events, version, layout)
 
 
 def _sb090(raw: bytes, dev: BlockDevice, desc: str, rp: str) -> MdMember:
@@ -108,7 +110,7 @@ def _sb090(raw: bytes, dev: BlockDevice, desc: str, rp: str) -> MdMember:
     size_kib, raid_disks = words[8], words[10]
     set_uuid = struct.pack(">IIII", words[5], words[13], words[14], words[15])
     events = (words[40] << 32) | words[39]
-    chunk = words[65]
+    layout, chunk = words[64], words[65]
     where = f"md superblock 0.90 on {desc}"
     if not 0 < raid_disks <= MAX_MEMBERS:
         raise CorruptImage(f"{where}: {raid_disks} member disks is not a possible array", path=rp)
@@ -117,7 +119,7 @@ def _sb090(raw: bytes, dev: BlockDevice, desc: str, rp: str) -> MdMember:
     if chunk > MAX_CHUNK:
         raise CorruptImage(f"{where}: chunk of {chunk} bytes", path=rp)
     return MdMember(_uuid(set_uuid), None, level, raid_disks, words[992 + 3], 0, size_kib * 1024, chunk, events,
-                    "0.90")
+                    "0.90", layout)
 
 
 class MdDevice(BlockDevice):
@@ -126,9 +128,10 @@ class MdDevice(BlockDevice):
     format = "md"
 
     def __init__(self, members: list[BlockDevice], level: int, chunk: int, size: int, path: str,
-                 description: str) -> None:
+                 description: str, layout: int = 0) -> None:
         self.members = members
         self.level = level
+        self.layout = layout
         self.chunk = chunk
         self.size = size
         self.path = path
@@ -143,10 +146,13 @@ class MdDevice(BlockDevice):
         parts = []
         n = len(self.members)
         while size > 0:
-            stripe, within = divmod(offset, self.chunk)
-            member = self.members[stripe % n]
+            index, within = divmod(offset, self.chunk)
+            if self.level == 0:
+                disk, row = index % n, index // n
+            else:
+                disk, row = _parity_map(index, n, self.layout)
             take = min(size, self.chunk - within)
-            data = member.read((stripe // n) * self.chunk + within, take)
+            data = self.members[disk].read(row * self.chunk + within, take)
             parts.append(data.ljust(take, b"\0"))
             offset += take
             size -= take
@@ -154,6 +160,23 @@ class MdDevice(BlockDevice):
 
     def close(self) -> None:
         pass
+
+
+# md's parity placements (drivers/md/raid5.h ALGORITHM_*): left/right = where parity starts,
+# asymmetric/symmetric = whether data restarts at disk 0 or after the parity disk.
+RAID5_LAYOUTS = (0, 1, 2, 3)
+RAID4_LAYOUT = 4  # parity always on the last disk (our own code for RAID4, which has no layout)
+
+
+def _parity_map(index: int, n: int, layout: int) -> tuple[int, int]:
+    """(member, row) holding data chunk ``index`` of a RAID4/5 array of ``n`` members."""
+    row, dd = divmod(index, n - 1)
+    if layout == RAID4_LAYOUT:
+        return dd, row
+    parity = (n - 1) - row % n if layout in (0, 2) else row % n
+    if layout in (0, 1):  # asymmetric
+        return (dd if dd < parity else dd + 1), row
+    return (parity + 1 + dd) % n, row
 
 
 @dataclass
@@ -200,6 +223,16 @@ def assemble_md(members: list[tuple[str, BlockDevice, MdMember]], *, report_path
             if len(by_role) < sb.raid_disks:
                 arr.problem = (f"{label}: {len(by_role)} of {sb.raid_disks} mirror members present "
                                f"(degraded; read from {desc})")
+        elif sb.level in (4, 5) and sb.layout in RAID5_LAYOUTS and sb.chunk > 0:
+            missing = [r for r in range(sb.raid_disks) if r not in by_role]
+            if missing:  # a degraded parity array needs reconstruction from parity: libguestfs does that
+                raise UnsupportedLayout(f"{label}: member(s) {missing} missing; a degraded RAID{sb.level} is not "
+                                        "reconstructed natively", path=report_path)
+            devs = [by_role[r][1].slice(by_role[r][2].data_offset, by_role[r][2].data_size)
+                    for r in range(sb.raid_disks)]
+            per = min(by_role[r][2].data_size for r in range(sb.raid_disks)) // sb.chunk * sb.chunk
+            arr.device = MdDevice(devs, sb.level, sb.chunk, per * (sb.raid_disks - 1), report_path, label,
+                                  layout=sb.layout if sb.level == 5 else RAID4_LAYOUT)
         elif sb.level in (0, -1) and len(group) >= 1:
             missing = [r for r in range(sb.raid_disks) if r not in by_role]
             if missing:

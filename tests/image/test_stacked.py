@@ -70,3 +70,25 @@ def test_luks2_lvm_opened_by_auto_with_the_key(stacked):
     assert mounts["/boot"].resolved_device == "/dev/sda1" and mounts["/boot"].mounted
     assert any("LUKS1 only" in u.message for u in inv.unknowns)  # why auto used guestfs
     assert LUKS_PASSPHRASE not in inv.to_json()
+
+
+def test_md_raid5_natively_byte_exact():
+    """A RAID5 built by mdadm in the appliance (left-symmetric, 64 KiB chunks over three members):
+    the data chunks are found where md's parity rotation puts them."""
+    from migrate.image.native import NativeBackend
+    from tests.image.raid5_image import PAYLOAD, raid5_images
+
+    with NativeBackend().open(raid5_images()) as guest:
+        assert {f.device: f.label for f in guest.filesystems}["/dev/md127"] == "R5ROOT"
+        assert guest.rootfs.read_bytes("/srv/striped.bin") == PAYLOAD
+        assert not guest.notes
+
+
+def test_md_raid5_degraded_is_left_to_libguestfs():
+    from migrate.errors import UnsupportedLayout
+    from migrate.image.native import NativeBackend
+    from tests.image.raid5_image import raid5_images
+
+    with pytest.raises(UnsupportedLayout) as exc:
+        NativeBackend().open(raid5_images()[:2])
+    assert "degraded RAID5" in exc.value.message and "[2]" in exc.value.message
