@@ -39,7 +39,7 @@ ROOT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID")
 MAX_SCAN_BYTES = 64 * 1024 * 1024  # executables and modules read to look for imported symbols
 MAX_UNIT_BYTES = 256 * 1024
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-ALWAYS_TMPFS = ("/tmp",)
+ALWAYS_TMPFS = ("/tmp", "/var/tmp")
 
 
 def harden(ctx: PlanContext, s: Service, c: Container) -> None:
@@ -120,7 +120,8 @@ def _scan(ctx: PlanContext, path: str | None) -> bytes | None:
 
 
 def _cap_names(values: list[str]) -> tuple[set[str], bool]:
-    """Capabilities a unit lists (the last empty assignment resets); ``inverted`` when it says ``~``."""
+    """Capabilities a unit lists; ``inverted`` when it says ``~``. An empty assignment is systemd's
+    empty set (``CapabilityBoundingSet=`` alone: no capability at all) and resets what came before."""
     caps: set[str] = set()
     inverted = False
     for v in values:
@@ -149,16 +150,17 @@ def _capabilities(ctx: PlanContext, s: Service, c: Container,
                                             "how it uses privileges: Docker's default set stays"), []
     grants: dict[str, str] = {}
     bounding, inverted = _cap_names(unit.get("CapabilityBoundingSet", []))
+    bounded = bool(unit.get("CapabilityBoundingSet")) and not inverted  # the VM's exact set (maybe empty)
     ambient, _ = _cap_names(unit.get("AmbientCapabilities", []))
     for cap in sorted(ambient):
         grants[cap] = f"AmbientCapabilities= in {s.unit_path} gives it {cap} in the VM"
-    if bounding and not inverted:
+    if bounded:
         for cap in sorted(bounding):
             grants.setdefault(cap, f"CapabilityBoundingSet= in {s.unit_path} allows it {cap} in the VM")
     low = sorted({p.port for p in c.ports if p.port < 1024} | {f.listen for f in c.forwarders if f.listen < 1024})
     if low:
         grants.setdefault("NET_BIND_SERVICE", f"binds port {', '.join(map(str, low))} (below 1024) as in the VM")
-    if root and not (bounding and not inverted):
+    if root and not bounded:
         for cap in ROOT_CAPS:
             grants.setdefault(cap, "starts as root (no User= in the unit): it may switch to its own user (SETUID, "
                                    "SETGID), signal its workers (KILL) and own or write their files (CHOWN, FOWNER, "
@@ -174,8 +176,9 @@ def _capabilities(ctx: PlanContext, s: Service, c: Container,
     else:
         why = (f"runs as uid {c.user.uid}, not root: a non-root process has no use for the default capabilities "
                "(they would only matter through setuid or file-capability executables)")
-    if bounding and not inverted:
-        why = f"CapabilityBoundingSet= in {s.unit_path} is the set the VM allowed; everything else is dropped"
+    if bounded:
+        allowed = ", ".join(sorted(bounding)) or "none"
+        why = f"CapabilityBoundingSet= in {s.unit_path} is the set the VM allowed ({allowed}); the rest is dropped"
     return Switch(enabled=True, reason=why), caps
 
 
@@ -215,13 +218,33 @@ def _read_only(ctx: PlanContext, s: Service, c: Container,
                                                 f"{holds[0]}: a tmpfs there would hide what the image has under it; "
                                                 "the root filesystem stays writable"), []
         kind = next((d.kind for d in s.directories if guest_path(d.path) == path), None)
-        if kind == "state":
-            return Switch(enabled=False, reason=f"{path} ({why}) holds state but is no volume: the root filesystem "
-                                                "stays writable"), []
+        if kind in ("state", "configuration"):
+            return Switch(enabled=False, reason=f"{path} ({why}) holds {kind} but is no volume: the root "
+                                                "filesystem stays writable"), []
+        ephemeral = kind in ("runtime", "cache", "logs") or any(guest_path(d.path) == path for d in c.runtime_dirs)
+        if not ephemeral and _has_content(ctx, c, path):
+            return Switch(enabled=False, reason=f"{path} ({why}) is writable in the VM and has files there: a tmpfs "
+                                                "would hide them; the root filesystem stays writable"), []
         tmpfs.setdefault(path, f"{why}: writable in the VM, not persistent data → tmpfs")
     mounts = [Tmpfs(path=p, reason=why) for p, why in sorted(tmpfs.items())]
     return Switch(enabled=True, reason=f"ProtectSystem=strict in {s.unit_path}: the VM already ran it on a "
                                        "read-only system; what it may write is a volume or a tmpfs"), mounts
+
+
+def _has_content(ctx: PlanContext, c: Container, path: str) -> bool:
+    """Files the image would have under ``path``: copied from the guest, or present in the guest (a
+    package put them there). Unknown (no guest) counts as content."""
+    if any(f.dest == path or f.dest.startswith(path.rstrip("/") + "/") for f in c.files):
+        return True
+    if ctx.reader is None:
+        return True
+    iterdir = getattr(ctx.reader, "iterdir", None)
+    if iterdir is None:
+        return True
+    try:
+        return bool(iterdir(path))
+    except Exception:  # noqa: BLE001
+        return True
 
 
 # --- the unit, read again for the settings the inventory does not carry ----------------------------

@@ -93,21 +93,37 @@ def test_unit_capability_settings_are_direct_evidence(tmp_path: Path) -> None:
     assert svc["cap_drop"] == ["ALL"] and svc["cap_add"] == ["IPC_LOCK", "NET_BIND_SERVICE", "SYS_RESOURCE"]
 
 
+def test_empty_bounding_set_means_no_capability(tmp_path: Path) -> None:
+    unit = (b"[Service]\nExecStart=/usr/sbin/nginx -g 'daemon off;'\nCapabilityBoundingSet=CAP_SETUID\n"
+            b"CapabilityBoundingSet=\n")
+    plan = plan_with(tmp_path, {"/usr/sbin/nginx": (ELF, 0o755), "/lib/systemd/system/nginx.service": (unit, 0o644)})
+    h = plan.container("nginx").hardening
+    assert h.cap_drop_all.enabled and "allowed (none)" in h.cap_drop_all.reason
+    assert caps(plan, "nginx") == ["NET_BIND_SERVICE"], "only what its port needs, nothing of a root server's set"
+
+
 def test_read_only_root_only_where_the_vm_ran_it_read_only(tmp_path: Path) -> None:
     unit = (b"[Unit]\nDescription=PostgreSQL\n[Service]\nType=oneshot\nExecStart=/bin/true\n"
             b"ProtectSystem=strict\nReadWritePaths=/var/lib/postgresql/15/main -/var/log/postgresql\n")
     plan = plan_with(tmp_path, {"/lib/systemd/system/postgresql.service": (unit, 0o644)})
     h = plan.container("postgres").hardening
     assert h.read_only.enabled and "ProtectSystem=strict" in h.read_only.reason
-    assert [t.path for t in h.tmpfs] == ["/tmp", "/var/log/postgresql", "/var/run/postgresql"]
+    assert [t.path for t in h.tmpfs] == ["/tmp", "/var/log/postgresql", "/var/run/postgresql", "/var/tmp"]
     svc = compose_document(plan)["services"]["postgres"]
     assert svc["read_only"] is True
-    assert svc["tmpfs"] == ["/tmp:mode=1777", "/var/log/postgresql:mode=1777", "/var/run/postgresql:mode=1777"]
+    assert svc["tmpfs"] == ["/tmp:mode=1777", "/var/log/postgresql:mode=1777", "/var/run/postgresql:mode=1777",
+                            "/var/tmp:mode=1777"]
     # a writable directory above the volume: a tmpfs there would hide the image's files, so no read-only root
     plan = plan_with(tmp_path / "1", {"/lib/systemd/system/postgresql.service": (
         unit.replace(b"/var/lib/postgresql/15/main", b"/var/lib/postgresql"), 0o644)})
     h = plan.container("postgres").hardening
     assert not h.read_only.enabled and "holds the volume /var/lib/postgresql/15/main" in h.read_only.reason
+    # a writable directory with files in it (Debian's redis unit lets redis rewrite /etc/redis): a tmpfs there
+    # would hide its configuration
+    plan = plan_with(tmp_path / "3", {"/lib/systemd/system/postgresql.service": (
+        unit + b"ReadWriteDirectories=-/etc/postgresql\n", 0o644)})
+    h = plan.container("postgres").hardening
+    assert not h.read_only.enabled and "/etc/postgresql" in h.read_only.reason and "has files" in h.read_only.reason
     # the same unit setting on a service whose entrypoint writes secrets into files: stays writable
     unit = unit.replace(b"PostgreSQL", b"redis").replace(b"/bin/true", b"/usr/bin/redis-server")
     plan = plan_with(tmp_path / "2", {"/lib/systemd/system/redis-server.service": (unit, 0o644)})
