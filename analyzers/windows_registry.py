@@ -68,10 +68,23 @@ class WindowsRegistryAnalyzer(Analyzer):
                                       message="Windows found, but its product and version are not in the "
                                               "SOFTWARE hive (Microsoft\\Windows NT\\CurrentVersion)"))
         os_info.evidence = info.evidence + os_info.evidence
+        f.unknowns += self._cross_check(ctx, os_info, info, net)
         f.os, f.windows = os_info, info
         if net.hostname:
             f.network = net
         return f
+
+    def _cross_check(self, ctx: Context, os_info: OSInfo, info: WindowsInfo, net: NetworkIdentity) -> list[Unknown]:
+        """Where the backend identified the OS itself (libguestfs), every fact both have must agree."""
+        ref = ctx.rootfs.identity
+        if ref.get("type") != "windows":
+            return []
+        ours = {"product_name": os_info.pretty_name, "version": os_info.version, "arch": os_info.arch,
+                "hostname": net.hostname, "windows_systemroot": info.systemroot,
+                "windows_current_control_set": info.current_control_set}
+        return [Unknown(analyzer=self.name, path=info.evidence[0].path if info.evidence else info.systemroot,
+                        message=f"{key}: the registry says {mine!r}, libguestfs's inspection {ref[key]!r}")
+                for key, mine in ours.items() if key in ref and mine is not None and mine != ref[key]]
 
     def _software(self, hive: Hive, info: WindowsInfo, os_info: OSInfo) -> None:
         cv = hive.key("Microsoft\\Windows NT\\CurrentVersion")

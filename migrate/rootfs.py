@@ -249,6 +249,9 @@ class RootFS:
         self.read_log: set[str] | None = None  # paths read while set (the runner scrubs unknowns with it)
         # whole-file reads left to the analyzer that runs now (None: unlimited); see migrate.analysis
         self.reads_left: int | None = None
+        # the backend's own identification of the OS, where it has one (libguestfs's inspect_get_*: type,
+        # distro, product_name, version, arch, hostname ...), for the OS analyzers to cross-check theirs
+        self.identity: dict[str, str] = {}
         self._bad_names_seen: set[BadName] = set()
 
     @classmethod

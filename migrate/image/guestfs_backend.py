@@ -100,6 +100,26 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def libguestfs_identity(g: object, root: str) -> dict[str, str]:
+    """What libguestfs's own inspection says about the guest's OS (inspect_get_*): the analyzers that
+    identify an OS compare their facts with it and record any disagreement (RootFS.identity)."""
+    out: dict[str, str] = {}
+    calls = {"type": "inspect_get_type", "distro": "inspect_get_distro", "product_name": "inspect_get_product_name",
+             "arch": "inspect_get_arch", "hostname": "inspect_get_hostname", "major": "inspect_get_major_version",
+             "minor": "inspect_get_minor_version", "windows_systemroot": "inspect_get_windows_systemroot",
+             "windows_current_control_set": "inspect_get_windows_current_control_set"}
+    for key, name in calls.items():
+        try:
+            value = getattr(g, name)(root)
+        except RuntimeError:  # e.g. the Windows-only calls on a Linux guest
+            continue
+        if value not in (None, "", "unknown"):
+            out[key] = str(value)
+    if "major" in out:
+        out["version"] = f"{out.pop('major')}.{out.pop('minor', '0')}"
+    return out
+
+
 class GuestfsBackend(Backend):
     name = "guestfs"
 
@@ -166,6 +186,7 @@ class GuestfsBackend(Backend):
             g.close()
             raise
         rootfs = RootFS({"/": GuestfsFilesystem(g)}, source=report, mountpoints=set(mounted.values()))
+        rootfs.identity = libguestfs_identity(g, root)
         derived = _derived_mounts(rootfs, volumes, mounted)
         return OpenedGuest(backend=self.name, rootfs=rootfs, images=sources, filesystems=records, notes=notes,
                            volumes=volumes, derived_mounts=derived)

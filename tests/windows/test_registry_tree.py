@@ -143,6 +143,16 @@ def test_no_select_key_is_an_unknown(tmp_path: Path) -> None:
     assert any("Select" in u.message and u.analyzer == "windows_registry" for u in inv.unknowns)
 
 
+def test_backend_identity_is_cross_checked(tmp_path: Path) -> None:
+    """Under libguestfs the backend's own inspection (RootFS.identity) must agree with the registry."""
+    rootfs = RootFS.from_directory(make_tree(tmp_path))
+    rootfs.identity = {"type": "windows", "product_name": "Windows Server 2019 Standard", "version": "10.0",
+                       "arch": "i386", "hostname": "web-srv01", "windows_current_control_set": "ControlSet001"}
+    result, _ctx = run_analyzers(rootfs, Context(rootfs=rootfs))
+    msgs = sorted(u.message.split(":")[0] for u in result.merged.unknowns if u.analyzer == "windows_registry")
+    assert msgs == ["arch", "windows_current_control_set"]
+
+
 def test_plan_blocks_every_service_and_generate_refuses(tree_inventory: Inventory, tmp_path: Path) -> None:
     plan = make_plan(tree_inventory)
     assert plan.containers == []

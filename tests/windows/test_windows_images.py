@@ -99,6 +99,7 @@ def test_guestfs_agrees_with_native_and_libguestfs(windows_images: SampleImages,
     with open_vm([windows_images["qcow2"]], "guestfs") as vm:
         inv = inventory_of(vm)
         check_links(vm.guest.rootfs, windows_images.facts)
+        identity = vm.guest.rootfs.identity  # what the backend's inspection said, cross-checked by the analyzer
         g = vm.guest.rootfs.mounts["/"].g  # the backend's own libguestfs handle: its inspection, no 2nd launch
         (root,) = g.inspect_get_roots()
         libguestfs = {
@@ -109,7 +110,10 @@ def test_guestfs_agrees_with_native_and_libguestfs(windows_images: SampleImages,
             "control_set": g.inspect_get_windows_current_control_set(root),
         }
     native, _ = native_inventory
-    assert facts_of(inv) == facts_of(native)
+    assert facts_of(inv) == facts_of(native)  # incl. no unknowns: the cross-check found no disagreement
+    assert {k: identity.get(k) for k in ("type", "product_name", "version", "arch", "hostname")} == {
+        "type": "windows", "product_name": inv.os.pretty_name, "version": inv.os.version, "arch": inv.os.arch,
+        "hostname": inv.network.hostname}
     assert inv.backend == "guestfs"
     assert libguestfs == {"type": "windows", "product": inv.os.pretty_name, "version": inv.os.version,
                           "arch": inv.os.arch, "hostname": inv.network.hostname,
