@@ -19,10 +19,12 @@ def load_fleet_report(fleet: Path) -> FleetReport:
 
     with FleetStore.open(fleet) as store:
         try:
-            from migrate.fleet.waves import fleet_report  # type: ignore[import-not-found]
-        except ImportError:
+            from migrate.fleet.waves import fleet_report
+        except ModuleNotFoundError as exc:
+            if exc.name != "migrate.fleet.waves":
+                raise
             return FleetReport(fleet=fleet.resolve().name, members=store.members())
-        return fleet_report(store)
+        return fleet_report(store, fleet)
 
 
 def report(
