@@ -100,14 +100,12 @@ class WindowsRegistryAnalyzer(Analyzer):
         version = f"{major}.{minor or 0}" if major is not None else cv.text("CurrentVersion")
         os_info.version = version
         os_info.pretty_name = info.product_name
-        extra = {"product_name": info.product_name}
-        if version:
+        os_info.product_name = info.product_name
+        if major is not None:
+            os_info.version_major, os_info.version_minor = major, minor or 0
+        elif version and all(p.isdigit() for p in version.split(".", 1)):
             head, _, tail = version.partition(".")
-            extra |= {"version_major": head, "version_minor": tail or "0"}
-        for name, value in extra.items():  # OSInfo fields added for every family (issue 11)
-            if name in OSInfo.model_fields and value is not None:
-                field_type = OSInfo.model_fields[name].annotation
-                setattr(os_info, name, int(value) if "int" in str(field_type) and str(value).isdigit() else value)
+            os_info.version_major, os_info.version_minor = int(head), int(tail or 0)
         info.evidence.append(self.evidence(hive.path, f"{cv.path}"))
 
     def _system(self, hive: Hive, info: WindowsInfo, net: NetworkIdentity, f: Findings) -> None:

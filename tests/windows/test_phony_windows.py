@@ -35,6 +35,8 @@ def test_phony_windows_native(phony_windows: list[Path]) -> None:
     assert (inv.os.family, inv.os.distro) == (os_["name"], os_["distro"])
     assert inv.os.pretty_name == os_["product_name"]
     assert inv.os.version == f"{os_['major_version']}.{os_['minor_version']}"
+    assert (inv.os.version_major, inv.os.version_minor) == (int(os_["major_version"]), int(os_["minor_version"]))
+    assert inv.os.product_name == os_["product_name"]
     assert inv.os.arch == os_["arch"]
     assert inv.network.hostname == os_["hostname"]
     assert inv.windows is not None

@@ -57,7 +57,8 @@ def tree_inventory(tmp_path_factory: pytest.TempPathFactory) -> Inventory:
 def test_identification(tree_inventory: Inventory) -> None:
     inv = tree_inventory
     assert (inv.os.family, inv.os.distro, inv.os.version, inv.os.arch) == ("windows", "windows", "10.0", "x86_64")
-    assert inv.os.pretty_name == "Windows Server 2019 Standard"
+    assert inv.os.pretty_name == inv.os.product_name == "Windows Server 2019 Standard"
+    assert (inv.os.version_major, inv.os.version_minor) == (10, 0)  # not CurrentVersion's compatibility "6.3"
     w = inv.windows
     assert w is not None
     assert (w.systemroot, w.current_control_set, w.edition, w.installation_type, w.build, w.domain, w.drivers) == (
