@@ -106,8 +106,10 @@ def dask_client(opts: EngineOptions) -> Iterator[Any]:
     with dask.config.set({"distributed.worker.daemon": True, "distributed.admin.tick.limit": "30s",
                           "distributed.scheduler.allowed-failures": 2,
                           "distributed.worker.memory.terminate": False}):
+        # no dashboard, and the scheduler's small HTTP server on a free port (not 8787: two runs at once)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_port=0, silence_logs=logging.ERROR, memory_limit=0)
+                               scheduler_port=0, silence_logs=logging.ERROR, memory_limit=0,
+                               scheduler_kwargs={"dashboard_address": ":0"})
         client = Client(cluster)
         try:
             yield client
