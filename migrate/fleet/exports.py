@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from pathlib import PurePath
 
 from migrate.model.fleet import FleetMember, FleetReport
 
@@ -56,6 +57,17 @@ def blocker_detail(blocker: str) -> str:
     return detail.strip() if sep else ""
 
 
+def plain_message(m: FleetMember) -> str:
+    """The member's error message without the local folder of its image: the report and its exports go
+    to a client, and the folder says nothing the image's file name does not."""
+    msg = m.error.message if m.error else ""
+    if m.image:
+        folder = str(PurePath(m.image).parent)
+        if folder not in ("", ".", "/"):
+            msg = msg.replace(folder.rstrip("/") + "/", "")
+    return msg
+
+
 def wave_of(report: FleetReport) -> dict[str, int]:
     return {name: w.number for w in report.waves for name in w.members}
 
@@ -73,7 +85,7 @@ def members_csv(report: FleetReport, sizing: dict[str, tuple[int, int, str]] | N
             m.name, m.state, m.readiness, waves.get(m.name), m.os_family, m.distro, m.os_version, ";".join(m.kinds),
             ";".join(m.hostnames), ";".join(m.addresses), len(m.blockers),
             ";".join(sorted({blocker_kind(b) for b in m.blockers})), err.error_class if err else None,
-            err.exit_code if err else None, err.message if err else None, m.owner, m.environment, m.wave_hint,
+            err.exit_code if err else None, plain_message(m) if err else None, m.owner, m.environment, m.wave_hint,
             vcpus, mem, src, (image_names or {}).get(m.name), m.inventory_path, m.plan_path, m.stack_path,
         ])
     return to_csv(MEMBER_COLUMNS, rows)

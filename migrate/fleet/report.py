@@ -17,10 +17,12 @@ import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 
 from pydantic import ValidationError
 
+from migrate import __version__
 from migrate.capacity import report as capacity_report
 from migrate.capacity.plan import plan as capacity_plan
 from migrate.fleet import exports
@@ -190,23 +192,13 @@ def plot_readiness(counts: dict[str, int]) -> str:
 
 def _problem(m: FleetMember) -> str:
     if m.error is not None:
-        return f"{m.error.error_class} (exit {m.error.exit_code}): {_plain_message(m)}"
+        return f"{m.error.error_class} (exit {m.error.exit_code}): {exports.plain_message(m)}"
     if m.blockers:
         more = f" (+{len(m.blockers) - 1} more)" if len(m.blockers) > 1 else ""
         return m.blockers[0] + more
     if m.state == "no-image":
         return "no disk image exported yet"
     return ""
-
-
-def _plain_message(m: FleetMember) -> str:
-    """The error message without the local folder of the image (the report goes to a client)."""
-    msg = m.error.message if m.error else ""
-    if m.image:
-        folder = str(PurePath(m.image).parent)
-        if folder not in ("", "."):
-            msg = msg.replace(folder.rstrip("/") + "/", "")
-    return msg
 
 
 def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
@@ -231,7 +223,7 @@ def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
     for m in members:
         if m.error is not None:
             fails[(m.error.error_class, m.error.exit_code)].append(m)
-    failures = [FailureRow(c, code, [m.name for m in ms], _plain_message(ms[0]))
+    failures = [FailureRow(c, code, [m.name for m in ms], exports.plain_message(ms[0]))
                 for (c, code), ms in sorted(fails.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
 
     sized: dict[str, Sized] = {}
@@ -278,7 +270,9 @@ def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
 
 def render_html(view: View) -> str:
     sub = f"{view.total} VMs · {view.readiness['ready']} ready · {len(view.waves)} migration waves"
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return render("fleet/report.html.j2", title=f"Fleet report: {view.fleet}", subtitle=sub, v=view,
+                  generated=generated, version=__version__,
                   READINESS=READINESS, READINESS_WORDS=READINESS_WORDS, summary_head=capacity_report.SUMMARY_HEAD,
                   outputs=OUTPUT_NAMES)
 

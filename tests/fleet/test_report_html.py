@@ -106,6 +106,8 @@ def test_files_and_exports(fleet):
     assert by["classic-web01"]["wave"] == "1" and by["units01"]["wave"] == "2" and by["legacy-vm07"]["wave"] == ""
     assert (by["broken-vm09"]["error_class"], by["broken-vm09"]["exit_code"]) == ("CorruptImage", "12")
     assert by["broken-vm09"]["image"] == "broken-vm09.qcow2"
+    assert by["broken-vm09"]["error"] == "broken-vm09.qcow2: L1 table beyond the end"  # no local folder
+    assert "/datastore/" not in paths["members_csv"].read_text()
     # the real planner's verdicts: the flagship and classic are ready, the units guest runs programs no
     # package provides (blocked)
     assert (by["shop-vm01"]["readiness"], by["classic-web01"]["readiness"]) == ("ready", "ready")
