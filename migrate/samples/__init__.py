@@ -23,6 +23,7 @@ from migrate.samples import (
     debootstrap,
     export,
     flagship,
+    fleet,
     units,
     windows,
 )
@@ -59,6 +60,7 @@ def _recipe(module) -> Recipe:  # type: ignore[no-untyped-def]
 SAMPLES: dict[str, Recipe] = {r.name: r for r in (_recipe(flagship), _recipe(classic), _recipe(units))}
 SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lamp, corpus_tomcat, corpus_nginx_tls))}  # corpus F1
 SAMPLES |= {r.name: r for r in map(_recipe, (corpus_lemp, corpus_edge, corpus_infra))}  # corpus F2
+SAMPLES["fleet"] = fleet.recipe(SAMPLES)  # the benchmark fleet (issue 9): overlays over the samples above
 SAMPLES |= {r.name: r for r in map(_recipe, (windows,))}  # NTFS + registry hives, no debootstrap
 
 

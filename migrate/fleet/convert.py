@@ -1,0 +1,265 @@
+"""Fleet plan, convert and build: every inspected VM planned, every ready VM converted, images shared.
+
+- ``plan_fleet``: each inspected member's stored inventory is planned with its guest open (the
+  planner looks into config files); ``members/<name>/plan.yaml`` is written and the member's
+  readiness set: ready = no blocker-severity item in its plan (VM-level or any container's), else
+  blocked with each blocker as "kind: detail". A member whose plan fails is that member's failure
+  (stage "plan"), never the fleet's.
+- ``convert_fleet``: each ready member becomes a stack under ``members/<name>/stack`` (the same
+  inspect → graph → plan → generate as ``migrate convert``; its plan.yaml, inventory.json and graph
+  are kept in the stack). One failing member is one failed row.
+- ``build_fleet_stacks``: one base image per OS release for the whole fleet (``migrate base-image``
+  for each distinct base the plans name), and each distinct service image built once: services whose
+  build contexts are identical (same Dockerfile, same files, same modes, same build arguments: the
+  same packages and the same files) share one image, built for the first and tagged with every other
+  stack's own image name, so each compose file runs as generated. Labels that differ between the
+  stacks sharing an image (the source VM ...) are left off the shared image; compose labels on the
+  services still carry them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from migrate.errors import MigrateError, UsageError
+from migrate.fsutil import atomic_write_text
+from migrate.model.fleet import FleetMember, MemberError
+from migrate.model.inventory import Inventory
+from migrate.model.plan import Plan
+
+Progress = Callable[[str], None]
+PLANNABLE = ("inspected", "planned", "converted")
+
+
+def _noop(_msg: str) -> None:
+    pass
+
+
+def member_error(exc: MigrateError, stage: str) -> MemberError:
+    """The error class and exit code `migrate plan/convert` would have given (one line, no guest content)."""
+    from migrate.fleet.worker import error_dict
+
+    d = error_dict(exc)
+    return MemberError(error_class=d["error_class"], exit_code=d["exit_code"], message=d["message"],
+                       stage=stage)  # type: ignore[arg-type]
+
+
+def plan_blockers(plan: Plan) -> list[str]:
+    """Every blocker-severity item of a plan, as "kind: detail" (VM-level first, then by container)."""
+    out = [f"{b.kind}: {b.detail}" for b in plan.fitness.blockers if b.severity == "blocker"]
+    for c in sorted(plan.containers, key=lambda c: c.name):
+        out += [f"{b.kind}: {c.name}: {b.detail}" for b in c.fitness.blockers if b.severity == "blocker"]
+    return out
+
+
+@dataclass
+class FleetStepResult:
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _image_paths(member: FleetMember) -> list[Path]:
+    if not member.image:
+        raise UsageError(f"fleet member {member.name} has no disk image")
+    return [Path(member.image)]
+
+
+def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", options: object = None) -> FleetMember:
+    """Plan one inspected member; returns the member with plan_path, readiness and blockers set."""
+    from migrate.graph import build_graph
+    from migrate.inspect import open_vm
+    from migrate.plan import make_plan
+
+    if not member.inventory_path:
+        raise UsageError(f"fleet member {member.name} has no inventory: run `migrate fleet inspect` first")
+    inv = Inventory.load(Path(fleet_dir) / member.inventory_path)
+    with open_vm(_image_paths(member), backend) as vm:
+        plan = make_plan(inv, build_graph(inv), options, reader=vm.guest.rootfs)  # type: ignore[arg-type]
+    rel = Path(member.inventory_path).parent / "plan.yaml"
+    atomic_write_text(Path(fleet_dir) / rel, plan.to_yaml())
+    blockers = plan_blockers(plan)
+    return member.model_copy(update={"plan_path": str(rel), "readiness": "blocked" if blockers else "ready",
+                                     "blockers": blockers, "state": "planned", "error": None})
+
+
+def plan_fleet(store: object, *, backend: str = "auto", progress: Progress = _noop) -> FleetStepResult:
+    """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore)."""
+    t0 = time.monotonic()
+    res = FleetStepResult()
+    root = Path(store.root)  # type: ignore[attr-defined]
+    for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
+        if m.state not in PLANNABLE:
+            res.skipped.append(m.name)
+            continue
+        try:
+            new = plan_member(root, m, backend=backend)
+            res.done.append(m.name)
+        except MigrateError as exc:
+            new = m.model_copy(update={"readiness": "failed", "error": member_error(exc, "plan"), "blockers": []})
+            res.failed.append(m.name)
+        store.upsert_member(new)  # type: ignore[attr-defined]
+        progress(f"plan {m.name}: {new.readiness}")
+    res.seconds = round(time.monotonic() - t0, 2)
+    return res
+
+
+def convert_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto") -> FleetMember:
+    from migrate.generate import convert
+
+    stack_rel = Path(member.inventory_path or f"members/{member.name}/inventory.json").parent / "stack"
+    _result, plan = convert(_image_paths(member), Path(fleet_dir) / stack_rel, backend=backend)
+    blockers = plan_blockers(plan)
+    return member.model_copy(update={"stack_path": str(stack_rel), "state": "converted", "error": None,
+                                     "readiness": "blocked" if blockers else "ready", "blockers": blockers})
+
+
+def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | None = None,
+                  progress: Progress = _noop) -> FleetStepResult:
+    """Convert every ready member (or the named ones) to a stack beside the others."""
+    t0 = time.monotonic()
+    res = FleetStepResult()
+    root = Path(store.root)  # type: ignore[attr-defined]
+    for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
+        if (members is not None and m.name not in members) or m.readiness != "ready" or not m.image:
+            res.skipped.append(m.name)
+            continue
+        try:
+            new = convert_member(root, m, backend=backend)
+            res.done.append(m.name)
+        except MigrateError as exc:
+            new = m.model_copy(update={"error": member_error(exc, "convert")})
+            res.failed.append(m.name)
+        store.upsert_member(new)  # type: ignore[attr-defined]
+        progress(f"convert {m.name}: {'failed' if m.name in res.failed else 'stack written'}")
+    res.seconds = round(time.monotonic() - t0, 2)
+    return res
+
+
+# --------------------------------------------------------------------------------------------------
+# shared images
+
+
+def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], target: str | None) -> str:
+    """A hash of what decides an image: every file of the build context (path, type, mode, content or link
+    target), the Dockerfile's name, the build arguments and the target stage. Labels are not in it."""
+    h = hashlib.sha256()
+    h.update(f"dockerfile={dockerfile}\ntarget={target}\n".encode())
+    for k in sorted(build_args):
+        h.update(f"arg {k}={build_args[k]}\n".encode())
+    root = Path(context)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                h.update(f"link {rel} -> {os.readlink(p)}\n".encode())
+            elif stat.S_ISREG(st.st_mode):
+                h.update(f"file {rel} {st.st_mode & 0o7777:o} {st.st_size}\n".encode())
+                with open(p, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+        for d in dirnames:
+            h.update(f"dir {Path(dirpath, d).relative_to(root).as_posix()}\n".encode())
+    return h.hexdigest()
+
+
+@dataclass
+class SharedImage:
+    digest: str  # context hash
+    tag: str  # the shared tag: migrate-fleet/<service>:<hash12>
+    image_id: str | None
+    users: list[tuple[str, str, str]]  # (member, service, the stack's own image name)
+    built_for: str  # member whose context was built
+
+
+@dataclass
+class FleetBuildResult:
+    base_images: list[str]
+    stacks: int
+    services: int
+    images_built: int
+    shared: list[SharedImage]
+    failed: dict[str, str]  # member -> one line
+    seconds: float
+
+
+def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str]) -> dict[str, SharedImage]:
+    """Group the buildable services of ``stacks`` (member -> stack dir) by context hash."""
+    from migrate.build import image_tag
+    from migrate.deploy import load_stack
+
+    groups: dict[str, SharedImage] = {}
+    for member in sorted(stacks):
+        stack = load_stack(stacks[member])
+        for svc in sorted(stack.services.values(), key=lambda s: s.name):
+            if svc.build_context is None:
+                continue
+            args = {**svc.build_args, "BASE_IMAGE": base_for(member)}
+            digest = context_hash(svc.build_context, svc.dockerfile, args, svc.build_target)
+            own = image_tag(stack, svc)
+            g = groups.get(digest)
+            if g is None:
+                groups[digest] = SharedImage(digest, f"migrate-fleet/{svc.name}:{digest[:12]}", None,
+                                             [(member, svc.name, own)], member)
+            else:
+                g.users.append((member, svc.name, own))
+    return groups
+
+
+def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: object = None,
+                       progress: Progress = _noop) -> FleetBuildResult:
+    """Build the images of every converted member's stack: one base per OS release, each distinct service
+    image once (see the module docstring)."""
+    from migrate.baseimage import make_base_image
+    from migrate.build import build_service
+    from migrate.deploy import load_stack
+    from migrate.docker_engine import Engine
+
+    t0 = time.monotonic()
+    eng = engine if engine is not None else Engine()
+    stacks = {m.name: Path(fleet_dir) / m.stack_path for m in members if m.stack_path and m.state == "converted"}
+    base_of: dict[str, str] = {}
+    for name, d in stacks.items():
+        plan = Plan.load(d / "plan.yaml")
+        bases = sorted({c.base.image for c in plan.containers})
+        base_of[name] = bases[0] if bases else "debian:bookworm-slim"
+    for ref in sorted(set(base_of.values())):
+        progress(f"base image {ref}")
+        make_base_image(ref, engine=eng)  # type: ignore[arg-type]
+    groups = plan_shared_images(stacks, base_of.__getitem__)
+    failed: dict[str, str] = {}
+    built = 0
+    for digest in sorted(groups, key=lambda d: (groups[d].tag, d)):
+        g = groups[digest]
+        member, svc_name, _own = g.users[0]
+        stack = load_stack(stacks[member])
+        svc = stack.services[svc_name]
+        common = dict(svc.build_labels)
+        for m2, s2, _ in g.users[1:]:
+            other = load_stack(stacks[m2]).services[s2].build_labels
+            common = {k: v for k, v in common.items() if other.get(k) == v}
+        shared = replace(svc, image=g.tag, build_labels=common)
+        progress(f"build {g.tag} for {len(g.users)} stack(s)")
+        try:
+            result = build_service(eng, stack, shared, base_image=base_of[member])  # type: ignore[arg-type]
+        except MigrateError as exc:
+            for m2, _s2, _ in g.users:
+                failed[m2] = f"{svc_name}: {exc}".splitlines()[0]
+            continue
+        built += 1
+        g.image_id = result.image_id
+        for _m2, _s2, own in g.users:
+            eng.docker("tag", g.tag, own)  # type: ignore[attr-defined]
+    services = sum(len(g.users) for g in groups.values())
+    return FleetBuildResult(sorted(set(base_of.values())), len(stacks), services, built,
+                            sorted(groups.values(), key=lambda g: g.tag), failed, round(time.monotonic() - t0, 2))
