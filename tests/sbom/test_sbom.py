@@ -146,26 +146,45 @@ def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProc
                           cwd=cwd, timeout=600, env={**os.environ, **EPOCH})
 
 
-def test_cli_sbom_sources_and_errors(stack: tuple[Plan, Path], tmp_path: Path) -> None:
+def _main(capsys, *args: str | Path) -> tuple[int, str, str]:
+    """The real CLI entry point in this process (exit codes mapped by migrate.cli.main), quicker than a
+    subprocess per call; the end-to-end test below runs the command as a process."""
+    from migrate.cli.main import main
+
+    argv = sys.argv
+    sys.argv = ["migrate", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.argv = argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_sbom_sources_and_errors(stack: tuple[Plan, Path], tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH["SOURCE_DATE_EPOCH"])
     plan, outdir = stack
     inv_file = tmp_path / "inventory.json"
     inv_file.write_text(load_fixture("flagship-debian12").to_json())
-    r = _cli("sbom", inv_file, "-o", tmp_path / "vm.cdx.json", "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["describes"] == "the VM shop-vm01"
-    valid((tmp_path / "vm.cdx.json").read_text())
-    r = _cli("sbom", outdir, "-s", "nginx", "-o", tmp_path / "nginx.cdx.json")
-    assert r.returncode == 0, r.stderr
+    code, out, err = _main(capsys, "sbom", inv_file, "-o", tmp_path / "vm.cdx.json", "--json")
+    assert code == 0, err
+    assert json.loads(out)["describes"] == "the VM shop-vm01"
+    assert (tmp_path / "vm.cdx.json").read_text() == inventory_bom(load_fixture("flagship-debian12"), environ=EPOCH)
+    code, _, err = _main(capsys, "sbom", outdir, "-s", "nginx", "-o", tmp_path / "nginx.cdx.json")
+    assert code == 0, err
     assert valid((tmp_path / "nginx.cdx.json").read_text())["metadata"]["component"]["name"].endswith("-nginx")
-    r = _cli("sbom", outdir, "-o", tmp_path / "stack.cdx.json")
-    assert r.returncode == 0, r.stderr
-    valid((tmp_path / "stack.cdx.json").read_text())
-    r = _cli("sbom", outdir, "-s", "nope", "-o", tmp_path / "x.json")
-    assert r.returncode == 2 and "no such service" in r.stderr and not (tmp_path / "x.json").exists()
+    code, _, err = _main(capsys, "sbom", outdir / "plan.yaml", "-o", tmp_path / "stack.cdx.json")
+    assert code == 0, err
+    assert (tmp_path / "stack.cdx.json").read_text() == stack_bom(plan, outdir, environ=EPOCH)
+    code, _, err = _main(capsys, "sbom", outdir, "-s", "nope", "-o", tmp_path / "x.json")
+    assert code == 2 and "no such service" in err and not (tmp_path / "x.json").exists()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    r = _cli("sbom", bad, "-o", tmp_path / "y.json")
-    assert r.returncode == 20 and "bad.json" in r.stderr and "Traceback" not in r.stderr
+    code, _, err = _main(capsys, "sbom", bad, "-o", tmp_path / "y.json")
+    assert code == 20 and "bad.json" in err and "Traceback" not in err
     assert not (tmp_path / "y.json").exists()
 
 
