@@ -5,7 +5,6 @@ for image names, OCI labels, org labels and base images."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -126,12 +125,17 @@ def test_default_names_without_a_config() -> None:
     assert {n for n, img in changed.items() if img != plan.container(n).image} == {"nginx"}
 
 
-def test_cli_bad_config_exit_45_without_output(tmp_path: Path) -> None:
+def test_cli_bad_config_exit_45_without_output(tmp_path: Path, capsys, monkeypatch) -> None:
+    from migrate.cli.main import main
+
     (tmp_path / ".git").mkdir()
     (tmp_path / "migrate.yaml").write_text("org: acme\nregistry_url: r.example\n")
     out = tmp_path / "plan.yaml"
-    proc = subprocess.run([sys.executable, "-m", "migrate", "plan", str(INVENTORIES / "flagship-debian12.json"),
-                           "-o", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 45, proc.stderr
-    assert "migrate.yaml" in proc.stderr and "registry_url" in proc.stderr and "Traceback" not in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["migrate", "plan", str(INVENTORIES / "flagship-debian12.json"), "-o", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 45, err
+    assert "migrate.yaml" in err and "registry_url" in err and "Traceback" not in err
     assert not out.exists()
