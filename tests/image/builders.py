@@ -134,10 +134,15 @@ def guest_tree(root: Path) -> Path:
 
 def make_luks1(path: Path, payload: Path, passphrase: bytes, *, iterations: int = 1000,
                uuid: str | None = None) -> Path:
-    """A LUKS1 volume whose payload is ``payload`` (a filesystem image). The header and key slot are
-    cryptsetup's own (``luksFormat --type luks1`` with a volume key we chose); the kernel here has no
-    device-mapper, so the payload is encrypted with that key as dm-crypt's aes-xts-plain64 does it
-    (one AES-XTS data unit per 512-byte sector, the sector number as tweak) through OpenSSL."""
+    return make_luks(path, payload, passphrase, luks_type="luks1", pbkdf=("pbkdf2", iterations), uuid=uuid)
+
+
+def make_luks(path: Path, payload: Path, passphrase: bytes, *, luks_type: str = "luks2",
+              pbkdf: tuple[str, int] = ("argon2id", 4), memory_kib: int = 32768, uuid: str | None = None) -> Path:
+    """A LUKS1/LUKS2 volume whose payload is ``payload`` (a filesystem image). The header and key slot are
+    cryptsetup's own (``luksFormat`` with a volume key we chose, data at 2 MiB); the kernel here has no
+    device-mapper, so the payload is encrypted with that key as dm-crypt's aes-xts-plain64 does it (one
+    AES-XTS data unit per 512-byte sector, the sector number as tweak) through OpenSSL."""
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     data = payload.read_bytes()
@@ -148,22 +153,27 @@ def make_luks1(path: Path, payload: Path, passphrase: bytes, *, iterations: int 
     key = os.urandom(64)
     keyfile = path.with_name(path.name + ".volume-key")
     keyfile.write_bytes(key)
+    kdf, cost = pbkdf
+    opts = ["--pbkdf", kdf, "--pbkdf-force-iterations", str(cost)]
+    if kdf != "pbkdf2":
+        opts += ["--pbkdf-memory", str(memory_kib), "--pbkdf-parallel", "1"]
+    if luks_type == "luks1":
+        opts += ["--align-payload", "4096"]
+    else:
+        opts += ["--offset", "4096", "--luks2-metadata-size", "16k", "--luks2-keyslots-size", "1m",
+                 "--sector-size", "512"]  # 512-byte data units, as the phony guests' appliance-made LUKS2 has
     try:
-        subprocess.run(["cryptsetup", "luksFormat", "--batch-mode", "--type", "luks1", "--cipher", "aes-xts-plain64",
-                        "--key-size", "512", "--volume-key-file", os.fspath(keyfile), "--pbkdf-force-iterations",
-                        str(iterations), "--align-payload", "4096", *(["--uuid", uuid] if uuid else []),
-                        "--key-file", "-", os.fspath(path)],
+        subprocess.run(["cryptsetup", "luksFormat", "--batch-mode", "--type", luks_type, "--cipher", "aes-xts-plain64",
+                        "--key-size", "512", "--volume-key-file", os.fspath(keyfile), *opts,
+                        *(["--uuid", uuid] if uuid else []), "--key-file", "-", os.fspath(path)],
                        input=passphrase, check=True, capture_output=True)
     finally:
         keyfile.unlink()
-    dump = subprocess.run(["cryptsetup", "luksDump", os.fspath(path)], check=True, capture_output=True).stdout
-    offset = int(next(line.split(b":")[1] for line in dump.splitlines() if line.startswith(b"Payload offset:"))) * 512
-    assert offset == header_bytes, offset
     out = bytearray(len(data))
     for sector in range(len(data) // 512):
         enc = Cipher(algorithms.AES(key), modes.XTS(sector.to_bytes(16, "little"))).encryptor()
         out[sector * 512:(sector + 1) * 512] = enc.update(data[sector * 512:(sector + 1) * 512]) + enc.finalize()
     with open(path, "r+b") as fh:
-        fh.seek(offset)
+        fh.seek(header_bytes)
         fh.write(out)
     return path

@@ -17,7 +17,7 @@ from migrate.errors import EXIT_CODES, EncryptedVolume, KeyFileRefused, UsageErr
 from migrate.image.keys import Key, key_store, parse_key
 from migrate.image.native import NativeBackend
 from migrate.inspect import inspect_images
-from tests.image.builders import guest_tree, make_disk, make_ext4, make_luks1
+from tests.image.builders import guest_tree, make_disk, make_ext4, make_luks, make_luks1
 
 PASSPHRASE = "correct horse battery staple"
 CRYPT_ROOT_UUID = "22222222-3333-4444-5555-666666666666"
@@ -119,6 +119,22 @@ def test_key_never_lands_in_output(luks_guest, tmp_path):
     proc = run_cli("inspect", str(luks_guest), "--backend", "native", "--key", "/dev/sda2:key:bad-key-42")
     assert proc.returncode == EXIT_CODES["WrongKey"] == 38, proc.stderr
     assert "Traceback" not in proc.stderr and "bad-key-42" not in proc.stderr and "/dev/sda2" in proc.stderr
+
+
+@pytest.mark.parametrize("pbkdf", [("argon2id", 4), ("argon2i", 4), ("pbkdf2", 1000)])
+def test_luks2_opened_natively(pbkdf, tmp_path):
+    """LUKS2 as cryptsetup writes it (Argon2id/Argon2i/PBKDF2 key slots): the native reader derives the
+    key, checks the header's digest and decrypts the data segment; a wrong key is exit 38."""
+    tree = guest_tree(tmp_path / "root")
+    (tree / "etc/fstab").write_text(f"UUID={CRYPT_ROOT_UUID} / ext4 defaults 0 1\n")
+    root = make_ext4(tmp_path / "root.img", tree, 16, uuid=CRYPT_ROOT_UUID)
+    luks = make_luks(tmp_path / "luks2.img", root, PASSPHRASE.encode(), pbkdf=pbkdf, uuid=LUKS_UUID)
+    disk = make_disk(tmp_path / "disk.raw", 24, [(20, luks, "linux")])
+    with pytest.raises(WrongKey):
+        NativeBackend().open([disk], key_store([f"{LUKS_UUID}:key:nope"]))
+    with NativeBackend().open([disk], key_store([f"{LUKS_UUID}:key:{PASSPHRASE}"])) as guest:
+        assert guest.rootfs.read_bytes("/usr/bin/tool") == bytes(range(256)) * 300
+        assert {f.device: f.uuid for f in guest.filesystems}[f"/dev/mapper/luks-{LUKS_UUID}"] == CRYPT_ROOT_UUID
 
 
 # -- /usr on a partition of its own that fstab does not name ----------------------------------------
