@@ -52,3 +52,14 @@ def start_cli(*args: str) -> subprocess.Popen:
     """`migrate …` in its own session, so a test can kill it and everything it started."""
     return subprocess.Popen([sys.executable, "-m", "migrate", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, start_new_session=True)
+
+
+def fifo_backed(folder: Path, name: str = "fifo-backed.qcow2") -> Path:
+    """A qcow2 whose backing file is a FIFO in its own folder (a naive reader would block on it
+    forever; refused: ChainMemberNotRegular). The FIFO itself sits in the folder a scan walks."""
+    fifo = folder / "backing.fifo"
+    os.mkfifo(fifo)
+    p = folder / name
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", fifo.name, "-F", "raw", p, "64M"],
+                   check=True, cwd=folder)
+    return p

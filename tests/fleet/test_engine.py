@@ -17,7 +17,7 @@ from migrate.fleet.sources import add_sources
 from migrate.fleet.store import FleetStore
 from migrate.fleet.worker import InspectTask, inspect_member
 from migrate.model.inventory import Inventory
-from tests.fleet.smallfleet import chain_escape, make_overlays, migrate_cli
+from tests.fleet.smallfleet import chain_escape, fifo_backed, make_overlays, migrate_cli
 
 OPTS = EngineOptions(workers=2, backend="native", timeout=120)
 
@@ -25,12 +25,14 @@ OPTS = EngineOptions(workers=2, backend="native", timeout=120)
 @pytest.fixture
 def mixed_fleet(tmp_path, units_images, bad_images):
     """Four real guests, a guest full of hostile symlinks, a truncated qcow2, a qcow2 whose backing
-    file is /etc/passwd, and an image that vanishes between add and inspect."""
+    file is /etc/passwd, one whose backing file is a FIFO, and an image that vanishes between add and
+    inspect."""
     images = tmp_path / "images"
     make_overlays(images, units_images["base"], 5)
     os.link(bad_images["truncated-qcow2"], images / "truncated.qcow2")
     os.link(bad_images["hostile"], images / "hostile.img")
     chain_escape(images)
+    fifo_backed(images)
     store = FleetStore.create(tmp_path / "fleet")
     add_sources(store, [str(images)])
     (images / "vm05.qcow2").unlink()  # gone after add
@@ -42,13 +44,13 @@ def test_failures_stay_in_their_rows_and_reruns_skip(mixed_fleet):
     store, images = mixed_fleet
     summary = run_inspect(store, OPTS)
     members = {m.name: m for m in store.members()}
-    assert store.counts() == {"failed": 3, "inspected": 5}
-    assert (summary.inspected, summary.failed) == (5, 3)
+    assert store.counts() == {"failed": 4, "inspected": 5}
+    assert (summary.inspected, summary.failed) == (5, 4)
     codes = {n: (m.error.error_class, m.error.exit_code) for n, m in members.items() if m.error}
     assert codes == {"truncated": ("CorruptImage", 12), "escape": ("ChainMemberOutside", 30),
-                     "vm05": ("ImageNotFound", 10)}
+                     "fifo-backed": ("ChainMemberNotRegular", 31), "vm05": ("ImageNotFound", 10)}
     # the same exit codes as `migrate inspect` on each image
-    for name in ("truncated", "escape"):
+    for name in ("truncated", "escape", "fifo-backed"):
         proc = migrate_cli("inspect", "--backend", "native", "--json", members[name].image)
         assert proc.returncode == codes[name][1] == EXIT_CODES[codes[name][0]], proc.stderr
     # inventories written by the workers, with the facts kept in the store
@@ -72,7 +74,7 @@ def test_failures_stay_in_their_rows_and_reruns_skip(mixed_fleet):
     assert (third.inspected, third.unchanged, third.stale) == (1, 1, 2)
     assert store.get("vm01").fingerprint != old_fp and store.get("vm02").state == "inspected"
     assert [len(store.inspections(n)) for n in ("vm01", "vm02")] == [2, 1]
-    assert store.counts() == {"failed": 3, "inspected": 5}
+    assert store.counts() == {"failed": 4, "inspected": 5}
 
 
 def test_memory_cap_and_timeout_fail_only_that_image(tmp_path, units_images):
