@@ -14,10 +14,14 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from migrate.model.bench import BenchResults
 from migrate.model.capacity import CapacityReport
 from migrate.report.html import PALETTE, SERIES_STYLES, export_pdf, plt, render, svg, write_files
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PLOTS = ("hosts", "packing", "ecdf", "efficiency", "timeseries", "memory")
 BENCH_PLOTS = ("efficiency", "timeseries", "memory")
@@ -73,7 +77,7 @@ def _legend_below(fig, axes, ncol: int) -> None:
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
 
 
-def plot_hosts(rep: CapacityReport) -> str:
+def figure_hosts(rep: CapacityReport) -> Figure:
     """Hosts needed against headroom: one panel per container scenario, today's count as the reference.
     Rules differ in line style and marker; markers are hollow and of decreasing size, so where two rules
     give the same count both stay visible."""
@@ -100,10 +104,10 @@ def plot_hosts(rep: CapacityReport) -> str:
     axes[0].set_ylim(bottom=0)
     axes[0].yaxis.get_major_locator().set_params(integer=True)
     _legend_below(fig, list(axes), ncol=4)
-    return svg(fig)
+    return fig
 
 
-def plot_packing(rep: CapacityReport) -> str:
+def figure_packing(rep: CapacityReport) -> Figure:
     pyplot = plt()
     n = len(rep.scenarios)
     fig, axes = pyplot.subplots(n, 1, figsize=(FULL_WIDTH, 1.9 * n + 0.4), squeeze=False, sharey=True)
@@ -122,10 +126,10 @@ def plot_packing(rep: CapacityReport) -> str:
     axes[-1, 0].set_xlabel("host")
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    return svg(fig)
+    return fig
 
 
-def plot_ecdf(rep: CapacityReport) -> str:
+def figure_ecdf(rep: CapacityReport) -> Figure:
     import numpy as np
 
     pyplot = plt()
@@ -142,10 +146,10 @@ def plot_ecdf(rep: CapacityReport) -> str:
         ax.set_ylabel("fraction of VMs")
         ax.grid(color="#eeeeee")
     _legend_below(fig, list(axes), ncol=2)
-    return svg(fig)
+    return fig
 
 
-def plot_efficiency(bench: BenchResults) -> str | None:
+def figure_efficiency(bench: BenchResults) -> Figure | None:
     ss = [s for s in bench.canonical().summary if s.efficiency and s.workload == bench.settings.workloads[0]]
     if not ss:
         return None
@@ -160,10 +164,10 @@ def plot_efficiency(bench: BenchResults) -> str | None:
     ax.axhline(1.0, color="#7f7f7f", lw=0.8, ls="--")
     ax.set_ylim(0, 1.3)
     ax.set_ylabel("throughput / bare processes")
-    return svg(fig)
+    return fig
 
 
-def plot_timeseries(bench: BenchResults) -> str | None:
+def figure_timeseries(bench: BenchResults) -> Figure | None:
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(FULL_WIDTH, 3.2))
     wl = bench.settings.workloads[0]
@@ -184,10 +188,10 @@ def plot_timeseries(bench: BenchResults) -> str | None:
     ax.set_xlabel("second of the run")
     ax.set_ylabel("events/s per instance")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return svg(fig)
+    return fig
 
 
-def plot_memory(bench: BenchResults) -> str | None:
+def figure_memory(bench: BenchResults) -> Figure | None:
     ss = [s for s in bench.canonical().summary if s.workload == bench.settings.workloads[0]
           and s.fixed_mem_per_instance_mib is not None]
     if not ss:
@@ -202,7 +206,35 @@ def plot_memory(bench: BenchResults) -> str | None:
            label="added under load")
     ax.set_ylabel("MiB per instance")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return svg(fig)
+    return fig
+
+
+def plot_hosts(rep: CapacityReport) -> str:
+    return svg(figure_hosts(rep))
+
+
+def plot_packing(rep: CapacityReport) -> str:
+    return svg(figure_packing(rep))
+
+
+def plot_ecdf(rep: CapacityReport) -> str:
+    return svg(figure_ecdf(rep))
+
+
+def _bench_svg(fig: Figure | None) -> str | None:
+    return svg(fig) if fig is not None else None
+
+
+def plot_efficiency(bench: BenchResults) -> str | None:
+    return _bench_svg(figure_efficiency(bench))
+
+
+def plot_timeseries(bench: BenchResults) -> str | None:
+    return _bench_svg(figure_timeseries(bench))
+
+
+def plot_memory(bench: BenchResults) -> str | None:
+    return _bench_svg(figure_memory(bench))
 
 
 def ratio(before: int, after: int) -> float:
