@@ -39,6 +39,7 @@ def after(stage: str, *, outdir: Path | None = None, plan: Plan | None = None,
     stack = arg(outdir) if outdir is not None else "OUTDIR"
     name = project or (plan.name if plan is not None else "NAME")
     secrets = f" --secrets-file {arg(secrets_file)}" if secrets_file else ""
+    named = f" --project {arg(project)}" if project else ""  # a name given to one step goes to the next
     disks = " ".join(arg(i) for i in images) or "IMAGE..."
     export_dir = arg(data) if data is not None else data_dir(outdir)
     has_data = plan is None or bool(plan.volumes)
@@ -47,8 +48,8 @@ def after(stage: str, *, outdir: Path | None = None, plan: Plan | None = None,
         "data-export": [f"migrate data export {disks} -o {export_dir}"] if has_data else [],
         "data-import": [f"migrate data import {export_dir} --project {arg(name)} --outdir {stack}"]
         if has_data else [],
-        "up": [f"migrate up {stack}{secrets}"],
-        "verify": [f"migrate verify {stack}{secrets}"],
+        "up": [f"migrate up {stack}{named}{secrets}"],
+        "verify": [f"migrate verify {stack}{named}{secrets}"],
     }
     out: list[str] = []
     if stage == "generate" and plan is not None and plan.secrets and not secrets_file:

@@ -87,5 +87,7 @@ def test_next_steps_follow_the_project_order(tmp_path):
     assert not any("docker compose" in s or "guestmount" in s for s in commands)
     assert after("up", outdir=tmp_path, plan=plan, secrets_file=tmp_path / "s.env") == [
         f"migrate verify {tmp_path} --secrets-file {tmp_path / 's.env'}"]
+    assert after("data-import", outdir=tmp_path, plan=plan, project="shop-test") == [
+        f"migrate up {tmp_path} --project shop-test", f"migrate verify {tmp_path} --project shop-test"]
     no_data = plan.model_copy(update={"volumes": []})
     assert [s.split()[1] for s in after("build", plan=no_data, outdir=tmp_path)] == ["up", "verify"]
