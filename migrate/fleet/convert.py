@@ -11,17 +11,21 @@
 - ``build_fleet_stacks``: one base image per OS release for the whole fleet (``migrate base-image``
   for each distinct base the plans name), and each distinct service image built once: services whose
   build contexts are identical (same Dockerfile, same files, same modes, same build arguments: the
-  same packages and the same files) share one image, built for the first and tagged with every other
-  stack's own image name, so each compose file runs as generated. Labels that differ between the
-  stacks sharing an image (the source VM ...) are left off the shared image; compose labels on the
-  services still carry them.
+  same packages and the same files; comments and LABEL lines aside) share one image, built once and
+  tagged with every stack's own image name, so each compose file runs as generated. Labels that
+  differ between the stacks sharing an image (the source VM ...) are left off the shared image; the
+  compose labels of each service still carry them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shlex
+import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -147,9 +151,87 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
 # shared images
 
 
+_DIRECTIVE = re.compile(r"^#\s*(syntax|escape|check)\s*=", re.I)
+
+
+def dockerfile_lines(text: str) -> list[str]:
+    """The Dockerfile's logical lines (continuations joined), without comments (parser directives kept)."""
+    out: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not current and stripped.startswith("#") and not (not out and _DIRECTIVE.match(stripped)):
+            continue
+        current = f"{current} {stripped}" if current else stripped
+        if current.endswith("\\"):
+            current = current[:-1].rstrip()
+            continue
+        if current:
+            out.append(current)
+        current = ""
+    if current:
+        out.append(current)
+    return out
+
+
+def _is_label(line: str) -> bool:
+    return line.split(None, 1)[0].upper() == "LABEL"
+
+
+def label_pairs(line: str) -> list[tuple[str, str]]:
+    pairs = []
+    for token in shlex.split(line.split(None, 1)[1] if " " in line else ""):
+        key, _, value = token.partition("=")
+        pairs.append((key, value))
+    return pairs
+
+
+def image_body(text: str) -> str:
+    """What decides the image's content: the instructions without comments and without LABEL (labels
+    name the source VM and differ between clones whose images are otherwise identical)."""
+    return "\n".join(ln for ln in dockerfile_lines(text) if not _is_label(ln))
+
+
+def _label_ranges(lines: list[str]) -> list[tuple[int, int]]:
+    """Line ranges [start, end) of the LABEL instructions (with their continuation lines)."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(lines):
+        start = i
+        is_label = lines[i].strip().upper().startswith("LABEL ")
+        while lines[i].rstrip().endswith("\\") and i + 1 < len(lines):
+            i += 1
+        i += 1
+        if is_label:
+            out.append((start, i))
+    return out
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def shared_dockerfile(texts: list[str]) -> str:
+    """The Dockerfile to build once for several stacks: the first one as written, each LABEL instruction
+    keeping only the labels every stack gives the same value (labels are the only difference allowed)."""
+    lines = texts[0].splitlines()
+    labels = [[ln for ln in dockerfile_lines(t) if _is_label(ln)] for t in texts]
+    out: list[str] = []
+    pos = 0
+    for k, (start, end) in enumerate(_label_ranges(lines)):
+        out += lines[pos:start]
+        pos = end
+        mine = label_pairs(labels[0][k])
+        common = [(key, v) for key, v in mine if all(k < len(o) and (key, v) in label_pairs(o[k]) for o in labels[1:])]
+        if common:
+            out.append("LABEL " + " \\\n      ".join(f"{key}={_quote(v)}" for key, v in common))
+    out += lines[pos:]
+    return "\n".join(out) + "\n"
+
+
 def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], target: str | None) -> str:
     """A hash of what decides an image: every file of the build context (path, type, mode, content or link
-    target), the Dockerfile's name, the build arguments and the target stage. Labels are not in it."""
+    target; the Dockerfile as :func:`image_body`), the build arguments and the target stage."""
     h = hashlib.sha256()
     h.update(f"dockerfile={dockerfile}\ntarget={target}\n".encode())
     for k in sorted(build_args):
@@ -163,6 +245,9 @@ def context_hash(context: Path, dockerfile: str, build_args: dict[str, str], tar
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
                 h.update(f"link {rel} -> {os.readlink(p)}\n".encode())
+            elif rel == dockerfile:
+                body = image_body(p.read_text(errors="replace")).encode()
+                h.update(f"dockerfile {st.st_mode & 0o7777:o} {len(body)}\n".encode() + body)
             elif stat.S_ISREG(st.st_mode):
                 h.update(f"file {rel} {st.st_mode & 0o7777:o} {st.st_size}\n".encode())
                 with open(p, "rb") as fh:
@@ -193,7 +278,8 @@ class FleetBuildResult:
     seconds: float
 
 
-def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str]) -> dict[str, SharedImage]:
+def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str],
+                       services: list[str] | None = None) -> dict[str, SharedImage]:
     """Group the buildable services of ``stacks`` (member -> stack dir) by context hash."""
     from migrate.build import image_tag
     from migrate.deploy import load_stack
@@ -202,7 +288,7 @@ def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str]) 
     for member in sorted(stacks):
         stack = load_stack(stacks[member])
         for svc in sorted(stack.services.values(), key=lambda s: s.name):
-            if svc.build_context is None:
+            if svc.build_context is None or (services is not None and svc.name not in services):
                 continue
             args = {**svc.build_args, "BASE_IMAGE": base_for(member)}
             digest = context_hash(svc.build_context, svc.dockerfile, args, svc.build_target)
@@ -217,9 +303,9 @@ def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str]) 
 
 
 def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: object = None,
-                       progress: Progress = _noop) -> FleetBuildResult:
+                       services: list[str] | None = None, progress: Progress = _noop) -> FleetBuildResult:
     """Build the images of every converted member's stack: one base per OS release, each distinct service
-    image once (see the module docstring)."""
+    image once (see the module docstring). ``services``: only the services of these names."""
     from migrate.baseimage import make_base_image
     from migrate.build import build_service
     from migrate.deploy import load_stack
@@ -236,7 +322,7 @@ def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: o
     for ref in sorted(set(base_of.values())):
         progress(f"base image {ref}")
         make_base_image(ref, engine=eng)  # type: ignore[arg-type]
-    groups = plan_shared_images(stacks, base_of.__getitem__)
+    groups = plan_shared_images(stacks, base_of.__getitem__, services)
     failed: dict[str, str] = {}
     built = 0
     for digest in sorted(groups, key=lambda d: (groups[d].tag, d)):
@@ -248,14 +334,21 @@ def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: o
         for m2, s2, _ in g.users[1:]:
             other = load_stack(stacks[m2]).services[s2].build_labels
             common = {k: v for k, v in common.items() if other.get(k) == v}
-        shared = replace(svc, image=g.tag, build_labels=common)
+        texts = [(load_stack(stacks[m2]).services[s2].build_context / svc.dockerfile).read_text()  # type: ignore[operator]
+                 for m2, s2, _ in g.users]
         progress(f"build {g.tag} for {len(g.users)} stack(s)")
-        try:
-            result = build_service(eng, stack, shared, base_image=base_of[member])  # type: ignore[arg-type]
-        except MigrateError as exc:
-            for m2, _s2, _ in g.users:
-                failed[m2] = f"{svc_name}: {exc}".splitlines()[0]
-            continue
+        with tempfile.TemporaryDirectory(prefix=".shared-", dir=fleet_dir) as tmp:
+            ctx = Path(tmp) / "context"
+            assert svc.build_context is not None
+            shutil.copytree(svc.build_context, ctx, symlinks=True)
+            (ctx / svc.dockerfile).write_text(shared_dockerfile(texts))
+            shared = replace(svc, image=g.tag, build_labels=common, build_context=ctx)
+            try:
+                result = build_service(eng, stack, shared, base_image=base_of[member])  # type: ignore[arg-type]
+            except MigrateError as exc:
+                for m2, _s2, _ in g.users:
+                    failed[m2] = f"{svc_name}: {exc}".splitlines()[0]
+                continue
         built += 1
         g.image_id = result.image_id
         for _m2, _s2, own in g.users:
