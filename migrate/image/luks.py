@@ -100,7 +100,7 @@ def _check_luks2(head: bytes, size: int, where: str, rp: str, read: object) -> L
     text = area.split(b"\0", 1)[0]
     try:
         meta = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # a nesting bomb is malformed metadata too
         raise CorruptImage(f"{where}: LUKS2 metadata is not valid JSON", path=rp) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("keyslots"), dict) \
             or not isinstance(meta.get("segments"), dict):

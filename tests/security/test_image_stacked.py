@@ -94,19 +94,24 @@ def _cases(work: Path) -> dict[str, tuple[Path, str, list[str]]]:
                                   ["--key", KEY]),
         "luks2-huge-iterations": (_luks2_with(work / "l6", b'"iterations":1000', b'"iterations":99999999999'),
                                   "ResourceBudgetExceeded", ["--key", KEY]),
+        "luks2-argon2-work": (_luks2_with(work / "l7", b'"type":"pbkdf2"', b'"type":"argon2id","time":64,'
+                                          b'"memory":1048576,"cpus":1'), "ResourceBudgetExceeded", ["--key", KEY]),
+        "luks2-json-nesting-bomb": (_luks2_with(work / "l8", b'{"keyslots"', b'{"x":' + b"[" * 5000 + b"]" * 5000
+                                                + b',"keyslots"'), "CorruptImage", ["--key", KEY]),
     }
 
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory):
     work = tmp_path_factory.mktemp("stacked-hostile")
-    for sub in ("l1", "l2", "l3", "l4", "l5", "l6"):
+    for sub in ("l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8"):
         (work / sub).mkdir()
     return _cases(work)
 
 
 CASE_NAMES = ["md-billion-members", "md-data-past-member", "luks1-4g-iterations", "luks1-digest-4g-iterations",
-              "luks1-payload-past-end", "luks1-stripes", "luks2-terabyte-argon2", "luks2-huge-iterations"]
+              "luks1-payload-past-end", "luks1-stripes", "luks2-terabyte-argon2", "luks2-huge-iterations",
+              "luks2-argon2-work", "luks2-json-nesting-bomb"]
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
