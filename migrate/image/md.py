@@ -223,7 +223,7 @@ def assemble_md(members: list[tuple[str, BlockDevice, MdMember]], *, report_path
             if len(by_role) < sb.raid_disks:
                 arr.problem = (f"{label}: {len(by_role)} of {sb.raid_disks} mirror members present "
                                f"(degraded; read from {desc})")
-        elif sb.level in (4, 5) and sb.layout in RAID5_LAYOUTS and sb.chunk > 0:
+        elif sb.level in (4, 5) and sb.layout in RAID5_LAYOUTS and sb.chunk > 0 and sb.raid_disks >= 2:
             missing = [r for r in range(sb.raid_disks) if r not in by_role]
             if missing:  # a degraded parity array needs reconstruction from parity: libguestfs does that
                 raise UnsupportedLayout(f"{label}: member(s) {missing} missing; a degraded RAID{sb.level} is not "
