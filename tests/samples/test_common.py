@@ -48,7 +48,7 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 
 def test_recipes_and_stable_keys():
     assert set(SAMPLES) == {"flagship", "classic", "units", "corpus-lamp", "corpus-tomcat", "corpus-nginx-tls",
-                            "corpus-lemp", "corpus-edge", "corpus-infra"}
+                            "corpus-lemp", "corpus-edge", "corpus-infra", "fleet", "windows"}
     keys = {name: r.key() for name, r in SAMPLES.items()}
     assert keys == {name: r.key() for name, r in SAMPLES.items()}
     assert len(set(keys.values())) == len(SAMPLES)
