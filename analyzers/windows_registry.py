@@ -10,10 +10,13 @@ after it and a Windows guest never passes as "unknown".
 
 from __future__ import annotations
 
+import ipaddress
+
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.analyzers.windows_hive import (
     Hive,
     HiveError,
+    Key,
     current_control_set,
     find_path,
     open_hive,
@@ -22,9 +25,17 @@ from migrate.analyzers.windows_hive import (
     windows_guest,
 )
 from migrate.analyzers.windows_services import SERVICE_DRIVER
-from migrate.model.inventory import Findings, NetworkIdentity, OSInfo, Unknown, WindowsInfo
+from migrate.model.inventory import Findings, HostEntry, NetworkIdentity, OSInfo, Unknown, WindowsInfo
 
 PE_HEAD_BYTES = 4096
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 class WindowsRegistryAnalyzer(Analyzer):
@@ -126,10 +137,41 @@ class WindowsRegistryAnalyzer(Analyzer):
             net.hostname = hostname
             net.evidence.append(self.evidence(hive.path, where.path))
         info.domain = (params.text("Domain") or params.text("NV Domain")) if params else None
+        if params is not None:
+            self._interfaces(params, info, net)
         services = hive.key(f"{ccs}\\Services")
         if services is not None:
             keys, _more = services.subkeys()
             info.drivers = sum(1 for k in keys if (k.number("Type") or 0) & SERVICE_DRIVER)
+
+    def _interfaces(self, params: Key, info: WindowsInfo, net: NetworkIdentity) -> None:
+        """Static addresses and name servers of each interface (Tcpip\\Parameters\\Interfaces\\{GUID}); the
+        machine's own name maps to its static addresses as a hosts entry, as a Linux guest's /etc/hosts
+        maps it (what the fleet matches other VMs' connections against). DHCP leases are not the
+        machine's address: they are left out."""
+        interfaces = params.subkey("Interfaces")
+        if interfaces is None:
+            return
+        names = [n for n in (net.hostname, f"{net.hostname}.{info.domain}" if net.hostname and info.domain else None)
+                 if n]
+        keys, _more = interfaces.subkeys()
+        for key in keys:
+            servers = key.text("NameServer") or ""
+            for server in servers.replace(",", " ").split():
+                if _is_ip(server) and server not in net.nameservers:
+                    net.nameservers.append(server)
+            if key.number("EnableDHCP") not in (0, None):
+                continue
+            addresses = key.value("IPAddress")
+            addresses = addresses if isinstance(addresses, list) else [addresses] if isinstance(addresses, str) else []
+            static = [a.strip() for a in addresses if _is_ip(a.strip()) and a.strip() != "0.0.0.0"]
+            if not static:
+                continue
+            net.interfaces.append(key.name)
+            net.evidence.append(self.evidence(key.hive, key.path))
+            for address in static:
+                if names:
+                    net.hosts.append(HostEntry(address=address, names=list(names)))
 
     def _arch(self, ctx: Context, systemroot: str, os_info: OSInfo) -> str | None:
         path = find_path(ctx.rootfs, f"{systemroot}/System32/cmd.exe")

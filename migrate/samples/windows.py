@@ -72,6 +72,18 @@ SYSTEM_REG = r"""Windows Registry Editor Version 5.00
 "Hostname"="web-srv01"
 "Domain"="corp.example"
 
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\Tcpip\Parameters\Interfaces]
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\Tcpip\Parameters\Interfaces\{5A1C1E0B-7C51-4D1B-9E3A-0C2D7F1B2A10}]
+"EnableDHCP"=dword:00000000
+"IPAddress"=hex(7):31,00,30,00,2e,00,30,00,2e,00,30,00,2e,00,35,00,00,00,00,00
+"SubnetMask"=hex(7):32,00,35,00,35,00,2e,00,32,00,35,00,35,00,2e,00,32,00,35,00,35,00,2e,00,30,00,00,00,00,00
+"NameServer"="10.0.0.2,10.0.0.3"
+
+[HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\Tcpip\Parameters\Interfaces\{9F0E4C2A-1B7D-4E55-8C11-3A6B5D4E2F01}]
+"EnableDHCP"=dword:00000001
+"DhcpIPAddress"="192.168.122.50"
+
 [HKEY_LOCAL_MACHINE\SYSTEM\ControlSet002\Services\W3SVC]
 "DisplayName"="World Wide Web Publishing Service"
 "ImagePath"=hex(2):25,00,53,00,79,00,73,00,74,00,65,00,6d,00,52,00,6f,00,6f,00,74,00,25,00,5c,00,73,00,79,00,\
@@ -322,6 +334,8 @@ ln-s ../../../../etc/passwd /Apps/outside
         "hostname": HOSTNAME,
         "computer_name": "WEB-SRV01",
         "domain": "corp.example",
+        "static_addresses": {"10.0.0.5": ["web-srv01", "web-srv01.corp.example"]},
+        "nameservers": ["10.0.0.2", "10.0.0.3"],
         "product_name": "Windows Server 2019 Standard",
         "version": "10.0",
         "build": "17763",

@@ -66,6 +66,10 @@ def test_identification(tree_inventory: Inventory) -> None:
     # the live control set (Select\Current = 2), not ControlSet001's decoys
     assert inv.network.hostname == "web-srv01"
     assert inv.network.evidence[0].detail == r"HKLM\SYSTEM\ControlSet002\Services\Tcpip\Parameters"
+    # the static address of the one interface without DHCP, named as the machine calls itself (for the fleet)
+    assert [(h.address, h.names) for h in inv.network.hosts] == [("10.0.0.5", ["web-srv01", "web-srv01.corp.example"])]
+    assert inv.network.nameservers == ["10.0.0.2", "10.0.0.3"]
+    assert inv.network.interfaces == ["{5A1C1E0B-7C51-4D1B-9E3A-0C2D7F1B2A10}"]
     assert {e.path for e in inv.os.evidence} == {"/Windows/System32/config/SOFTWARE", "/Windows/System32/config/SYSTEM",
                                                  "/Windows/System32/cmd.exe"}
     assert not inv.unknowns

@@ -38,7 +38,7 @@ def facts_of(inv: Inventory) -> dict:
     """Every Windows fact of an inventory, backend-neutral (what both backends must agree on)."""
     return {
         "os": inv.os.model_dump(exclude={"evidence"}),
-        "hostname": inv.network.hostname,
+        "network": inv.network.model_dump(),
         "windows": inv.windows.model_dump() if inv.windows else None,
         "services": [s.model_dump() for s in inv.services],
         "programs": [p.model_dump() for p in inv.windows_programs],
@@ -58,6 +58,8 @@ def test_native_reads_every_fact(windows_images: SampleImages, native_inventory:
     assert (inv.os.family, inv.os.version, inv.os.arch, inv.os.pretty_name) == (
         "windows", facts["version"], facts["arch"], facts["product_name"])
     assert inv.network.hostname == facts["hostname"]
+    assert {h.address: h.names for h in inv.network.hosts} == facts["static_addresses"]
+    assert inv.network.nameservers == facts["nameservers"]
     assert inv.windows is not None
     assert (inv.windows.systemroot, inv.windows.current_control_set, inv.windows.build, inv.windows.domain,
             inv.windows.drivers) == (facts["systemroot"], facts["current_control_set"], facts["build"],
