@@ -20,5 +20,18 @@ def run_migrate(*args: str, env: dict[str, str] | None = None, timeout: float = 
 
 
 @pytest.fixture
-def migrate_cli():
-    return run_migrate
+def migrate_in_process(capsys, monkeypatch):
+    """The same entry point in this process (no interpreter start-up): (exit status, stdout, stderr)."""
+    from migrate.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+            raise SystemExit(0)
+        out, err = capsys.readouterr()
+        code = done.value.code
+        return (code if isinstance(code, int) else 0 if code is None else 1), out, err
+
+    return run

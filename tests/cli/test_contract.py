@@ -60,15 +60,15 @@ def test_unknown_sample_is_a_usage_error():
     assert "unknown sample 'nope'" in proc.stderr and "flagship" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_schema_for_every_document_the_readme_names():
+def test_schema_for_every_document_the_readme_names(migrate_in_process):
     line = re.search(r"^migrate schema ([\w|-]+)", README, re.M)
     assert line, "README's CLI reference lists `migrate schema ...`"
     for name in line.group(1).split("|"):
-        proc = run_migrate("schema", name)
-        assert proc.returncode == 0, (name, proc.stderr)
-        schema = json.loads(proc.stdout)
+        code, out, err = migrate_in_process("schema", name)
+        assert code == 0, (name, err)
+        schema = json.loads(out)
         assert schema["type"] == "object" and "properties" in schema and "kind" in schema["properties"], name
-    proc = run_migrate("schema", "nope")
-    assert proc.returncode == 2
+    code, _, err = migrate_in_process("schema", "nope")
+    assert code == 2
     for kind in ("inventory", "service-graph", "plan", "bench-results", "data-manifest", "verification-report"):
-        assert kind in proc.stderr
+        assert kind in err

@@ -75,14 +75,14 @@ def test_shell_completion_script_and_answers():
     assert set(proc.stdout.split()) == {"svg", "summary"}
 
 
-def test_enum_error_in_plain_words():
-    proc = run_migrate("graph", "tests/data/inventories/flagship-debian12.json", "--format", "svgg")
-    assert proc.returncode == 2
-    assert "error: --format: 'svgg' is not one of json, dot, mermaid, png, svg, summary" in proc.stderr
-    assert "Value error" not in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_migrate("--log-format", "xml", "schema", "inventory")
-    assert proc.returncode == 2
-    assert "error: --log-format: 'xml' is not one of text, json" in proc.stderr
+def test_enum_error_in_plain_words(migrate_in_process):
+    code, _, err = migrate_in_process("graph", "tests/data/inventories/flagship-debian12.json", "--format", "svgg")
+    assert code == 2
+    assert "error: --format: 'svgg' is not one of json, dot, mermaid, png, svg, summary" in err
+    assert "Value error" not in err and "Traceback" not in err
+    code, _, err = migrate_in_process("--log-format", "xml", "schema", "inventory")
+    assert code == 2
+    assert "error: --log-format: 'xml' is not one of text, json" in err
 
 
 def test_group_without_command_shows_its_help():

@@ -33,9 +33,9 @@ def test_left_out_is_summarised_by_reason():
     assert any(x.startswith("ssh: remote shell access") for x in lines)
 
 
-def test_plan_quiet_verbose_and_json_logs(tmp_path):
+def test_plan_summary_and_next_line(tmp_path):
     out = tmp_path / "plan.yaml"
-    normal = run_migrate("plan", str(INVENTORY), "-o", str(out))
+    normal = run_migrate("plan", str(INVENTORY), "-o", str(out))  # once through the real entry point
     assert normal.returncode == 0, normal.stderr
     assert "left out 91 services of the VM" in normal.stdout
     assert normal.stdout.count("left out") == 1 and "  48 units: part of systemd itself" in normal.stdout
@@ -43,33 +43,39 @@ def test_plan_quiet_verbose_and_json_logs(tmp_path):
     assert f"plan written to {out}" in normal.stderr
     assert f"next: review and edit {out}, then: migrate generate {out} --image IMAGE... -o OUTDIR" in normal.stderr
 
-    verbose = run_migrate("-v", "plan", str(INVENTORY), "-o", str(out))
-    assert verbose.returncode == 0
-    assert verbose.stdout.count("left out ") == 91 and "left out ssh: remote shell access" in verbose.stdout
-    assert verbose.stdout.count("job ") >= 16 and "stays on a host" in verbose.stdout
 
-    quiet = run_migrate("-q", "plan", str(INVENTORY), "-o", str(out))
-    assert quiet.returncode == 0 and quiet.stderr == ""
-    assert quiet.stdout == normal.stdout  # the result is the same; only the talk about it goes
+def test_plan_verbose_quiet_json_in_process(tmp_path, migrate_in_process):
+    out = tmp_path / "plan.yaml"
+    code, normal, _ = migrate_in_process("plan", str(INVENTORY), "-o", str(out))
+    assert code == 0
+    code, verbose, _ = migrate_in_process("-v", "plan", str(INVENTORY), "-o", str(out))
+    assert code == 0
+    assert verbose.count("left out ") == 91 and "left out ssh: remote shell access" in verbose
+    assert verbose.count("job ") >= 16 and "stays on a host" in verbose
 
-    logs = run_migrate("--log-format", "json", "plan", str(INVENTORY), "-o", str(out))
-    assert logs.returncode == 0
-    records = [json.loads(line) for line in logs.stderr.splitlines()]
+    code, quiet, quiet_err = migrate_in_process("-q", "plan", str(INVENTORY), "-o", str(out))
+    assert code == 0 and quiet_err == ""
+    assert quiet == normal  # the result is the same; only the talk about it goes
+
+    code, _, logs = migrate_in_process("--log-format", "json", "plan", str(INVENTORY), "-o", str(out))
+    assert code == 0
+    records = [json.loads(line) for line in logs.splitlines()]
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
     messages = [r["message"] for r in records]
     assert f"plan written to {out}" in messages and any(m.startswith("next: ") for m in messages)
 
 
-def test_errors_in_json_logs_and_under_quiet(tmp_path):
-    proc = run_migrate("--log-format", "json", "generate", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o"))
-    assert proc.returncode == 20
-    (record,) = [json.loads(line) for line in proc.stderr.splitlines()]
+def test_errors_in_json_logs_and_under_quiet(tmp_path, migrate_in_process):
+    code, _, err = migrate_in_process("--log-format", "json", "generate", str(tmp_path / "nope.yaml"), "-o",
+                                      str(tmp_path / "o"))
+    assert code == 20
+    (record,) = [json.loads(line) for line in err.splitlines()]
     assert record["level"] == "error" and record["exit_code"] == 20 and record["error"] == "InvalidDocument"
     assert "nope.yaml" in record["message"]
-    proc = run_migrate("-q", "schema", "nope")
-    assert proc.returncode == 2 and "error: unknown document 'nope'" in proc.stderr
-    proc = run_migrate("-q", "-v", "schema", "inventory")
-    assert proc.returncode == 2 and "exclude each other" in proc.stderr
+    code, _, err = migrate_in_process("-q", "schema", "nope")
+    assert code == 2 and "error: unknown document 'nope'" in err
+    code, _, err = migrate_in_process("-q", "-v", "schema", "inventory")
+    assert code == 2 and "exclude each other" in err
 
 
 def test_next_steps_follow_the_project_order(tmp_path):

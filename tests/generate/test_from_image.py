@@ -38,7 +38,8 @@ def _edit(plan_file: Path, replicas_of: str, publish_port: int) -> None:
     plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def _round_trip(tmp_path: Path, images: list[Path], replicas_of: str, publish_port: int) -> None:
+def _round_trip(tmp_path: Path, images: list[Path], replicas_of: str, publish_port: int, *,
+                positional: bool = False) -> None:
     plan_file = tmp_path / "plan.yaml"
     proc = run_migrate("plan", *map(str, images), "-o", str(plan_file))
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,8 @@ def _round_trip(tmp_path: Path, images: list[Path], replicas_of: str, publish_po
     assert got == want
     assert sum(1 for k in got if "/rootfs/" in k) >= 5
 
+    if not positional:
+        return
     # the images may also follow the plan on the command line
     again = tmp_path / "again"
     proc = run_migrate("generate", str(plan_file), *map(str, images), "-o", str(again))
@@ -93,7 +96,7 @@ def _round_trip(tmp_path: Path, images: list[Path], replicas_of: str, publish_po
 
 def test_flagship_plan_edit_generate(tmp_path):
     flagship = _sample("flagship")
-    _round_trip(tmp_path, [flagship.files["qcow2"]], replicas_of="nginx", publish_port=5432)
+    _round_trip(tmp_path, [flagship.files["qcow2"]], replicas_of="nginx", publish_port=5432, positional=True)
     assert (tmp_path / "stack/shop/rootfs/opt/shop/app.py").is_file()
 
 
