@@ -83,7 +83,10 @@ def _md_probe(dev: BlockDevice) -> Probe | None:
     metadata 0.90/1.0 the member also starts with the array's own filesystem."""
     from .md import read_superblock
 
-    sb = read_superblock(dev, "a volume", dev.path)
+    try:
+        sb = read_superblock(dev, "a volume", dev.path)
+    except CorruptImage:  # said again, naming the device, when the backend assembles the arrays
+        return Probe("linux_raid_member")
     if sb is None:
         return None
     return Probe("linux_raid_member", sb.array_uuid, sb.name, sb.metadata)

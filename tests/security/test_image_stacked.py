@@ -122,6 +122,8 @@ def test_hostile_stacked_volume_is_bounded(case, cases, tmp_path):
     print(f"{case}: exit {code}, {seconds:.1f} s, peak RSS {rss_kb // 1024} MiB")
     assert code == EXIT_CODES[expected], stderr
     assert "Traceback" not in stderr and image.name in stderr and KEY not in stderr
+    if case.startswith("md-"):
+        assert "md superblock 1.2 on /dev/sda1" in stderr  # the member is named
     assert seconds < TIME_LIMIT and rss_kb < RSS_LIMIT_KB
     assert not (tmp_path / "inv.json").exists()  # no half-written output
 
