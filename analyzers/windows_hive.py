@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from migrate.analyzers.base import Context
 from migrate.errors import GuestFileTooLarge, GuestPathError
+from migrate.image.formats.base import LRU
 from migrate.rootfs import GuestFile, RootFS
 
 MAX_HIVE_BYTES = 1 << 30  # real SOFTWARE hives reach a few hundred MB; over 1 GiB is no hive we trust
@@ -85,11 +86,17 @@ def windows_folder(rootfs: RootFS) -> str | None:
 
 
 class _GuestFileIO(io.RawIOBase):
-    """A seekable read-only file object over a guest file, for libregf (which reads it in ranges)."""
+    """A seekable read-only file object over a guest file, for libregf. libregf reads a hive in small
+    pieces (a cell, a 4 KiB bin header); under libguestfs each read is a round trip to the appliance,
+    so reads go through a cache of BLOCK-sized blocks (at most CACHE_BLOCKS of them: 16 MiB)."""
+
+    BLOCK = 256 * 1024
+    CACHE_BLOCKS = 64
 
     def __init__(self, f: GuestFile) -> None:
         self._f = f
         self._pos = 0
+        self._blocks = LRU(self.CACHE_BLOCKS)
 
     def readable(self) -> bool:
         return True
@@ -108,13 +115,25 @@ class _GuestFileIO(io.RawIOBase):
     def get_size(self) -> int:
         return self._f.stat.size
 
+    def _block(self, index: int) -> bytes:
+        return self._blocks.get(index, lambda: self._f.pread(index * self.BLOCK, self.BLOCK))  # type: ignore[return-value]
+
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = self._f.stat.size - self._pos
         size = max(0, min(size, self._f.stat.size - self._pos, 16 << 20))
-        data = self._f.pread(self._pos, size) if size else b""
-        self._pos += len(data)
-        return data
+        parts = []
+        pos, end = self._pos, self._pos + size
+        while pos < end:
+            block = self._block(pos // self.BLOCK)
+            start = pos % self.BLOCK
+            piece = block[start:start + end - pos]
+            if not piece:
+                break
+            parts.append(piece)
+            pos += len(piece)
+        self._pos = pos
+        return b"".join(parts)
 
     def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def, override]
         data = self.read(len(buffer))
