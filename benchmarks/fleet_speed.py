@@ -53,7 +53,7 @@ def _images(args: argparse.Namespace, tmp: Path) -> list[str]:
     else:
         from migrate.samples import build_sample
 
-        folder = build_sample("fleet", progress=print).dir
+        folder = build_sample("fleet", progress=print)["images"]
     found = sorted(img.path for img in scan([str(folder)], AddResult()))
     return found[: args.limit] if args.limit else found
 
@@ -96,11 +96,11 @@ def main() -> None:
         store = FleetStore.create(tmp / "loop-fleet")
         warm()
         t0 = time.perf_counter()
-        child_rss = []
+        child_private = []
         for p in images:
             name = Path(p).stem
             r = inspect_member(InspectTask(name, p, str(store.root), f"members/{member_slug(name)}", backend="native"))
-            child_rss.append(r.peak_rss_kib)
+            child_private.append(r.peak_private_kib)
         isolated = time.perf_counter() - t0
         store.close()
 
@@ -117,7 +117,8 @@ def main() -> None:
         print("| run | wall s | images/s | images/s per worker | peak RSS MiB |\n|---|---|---|---|---|")
         print(f"| bare loop (fingerprint + inspect, in-process) | {bare:.1f} | {n / bare:.2f} | | {_mib(loop_rss)} |")
         print(f"| isolated loop (fork per image, no Dask) | {isolated:.1f} | {n / isolated:.2f} | | "
-              f"child max {_mib(max(child_rss))} |")
+              f"per image: private memory median {_mib(statistics.median(child_private))}, "
+              f"max {_mib(max(child_private))} |")
         for w, (s, _db, _inv) in runs.items():
             peak = max(s.worker_peak_rss_kib.values()) if s.worker_peak_rss_kib else 0
             print(f"| Dask LocalCluster, {w} worker(s) | {s.seconds:.1f} | {n / s.seconds:.2f} | "

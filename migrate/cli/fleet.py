@@ -19,8 +19,9 @@ from rich.table import Table
 from migrate.cli.common import console, err_console, print_json
 from migrate.errors import UsageError
 
-fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once: add sources, inspect in parallel "
-                                           "(resumable), status.", no_args_is_help=True)
+fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once: add sources, inspect them in "
+                                           "parallel (resumable), then plan, convert and report.",
+                        no_args_is_help=True)
 
 # Modules of other fleet commands, each with register(fleet_app); missing ones are skipped.
 FLEET_COMMAND_MODULES = ("fleet_convert", "fleet_report")

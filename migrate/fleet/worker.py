@@ -65,7 +65,8 @@ class InspectResult:
     inventory_path: str | None = None  # relative to the fleet directory
     error: dict[str, Any] | None = None  # error_class, exit_code, message
     seconds: float = 0.0
-    peak_rss_kib: int = 0
+    peak_rss_kib: int = 0  # the child's peak RSS (pages shared with the worker included)
+    peak_private_kib: int = 0  # the largest private memory the worker saw the child use (sampled)
     worker_pid: int = 0
 
 
@@ -80,7 +81,8 @@ def inspect_member(task: InspectTask) -> InspectResult:
         os.close(rfd)
         _child(task, wfd, parent)
     os.close(wfd)
-    data, stopped = _read_result(rfd, pid, task.timeout + GRACE_SECONDS, task.memory_mib)
+    peak = [0]
+    data, stopped = _read_result(rfd, pid, task.timeout + GRACE_SECONDS, task.memory_mib, peak)
     if stopped:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -109,6 +111,7 @@ def inspect_member(task: InspectTask) -> InspectResult:
                                           "and no result", path=task.image), seconds, rss)
     result = InspectResult(**payload)
     result.seconds, result.peak_rss_kib, result.worker_pid = seconds, rss, parent
+    result.peak_private_kib = peak[0] // 1024
     return result
 
 
@@ -132,7 +135,7 @@ def warm() -> None:
     _warm = True
 
 
-def _read_result(fd: int, pid: int, limit: float, memory_mib: int) -> tuple[bytes, str | None]:
+def _read_result(fd: int, pid: int, limit: float, memory_mib: int, peak: list[int]) -> tuple[bytes, str | None]:
     """Everything the child writes before it closes the pipe, and None; or what came so far and why
     the child must be stopped: "time" past the deadline, "memory" when its own memory (and its
     children's) went over the cap."""
@@ -146,7 +149,9 @@ def _read_result(fd: int, pid: int, limit: float, memory_mib: int) -> tuple[byte
                 return b"".join(chunks), "time"
             ready, _, _ = select.select([fd], [], [], min(left, WATCH_INTERVAL))
             if not ready:
-                if memory_mib > 0 and private_memory(pid) > memory_mib << 20:
+                used = private_memory(pid)
+                peak[0] = max(peak[0], used)
+                if memory_mib > 0 and used > memory_mib << 20:
                     return b"".join(chunks), "memory"
                 continue
             chunk = os.read(fd, 65536)
