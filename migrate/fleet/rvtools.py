@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,8 +147,15 @@ def _cell(cells: list[str], i: int) -> str:
 def _number(raw: str, kind: type, rowno: int, column: str, p: Path) -> int | float | None:
     if not raw:
         return None
+    text = raw.replace("\u00a0", "").replace(" ", "")
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", text):  # 20,480 or 20,480.5: thousands separators
+        text = text.replace(",", "")
+    elif re.fullmatch(r"\d{1,3}(\.\d{3})+(,\d+)?", text):  # 20.480,5: a European export
+        text = text.replace(".", "").replace(",", ".")
+    else:
+        text = text.replace(",", ".")  # 20480,5
     try:
-        value = float(raw.replace(",", "")) if "," in raw and "." in raw else float(raw.replace(",", "."))
+        value = float(text)
     except ValueError:
         raise FleetSourceInvalid(f"row {rowno}, column {column!r}: {raw[:40]!r} is not a number", path=str(p)) from None
     if value < 0 or value != value or value in (float("inf"),):

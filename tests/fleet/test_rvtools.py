@@ -116,3 +116,12 @@ def test_cli_missing_column_exit_code(tmp_path):
     assert proc.returncode == 41, proc.stderr
     assert "In Use MiB" in proc.stderr and "export.xlsx" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "fleet").exists()  # nothing written for a refused add
+
+
+@pytest.mark.parametrize(("raw", "value"), [("2048", 2048), ("2,048", 2048), ("20,480.5", 20480.5),
+                                            ("20.480,5", 20480.5), ("20480,5", 20480.5), ("1 024", 1024)])
+def test_numbers_as_spreadsheets_write_them(tmp_path, raw, value):
+    rows = [list(r) for r in ROWS[:1]]
+    rows[0][HEADER.index("Provisioned MiB")] = raw
+    [(_, shop)] = read_rvtools(_csv(tmp_path / "n.csv", rows=rows, delimiter=";"))
+    assert shop.provisioned_mib == value
