@@ -2,7 +2,8 @@
 
 ``--key ID:key:STRING``, ``--key ID:file:FILENAME`` (ID: a device name such as /dev/sda2 or the LUKS
 UUID), the shorter ``--key /dev/sda2:STRING`` and ``--key STRING`` (tried on every encrypted volume),
-and ``--keys-from-stdin`` (one key per line, each tried on every encrypted volume).
+and ``--keys-from-stdin`` (one key per line, each tried on every encrypted volume). A key file holds
+the passphrase on its first line, as virt-inspector reads it.
 
 A key lives in this process's memory only: it is never written to a file, a log, an error message,
 the inventory, or the argv of a child process (libguestfs receives it over its own socket). A key
@@ -81,7 +82,8 @@ def parse_key(spec: str) -> Key:
 
 
 def read_key_file(path: str) -> bytes:
-    """The bytes of a key file (all of them, as cryptsetup uses a key file), refused unless it is a
+    """The passphrase in a key file: its first line without the line end, as virt-inspector reads
+    ``ID:file:FILENAME`` (libguestfs-common's read_first_line_from_file). Refused unless it is a
     regular file of at most MAX_KEY_BYTES outside /proc, /sys and /dev."""
     if not path:
         raise KeyFileRefused("--key ID:file: needs a file name")
@@ -106,9 +108,10 @@ def read_key_file(path: str) -> bytes:
         os.close(fd)
     if len(data) > MAX_KEY_BYTES:
         raise KeyFileRefused(f"key file longer than {MAX_KEY_BYTES} bytes", path=path)
-    if not data:
-        raise KeyFileRefused("empty key file", path=path)
-    return data
+    line = data.split(b"\n", 1)[0].removesuffix(b"\r")
+    if not line:
+        raise KeyFileRefused("the key file's first line is empty", path=path)
+    return line
 
 
 def keys_from_lines(text: str) -> list[Key]:
