@@ -96,8 +96,23 @@ def _round_trip(tmp_path: Path, images: list[Path], replicas_of: str, publish_po
 
 def test_flagship_plan_edit_generate(tmp_path):
     flagship = _sample("flagship")
-    _round_trip(tmp_path, [flagship.files["qcow2"]], replicas_of="nginx", publish_port=5432, positional=True)
-    assert (tmp_path / "stack/shop/rootfs/opt/shop/app.py").is_file()
+    image = flagship.files["qcow2"]
+    _round_trip(tmp_path, [image], replicas_of="nginx", publish_port=5432, positional=True)
+    stack = tmp_path / "stack"
+    assert (stack / "shop/rootfs/opt/shop/app.py").is_file()
+
+    # an edit naming a file the VM does not have: refused by name, the stack already there stays as it was
+    before = {str(p.relative_to(stack)): p.read_bytes() for p in stack.rglob("*") if p.is_file()}
+    plan_file = tmp_path / "plan.yaml"
+    data = yaml.safe_load(plan_file.read_text())
+    shop = next(c for c in data["containers"] if c["name"] == "shop")
+    shop["files"].append({"reason": "added by hand", "source": "/etc/shop/added-by-hand.conf", "kind": "config"})
+    plan_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    proc = run_migrate("generate", str(plan_file), "--image", str(image), "-o", str(stack))
+    assert proc.returncode == 47, proc.stderr
+    assert "1 file(s) the plan needs could not be taken from the guest" in proc.stderr
+    assert "shop: /etc/shop/added-by-hand.conf" in proc.stderr
+    assert {str(p.relative_to(stack)): p.read_bytes() for p in stack.rglob("*") if p.is_file()} == before
 
 
 def test_corpus_guest_plan_edit_generate(tmp_path):
