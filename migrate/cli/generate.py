@@ -28,6 +28,8 @@ def report(result: GenerateResult, as_json: bool, plan: Plan | None = None, *,
         print_json({"outdir": str(result.outdir), "files": result.files, "redacted": result.redacted,
                     "to_provide": [{"service": c, "path": p, "why": w} for c, p, w in result.missing]})
         return
+    for f in result.files:
+        out.detail(f"written: {f}")
     console.print(f"[bold]{len(result.files)}[/] files written to {result.outdir}")
     if result.redacted:
         console.print(f"{result.redacted} secret value(s) replaced by placeholders")

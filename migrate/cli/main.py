@@ -44,7 +44,6 @@ COMMAND_MODULES = (
 )
 
 
-
 def _version(value: bool) -> None:
     if value:
         print(f"migrate {__version__}")
@@ -58,7 +57,7 @@ def _root(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Results, warnings and errors only: no progress, "
                                         "notes or next: lines on stderr.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Details too: every unit left out, every "
-                                          "job, each file taken from the guest.")] = False,
+                                          "scheduled job, every file written.")] = False,
     log_format: Annotated[output.LogFormat, typer.Option(
         "--log-format", help="stderr as text for people, or json: one JSON object per line for a log "
                              "collector (results stay on stdout).")] = output.LogFormat.text,

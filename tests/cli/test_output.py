@@ -65,6 +65,16 @@ def test_plan_verbose_quiet_json_in_process(tmp_path, migrate_in_process):
     assert f"plan written to {out}" in messages and any(m.startswith("next: ") for m in messages)
 
 
+def test_generate_verbose_lists_each_file(tmp_path, migrate_in_process):
+    code, out, err = migrate_in_process("-v", "generate", str(INVENTORY), "-o", str(tmp_path / "s"),
+                                        "--allow-missing-files")
+    assert code == 0, err
+    written = [line.removeprefix("written: ") for line in err.splitlines() if line.startswith("written: ")]
+    assert "compose.yaml" in written and "shop/Dockerfile" in written
+    assert f"{len(written)} files written to" in out
+    assert "warning: to provide shop: /opt/shop (no guest to read it from)" in err
+
+
 def test_errors_in_json_logs_and_under_quiet(tmp_path, migrate_in_process):
     code, _, err = migrate_in_process("--log-format", "json", "generate", str(tmp_path / "nope.yaml"), "-o",
                                       str(tmp_path / "o"))
