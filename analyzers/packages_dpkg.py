@@ -12,6 +12,24 @@ from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Package
 
 STATUS = "/var/lib/dpkg/status"
+# The three words of dpkg's Status field ("want flag status"), as dpkg's lib/dpkg/parsehelp.c knows them.
+WANTS = {"unknown", "install", "hold", "deinstall", "purge"}
+FLAGS = {"ok", "reinstreq", "hold", "hold-reinstreq"}
+STATES = {"not-installed", "config-files", "half-installed", "unpacked", "half-configured", "triggers-awaited",
+          "triggers-pending", "installed"}
+
+
+def parse_status(value: str) -> tuple[str | None, str | None]:
+    """(desired action, state) from a Status field. dpkg writes "want flag status"; a field in another
+    order or with words missing (libguestfs's phony Debian guest says "installed ok") is read by the
+    words it holds, as libguestfs does (it takes any Status that mentions "installed"). None for the
+    state when no word is a dpkg state."""
+    words = value.split()
+    if len(words) == 3 and words[0] in WANTS and words[1] in FLAGS and words[2] in STATES:
+        return words[0], words[2]
+    want = next((w for w in words if w in WANTS), None)
+    state = next((w for w in words if w in STATES), None)
+    return want, state
 
 
 def paragraphs(text: str) -> list[dict[str, str]]:
@@ -50,11 +68,11 @@ class DpkgAnalyzer(Analyzer):
         conffiles: dict[str, tuple[str, str]] = {}
         for para in paragraphs(text):
             name = para.get("Package")
-            status = para.get("Status", "").split()
-            if not name or len(status) != 3:
-                f.unknowns.append(unknown(self, STATUS, f"stanza without Package/Status: {name or '?'}"))
+            desired, state = parse_status(para.get("Status", ""))
+            if not name or state is None:
+                f.unknowns.append(unknown(self, STATUS, f"stanza without Package or a dpkg state in Status: "
+                                                        f"{name or '?'} (Status: {para.get('Status', '')[:80]!r})"))
                 continue
-            desired, _flag, state = status
             if state == "not-installed":
                 continue
             f.packages.append(Package(

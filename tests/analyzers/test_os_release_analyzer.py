@@ -41,6 +41,7 @@ def test_suse_and_kernel_modules(tree, run):
 def test_issue_fallback_and_arch_from_elf(tree, run):
     tree.write("/etc/issue", "Debian GNU/Linux 10 \\n \\l\n")
     elf = bytearray(b"\x7fELF\x02\x01\x01" + b"\0" * 57)
+    elf[16:18] = (3).to_bytes(2, "little")  # ET_DYN: only executables and shared objects name the arch
     elf[18:20] = (0x3E).to_bytes(2, "little")
     tree.write("/bin/sh", bytes(elf), mode=0o755)
     f, _ = run(tree, OSReleaseAnalyzer())
