@@ -85,7 +85,8 @@ def walk(command: Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, 
     return out
 
 
-_PYDANTIC_PREFIX = re.compile(r"^(Value error|Assertion failed|Input should be)[,:]?\s*")
+_PYDANTIC_PREFIX = re.compile(r"^(Value error|Assertion failed)[,:]?\s*")
+_SHOULD_BE = re.compile(r"^Input should be (?P<what>[^,]+)(,.*)?$", re.S)
 _NOT_ONE_OF = re.compile(r"^(?P<value>.*?) is not one of (?P<choices>.*?)\.?$", re.S)
 
 
@@ -101,6 +102,9 @@ def plain_parameter_error(exc: click_errors.BadParameter) -> str:
     else:
         hint = ""
     message = _PYDANTIC_PREFIX.sub("", str(exc.message).strip())
+    should = _SHOULD_BE.match(message)
+    if should:  # "Input should be a valid number, unable to parse string as a number"
+        message = f"should be {should.group('what').strip()}"
     m = _NOT_ONE_OF.match(message)
     if m:
         choices = choices_of(getattr(getattr(param, "type_descriptor", None), "annotation", None))

@@ -83,6 +83,8 @@ def test_enum_error_in_plain_words(migrate_in_process):
     code, _, err = migrate_in_process("--log-format", "xml", "schema", "inventory")
     assert code == 2
     assert "error: --log-format: 'xml' is not one of text, json" in err
+    code, _, err = migrate_in_process("up", "/nonexistent", "--timeout", "soon")
+    assert code == 2 and "error: --timeout: should be a valid number" in err
 
 
 def test_group_without_command_shows_its_help():
