@@ -228,6 +228,21 @@ APPLICATION_HOST = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+WEB_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <connectionStrings>
+    <add name="ShopDb" providerName="System.Data.SqlClient"
+         connectionString="Server=tcp:db01.corp.example,1433;Database=shop;User Id=shop_app;Password=Sh0p-S3cret!;" />
+    <add name="Reporting" connectionString="Data Source=.\\SQLEXPRESS;Initial Catalog=reports;Integrated Security=True" />
+  </connectionStrings>
+  <system.webServer>
+    <defaultDocument><files><add value="default.htm" /></files></defaultDocument>
+  </system.webServer>
+</configuration>
+"""
+SECRET = "Sh0p-S3cret!"  # the one password in the guest (web.config): must never appear in clear outside it
+
+
 def empty_hive(root_name: str = "ROOT") -> bytes:
     """The smallest hive hivex opens and merges into: the 4 KiB regf header (checksum = XOR of its
     first 127 dwords), one 4 KiB hive bin holding the root key cell, the security cell every key
@@ -294,6 +309,7 @@ def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, A
     (work / "applicationHost.config").write_text(APPLICATION_HOST, encoding="utf-8")
     (work / "cmd.exe").write_bytes(pe_header(0x8664))
     (work / "index.html").write_text("<h1>IIS default site</h1>\n")
+    (work / "web.config").write_text(WEB_CONFIG, encoding="utf-8")
     raw = out / "work" / "disk.raw"
     script = f"""
 sparse {raw} {DISK_BYTES}
@@ -312,6 +328,7 @@ mkdir-p /inetpub/wwwroot
 upload {work}/index.html /inetpub/wwwroot/iisstart.htm
 mkdir-p /Sites/Shop/api
 upload {work}/index.html /Sites/Shop/default.htm
+upload {work}/web.config /Sites/Shop/web.config
 mkdir-p "/Program Files/Microsoft SQL Server/MSSQL15.SQLEXPRESS/MSSQL/Binn"
 mkdir-p /Apps/ShopSync
 mkdir-p /Users/Public
@@ -350,6 +367,8 @@ ln-s ../../../../etc/passwd /Apps/outside
         "programs": ["{8C3E3A22-5C34-4C1E-A8B3-2D4A4B1C9E01}", "ShopSync", "7-Zip"],
         "iis_sites": {"Default Web Site": ["http *:80"], "Shop": ["http *:8080 shop.example.internal",
                                                                   "https 10.0.0.5:443 shop.example.internal"]},
+        "connections": {"ShopDb": ["mssql", "db01.corp.example", 1433, "shop", "shop_app"],
+                        "Reporting": ["mssql", "localhost", None, "reports", None]},
         "sqlserver": {"SQLEXPRESS": {"instance_id": "MSSQL15.SQLEXPRESS", "version": "15.0.2000.5", "port": 1433}},
         "build_seconds": round(time.monotonic() - t0, 1),
     }

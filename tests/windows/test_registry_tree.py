@@ -35,6 +35,7 @@ def make_tree(root: Path, *, systemroot: str = "Windows", config: str = "config"
     for d in ("inetpub/wwwroot", "Sites/Shop/api", "Program Files/Microsoft SQL Server/MSSQL15.SQLEXPRESS/MSSQL"):
         (root / d).mkdir(parents=True)
     (root / "Sites/Shop/default.htm").write_text("<h1>shop</h1>\n")
+    (root / "Sites/Shop/web.config").write_text(sample.WEB_CONFIG)
     return root
 
 
@@ -44,6 +45,7 @@ def inventory_of(root: Path) -> Inventory:
     m = result.merged
     return Inventory(name="win", backend="directory", os=m.os or OSInfo(), network=result.network,
                      services=m.services, ports=m.ports, configs=m.configs, persistent_paths=m.persistent_paths,
+                     connections=m.connections, secrets=m.secrets,
                      unknowns=m.unknowns, analyzers=result.runs, windows=m.windows,
                      windows_programs=m.windows_programs, iis_sites=m.iis_sites,
                      sqlserver_instances=m.sqlserver_instances).canonical()
@@ -117,8 +119,23 @@ def test_iis(tree_inventory: Inventory) -> None:
     ports = {(p.port, p.address, p.tls) for p in tree_inventory.ports if p.service == "W3SVC"}
     assert ports == {(80, None, False), (8080, None, False), (443, "10.0.0.5", True)}
     roots = {p.path: p for p in tree_inventory.persistent_paths if p.kind == "webroot"}
-    assert set(roots) == {"/inetpub/wwwroot", "/Sites/Shop"} and roots["/Sites/Shop"].file_count == 1
-    assert [c.kind for c in tree_inventory.configs] == ["iis-applicationhost"]
+    assert set(roots) == {"/inetpub/wwwroot", "/Sites/Shop"} and roots["/Sites/Shop"].file_count == 2  # + web.config
+    assert [c.kind for c in tree_inventory.configs] == ["web.config", "iis-applicationhost"]
+
+
+def test_web_config_connections_and_secret(tree_inventory: Inventory) -> None:
+    conns = {c.via.rsplit(" ", 1)[-1]: c for c in tree_inventory.connections}
+    got = {n: [c.scheme, c.host, c.port, c.database, c.username] for n, c in conns.items()}
+    assert got == {"ShopDb": ["mssql", "db01.corp.example", 1433, "shop", "shop_app"],
+                   "Reporting": ["mssql", "localhost", None, "reports", None]}
+    assert all(c.from_service == "W3SVC" for c in conns.values())
+    (secret,) = tree_inventory.secrets
+    assert conns["ShopDb"].secret_id == secret.id and secret.service == "W3SVC"
+    assert "Password=****" in conns["ShopDb"].url_redacted and "Password=****" in secret.redacted
+    assert conns["Reporting"].secret_id is None
+    web = next(c for c in tree_inventory.configs if c.kind == "web.config")
+    assert web.path == "/Sites/Shop/web.config" and web.contains_secrets
+    assert sample.SECRET not in tree_inventory.to_json()
 
 
 def test_sqlserver(tree_inventory: Inventory) -> None:

@@ -17,6 +17,7 @@ from migrate.errors import GuestPathError
 from migrate.inspect import inventory_of, open_vm
 from migrate.model.inventory import Inventory
 from migrate.samples import SampleImages, build_sample
+from migrate.samples import windows as sample
 
 pytestmark = pytest.mark.image
 
@@ -46,6 +47,8 @@ def facts_of(inv: Inventory) -> dict:
         "sql": [i.model_dump() for i in inv.sqlserver_instances],
         "ports": [p.model_dump() for p in inv.ports],
         "persistent": [p.model_dump(exclude={"mode", "uid", "gid"}) for p in inv.persistent_paths],
+        "connections": [c.model_dump() for c in inv.connections],
+        "secrets": [s.model_dump() for s in inv.secrets],
         "unknowns": [u.model_dump() for u in inv.unknowns],
     }
 
@@ -76,6 +79,9 @@ def test_native_reads_every_fact(windows_images: SampleImages, native_inventory:
     assert (sql.instance_id, sql.version, sql.tcp_ports) == (want["instance_id"], want["version"], [want["port"]])
     (fs,) = inv.filesystems
     assert (fs.fstype, fs.mountpoint, len(fs.uuid or "")) == ("ntfs", "/", 16)
+    conns = {c.via.rsplit(" ", 1)[-1]: [c.scheme, c.host, c.port, c.database, c.username] for c in inv.connections}
+    assert conns == {k: list(v) for k, v in facts["connections"].items()}
+    assert len(inv.secrets) == 1 and sample.SECRET not in inv.to_json()
 
 
 def check_links(rootfs, facts: dict) -> None:  # noqa: ANN001
@@ -124,7 +130,7 @@ def test_guestfs_agrees_with_native_and_libguestfs(windows_images: SampleImages,
 
 def test_cli_inspect_strict_plan_and_convert(windows_images: SampleImages, tmp_path) -> None:  # noqa: ANN001
     """The CLI end to end: inspect --strict passes (nothing unknown), plan blocks every service, convert
-    refuses with exit 20 and writes nothing."""
+    refuses with exit 20 and writes nothing; the guest's password is in no output."""
     image = windows_images["qcow2"]
     cli = [sys.executable, "-m", "migrate"]
     r = subprocess.run([*cli, "inspect", str(image), "--backend", "native", "--strict", "-o",
@@ -139,3 +145,5 @@ def test_cli_inspect_strict_plan_and_convert(windows_images: SampleImages, tmp_p
     assert r.returncode == 20, r.stderr
     assert "no container to build" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "stack").exists()
+    for f in tmp_path.rglob("*"):  # web.config's password is in no output
+        assert not f.is_file() or sample.SECRET.encode() not in f.read_bytes(), f
