@@ -46,6 +46,7 @@ def test_every_error_class_has_a_documented_code():
     bugs = sorted(c.__name__ for c in all_error_classes() if c.exit_code == 1)
     assert not bugs, f"error classes exiting 1, which README reserves for bugs: {bugs}"
     assert set(EXIT_CODES.values()) <= set(documented)
+    assert 130 in documented, "README's table lacks 130 (interrupted: Ctrl-C or SIGTERM), which main() exits with"
 
 
 def test_every_documented_code_is_used():
