@@ -100,6 +100,14 @@ def hive_link_out(root: Path) -> None:
     (root / SYSTEM).symlink_to("/etc/passwd")
 
 
+def xml_bomb(root: Path) -> None:
+    """applicationHost.config and web.config as entity-expansion bombs (a billion laughs)."""
+    bomb = ('<?xml version="1.0"?>\n<!DOCTYPE c [<!ENTITY a "aaaaaaaaaa">' +
+            "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)) +
+            ']>\n<configuration><sites><site name="&j;"/></sites></configuration>\n')
+    (root / "Windows/System32/inetsrv/config/applicationHost.config").write_text(bomb)
+
+
 # case -> (what damages the tree, whether the registry facts must still be complete)
 CASES = {
     "huge-hive": (huge_hive, False),
@@ -108,6 +116,7 @@ CASES = {
     "garbage-hive": (garbage_hive, False),
     "deep-keys": (deep_keys, True),
     "hive-link-out": (hive_link_out, False),
+    "xml-bomb": (xml_bomb, True),
 }
 
 
@@ -128,6 +137,8 @@ def test_hostile_hive_is_bounded(case: str, tmp_path: Path) -> None:
     assert "root:x:0:0" not in text  # nothing from the host
     if complete:
         assert inv["os"]["family"] == "windows" and len(inv["services"]) == 4  # Deep has no Type: no service
+        if case == "xml-bomb":  # refused by defusedxml, said so; the registry facts stand
+            assert [u["analyzer"] for u in inv["unknowns"]] == ["iis"] and not inv["iis_sites"]
         return
     unknowns = [u for u in inv["unknowns"] if u["analyzer"].startswith(("windows", "iis", "mssql"))]
     assert inv["os"]["family"] == "windows" and unknowns, inv["unknowns"]
