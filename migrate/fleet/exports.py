@@ -62,9 +62,9 @@ def plain_message(m: FleetMember) -> str:
     to a client, and the folder says nothing the image's file name does not."""
     msg = m.error.message if m.error else ""
     if m.image:
-        folder = str(PurePath(m.image).parent)
-        if folder not in ("", ".", "/"):
-            msg = msg.replace(folder.rstrip("/") + "/", "")
+        folder = PurePath(m.image).parent
+        if str(folder) not in ("", ".", "/"):
+            msg = msg.replace(f"{folder}/", "").replace(str(folder), folder.name)
     return msg
 
 

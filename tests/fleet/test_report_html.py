@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.fleet.exports import MEMBER_COLUMNS
+from migrate.fleet.exports import MEMBER_COLUMNS, plain_message
 from migrate.fleet.report import CapacityOptions, write_fleet_report
 from migrate.fleet.worker import member_facts
 from migrate.inspect import inspect_images
@@ -190,6 +190,14 @@ def test_empty_fleet_has_no_capacity_and_no_waves(tmp_path):
     assert "No VM has sizing yet" in html and "No waves were planned" in html
     assert 'data-table="blockers"' not in html and 'data-table="failures"' not in html
     assert json.loads(paths["json"].read_text())["fleet"] == "new"
+
+
+def test_error_messages_lose_the_local_folder():
+    m = FleetMember(name="b", image="/srv/datastore/images/b.qcow2", state="failed", readiness="failed",
+                    error=MemberError(error_class="ChainMemberOutside", exit_code=30,
+                                      message="/srv/datastore/images/b.qcow2: backing file '/etc/passwd' is outside "
+                                              "the image's folder /srv/datastore/images"))
+    assert plain_message(m) == "b.qcow2: backing file '/etc/passwd' is outside the image's folder images"
 
 
 def test_links_never_leave_the_fleet(tmp_path):
