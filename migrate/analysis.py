@@ -54,7 +54,8 @@ class AnalysisResult:
         self.runs: list[AnalyzerRun] = []
 
     def add(self, findings: Findings) -> None:
-        if findings.os is not None and self.merged.os is None:
+        # the first identified OS wins; an analyzer that found files but no family does not mask one that did
+        if findings.os is not None and (self.merged.os is None or self.merged.os.family == "unknown"):
             self.merged.os = findings.os
         if findings.network is not None:
             self.network = findings.network
@@ -181,7 +182,7 @@ def run_analyzers(rootfs: RootFS, ctx: Context | None = None, *, analyzers: Sequ
         findings.unknowns = scrub_unknowns(
             findings.unknowns + _bad_name_unknowns(analyzer.name, rootfs, bad_names_before), rootfs, reads, ctx)
         ctx.results[analyzer.name] = findings
-        if findings.os is not None and ctx.os is None:
+        if findings.os is not None and (ctx.os is None or ctx.os.family == "unknown"):
             ctx.os = findings.os
         result.add(findings)
         result.runs.append(AnalyzerRun(name=analyzer.name, status="ok", findings=findings.count(),

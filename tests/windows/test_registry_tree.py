@@ -157,6 +157,17 @@ def test_names_in_any_case(tmp_path: Path) -> None:
     assert inv.os.evidence[0].path == "/WINDOWS/System32/Config/SOFTWARE"
 
 
+def test_an_unidentified_os_does_not_mask_windows(tmp_path: Path) -> None:
+    """os_release reports what it found (an /etc/issue naming no distribution) with family unknown: the
+    registry's identification wins, whichever analyzer ran first, and the Windows analyzers run."""
+    root = make_tree(tmp_path)
+    (root / "etc").mkdir()
+    (root / "etc/issue").write_text("Appliance shell 1.0\n")
+    inv = inventory_of(root)
+    runs = {r.name: r.status for r in inv.analyzers}
+    assert runs["os_release"] == "ok" and inv.os.family == "windows" and len(inv.services) == 4
+
+
 def test_no_select_key_is_an_unknown(tmp_path: Path) -> None:
     reg = sample.SYSTEM_REG.replace('"Current"=dword:00000002', '"Current"=dword:00000007')
     inv = inventory_of(make_tree(tmp_path, system_reg=reg))
