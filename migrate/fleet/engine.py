@@ -155,16 +155,19 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
     if opts.retry_failed:
         store.requeue("failed")
     summary.stale = refresh(store)
+    total = store.claimable()
+    if total == 0:  # nothing to do: no cluster to start
+        summary.seconds = time.monotonic() - start
+        summary.counts = store.counts()
+        return summary
     store.register_run(owner)
     try:
-        counts = store.counts()
-        total = counts.get("pending", 0) + counts.get("inspecting", 0)
         with dask_client(opts) as client:
             summary.startup_seconds = time.monotonic() - start
             workers = len(client.scheduler_info().get("workers", {})) or (opts.workers or 1)
             summary.workers = workers
             in_flight: dict[Any, FleetMember] = {}
-            exhausted = False
+            exhausted = last_look = False
             last_beat = time.monotonic()
             done = 0
             while True:
@@ -173,15 +176,23 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
                     if m is None:
                         exhausted = True
                         break
+                    last_look = False
                     fut = client.submit(inspect_member, _task(store, m, opts), pure=False,
                                         key=f"inspect-{member_slug(m.name)}-{owner.token}-{time.time_ns()}")
                     in_flight[fut] = m
                 if not in_flight:
-                    break
+                    if last_look:
+                        break
+                    # before leaving: claims a dead run left, or whose lease lapsed, while we worked
+                    last_look, exhausted = True, False
+                    summary.reclaimed += store.reap_dead()
+                    continue
                 finished = wait(list(in_flight), timeout=max(1.0, opts.lease / 4), return_when="FIRST_COMPLETED").done
                 if time.monotonic() - last_beat > opts.lease / 4:
                     store.heartbeat(owner, opts.lease)
-                    summary.reclaimed += store.reap_dead()  # a run that died meanwhile: its claims are ours to take
+                    reaped = store.reap_dead()  # a run that died meanwhile: its claims are ours to take
+                    summary.reclaimed += reaped
+                    exhausted = exhausted and not reaped
                     last_beat = time.monotonic()
                 for fut in finished:
                     m = in_flight.pop(fut)

@@ -374,6 +374,12 @@ class FleetStore:
                 db.execute("DELETE FROM runs WHERE owner=?", (o,))
         return released
 
+    def claimable(self) -> int:
+        """How many members ``claim_next`` could hand out now."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM members WHERE image IS NOT NULL AND (state='pending' OR "
+            "(state='inspecting' AND (lease_expires IS NULL OR lease_expires < ?)))", (time.time(),)).fetchone()[0])
+
     def claim_next(self, owner: RunOwner, lease: float = DEFAULT_LEASE) -> FleetMember | None:
         """Atomically take one member to inspect: pending with an image, or a claim whose lease
         expired. Returns None when nothing is left to claim."""
