@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from migrate.analyzers._support import read_text
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.analyzers.windows_hive import (
     Hive,
@@ -73,6 +74,7 @@ class WindowsRegistryAnalyzer(Analyzer):
         if system is not None:
             with system:
                 self._system(system, info, net, f)
+        self._hosts_file(ctx, guest.systemroot, net, f)
         os_info.arch = self._arch(ctx, guest.systemroot, os_info)
         if os_info.version is None:
             f.unknowns.append(Unknown(analyzer=self.name, path=guest.software_hive or guest.systemroot,
@@ -81,7 +83,7 @@ class WindowsRegistryAnalyzer(Analyzer):
         os_info.evidence = info.evidence + os_info.evidence
         f.unknowns += self._cross_check(ctx, os_info, info, net)
         f.os, f.windows = os_info, info
-        if net.hostname:
+        if net.hostname or net.hosts:
             f.network = net
         return f
 
@@ -172,6 +174,22 @@ class WindowsRegistryAnalyzer(Analyzer):
             for address in static:
                 if names:
                     net.hosts.append(HostEntry(address=address, names=list(names)))
+
+    def _hosts_file(self, ctx: Context, systemroot: str, net: NetworkIdentity, f: Findings) -> None:
+        """%SystemRoot%\\System32\\drivers\\etc\\hosts: the same format as /etc/hosts."""
+        path = find_path(ctx.rootfs, f"{systemroot}/System32/drivers/etc/hosts")
+        text = read_text(ctx, self, path, f) if path else None
+        if text is None:
+            return
+        net.evidence.append(self.evidence(path))
+        for lineno, line in enumerate(text.splitlines(), 1):
+            parts = line.split("#", 1)[0].split()
+            if len(parts) < 2:
+                continue
+            if not _is_ip(parts[0].split("%", 1)[0]):  # the resolver skips it; its text is not quoted
+                f.unknowns.append(Unknown(analyzer=self.name, path=path, message=f"line {lineno}: not an IP address"))
+                continue
+            net.hosts.append(HostEntry(address=parts[0], names=parts[1:]))
 
     def _arch(self, ctx: Context, systemroot: str, os_info: OSInfo) -> str | None:
         path = find_path(ctx.rootfs, f"{systemroot}/System32/cmd.exe")

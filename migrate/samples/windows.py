@@ -233,12 +233,19 @@ WEB_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
   <connectionStrings>
     <add name="ShopDb" providerName="System.Data.SqlClient"
          connectionString="Server=tcp:db01.corp.example,1433;Database=shop;User Id=shop_app;Password=Sh0p-S3cret!;" />
-    <add name="Reporting" connectionString="Data Source=.\\SQLEXPRESS;Initial Catalog=reports;Integrated Security=True" />
+    <add name="Reporting"
+         connectionString="Data Source=.\\SQLEXPRESS;Initial Catalog=reports;Integrated Security=True" />
   </connectionStrings>
   <system.webServer>
     <defaultDocument><files><add value="default.htm" /></files></defaultDocument>
   </system.webServer>
 </configuration>
+"""
+HOSTS = """# Copyright (c) 1993-2009 Microsoft Corp.
+#
+# This is a sample HOSTS file used by Microsoft TCP/IP for Windows.
+10.0.0.7    db01.corp.example db01
+# 127.0.0.1       localhost
 """
 SECRET = "Sh0p-S3cret!"  # the one password in the guest (web.config): must never appear in clear outside it
 
@@ -310,6 +317,7 @@ def build(out: Path, cache_dir: Path, progress: Progress = _noop) -> dict[str, A
     (work / "cmd.exe").write_bytes(pe_header(0x8664))
     (work / "index.html").write_text("<h1>IIS default site</h1>\n")
     (work / "web.config").write_text(WEB_CONFIG, encoding="utf-8")
+    (work / "hosts").write_text(HOSTS, encoding="utf-8")
     raw = out / "work" / "disk.raw"
     script = f"""
 sparse {raw} {DISK_BYTES}
@@ -320,6 +328,8 @@ mkfs ntfs /dev/sda1 label:System
 mount /dev/sda1 /
 mkdir-p /Windows/System32/config
 mkdir-p /Windows/System32/inetsrv/config
+mkdir-p /Windows/System32/drivers/etc
+upload {work}/hosts /Windows/System32/drivers/etc/hosts
 upload {work}/SYSTEM /Windows/System32/config/SYSTEM
 upload {work}/SOFTWARE /Windows/System32/config/SOFTWARE
 upload {work}/cmd.exe /Windows/System32/cmd.exe
@@ -353,6 +363,7 @@ ln-s ../../../../etc/passwd /Apps/outside
         "domain": "corp.example",
         "static_addresses": {"10.0.0.5": ["web-srv01", "web-srv01.corp.example"]},
         "nameservers": ["10.0.0.2", "10.0.0.3"],
+        "hosts_file": {"10.0.0.7": ["db01.corp.example", "db01"]},
         "product_name": "Windows Server 2019 Standard",
         "version": "10.0",
         "build": "17763",

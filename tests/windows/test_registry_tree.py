@@ -36,6 +36,8 @@ def make_tree(root: Path, *, systemroot: str = "Windows", config: str = "config"
         (root / d).mkdir(parents=True)
     (root / "Sites/Shop/default.htm").write_text("<h1>shop</h1>\n")
     (root / "Sites/Shop/web.config").write_text(sample.WEB_CONFIG)
+    (root / systemroot / "System32" / "drivers" / "etc").mkdir(parents=True)
+    (root / systemroot / "System32" / "drivers" / "etc" / "hosts").write_text(sample.HOSTS)
     return root
 
 
@@ -69,7 +71,8 @@ def test_identification(tree_inventory: Inventory) -> None:
     assert inv.network.hostname == "web-srv01"
     assert inv.network.evidence[0].detail == r"HKLM\SYSTEM\ControlSet002\Services\Tcpip\Parameters"
     # the static address of the one interface without DHCP, named as the machine calls itself (for the fleet)
-    assert [(h.address, h.names) for h in inv.network.hosts] == [("10.0.0.5", ["web-srv01", "web-srv01.corp.example"])]
+    assert [(h.address, h.names) for h in inv.network.hosts] == [("10.0.0.5", ["web-srv01", "web-srv01.corp.example"]),
+                                                                ("10.0.0.7", ["db01.corp.example", "db01"])]
     assert inv.network.nameservers == ["10.0.0.2", "10.0.0.3"]
     assert inv.network.interfaces == ["{5A1C1E0B-7C51-4D1B-9E3A-0C2D7F1B2A10}"]
     assert {e.path for e in inv.os.evidence} == {"/Windows/System32/config/SOFTWARE", "/Windows/System32/config/SYSTEM",

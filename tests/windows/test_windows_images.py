@@ -61,7 +61,7 @@ def test_native_reads_every_fact(windows_images: SampleImages, native_inventory:
     assert (inv.os.family, inv.os.version, inv.os.arch, inv.os.pretty_name) == (
         "windows", facts["version"], facts["arch"], facts["product_name"])
     assert inv.network.hostname == facts["hostname"]
-    assert {h.address: h.names for h in inv.network.hosts} == facts["static_addresses"]
+    assert {h.address: h.names for h in inv.network.hosts} == facts["static_addresses"] | facts["hosts_file"]
     assert inv.network.nameservers == facts["nameservers"]
     assert inv.windows is not None
     assert (inv.windows.systemroot, inv.windows.current_control_set, inv.windows.build, inv.windows.domain,
