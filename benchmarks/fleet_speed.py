@@ -110,6 +110,7 @@ def main() -> None:
             with FleetStore.create(tmp / f"dask-{w}") as s:
                 add_sources(s, images)
                 summary = run_inspect(s, EngineOptions(workers=w, backend="native"))
+                s.checkpoint(truncate=True)
                 db_bytes = sum(f.stat().st_size for f in s.root.glob("fleet.db*"))
                 inv_bytes = sum(f.stat().st_size for f in (s.root / "members").rglob("inventory.json"))
             runs[w] = (summary, db_bytes, inv_bytes)

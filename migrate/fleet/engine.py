@@ -208,6 +208,7 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
                 summary.worker_peak_rss_kib = dict(client.run(_peak_rss_kib))
     finally:
         store.end_run(owner)
+    store.checkpoint()
     summary.seconds = time.monotonic() - start
     summary.counts = store.counts()
     return summary

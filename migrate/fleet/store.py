@@ -206,6 +206,11 @@ class FleetStore:
     def schema_version(self) -> int:
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
+    def checkpoint(self, *, truncate: bool = False) -> None:
+        """Fold the WAL into fleet.db (a run does it at its end; readers are not blocked)."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db.execute(f"PRAGMA wal_checkpoint({'TRUNCATE' if truncate else 'PASSIVE'})")
+
     def close(self) -> None:
         self._db.close()
 
