@@ -8,6 +8,7 @@ FLEET_COMMAND_MODULES, each with ``register(fleet_app)``), and may add a step to
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -162,6 +163,14 @@ def status(
     for state, n in counts.items():
         table.add_row(state, str(n))
     console.print(table)
+    errors = Counter((m.error.error_class, m.error.exit_code) for m in members if m.state == "failed" and m.error)
+    if errors:
+        et = Table(title="Failed members by error")
+        for col in ("error", "exit code", "members"):
+            et.add_column(col)
+        for (cls, code), n in errors.most_common():
+            et.add_row(cls, str(code), str(n))
+        console.print(et)
     if runs:
         console.print(f"{len(runs)} run(s) active on this fleet")
 
