@@ -105,7 +105,10 @@ def dask_client(opts: EngineOptions) -> Iterator[Any]:
     n = opts.workers or default_workers()
     with dask.config.set({"distributed.worker.daemon": True, "distributed.admin.tick.limit": "30s",
                           "distributed.scheduler.allowed-failures": 2,
-                          "distributed.worker.memory.terminate": False}):
+                          "distributed.worker.memory.terminate": False,
+                          # no stack-sampling thread in the workers: it costs CPU, and a thread that may hold
+                          # a lock at the moment the worker forks an image's child is one too many
+                          "distributed.worker.profile.enabled": False}):
         # no dashboard, and the scheduler's small HTTP server on a free port (not 8787: two runs at once)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                scheduler_port=0, silence_logs=logging.ERROR, memory_limit=0,
