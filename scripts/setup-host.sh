@@ -14,7 +14,7 @@ PACKAGES=(
   # package-closure tests: a real rpm database made by rpmbuild + rpm --root (Debian's rpm 4.18)
   rpm
   # conformance: libguestfs's phony guests are built with guestfish/Sys::Guestfs, sqlite3, hivexregedit, gcc
-  libguestfs-perl sqlite3 libhivex-bin python3-hivex xz-utils gcc libc6-dev mdadm ntfs-3g
+  libguestfs-perl sqlite3 libhivex-bin libwin-hivex-perl python3-hivex xz-utils gcc libc6-dev mdadm ntfs-3g
   # Docker engine (Debian's daemon) and what it needs
   docker.io iptables
   # benchmarks and reports
