@@ -208,9 +208,54 @@ def _file_components(plan: Plan, c: Container, context: Path | None, prefix: str
     return out
 
 
-def _image_parts(plan: Plan, c: Container, context: Path | None, prefix: str = "") -> tuple[Component, list[Component]]:
+# what lists a built image's package database: name, version, arch per line. Only dpkg for now: no rpm
+# or apk image can be built on this project's machines (no mirror for them), so a parser for their
+# output could not be tested; for those families the SBOM lists the plan's pins (documented)
+QUERIES = {
+    "apt": ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"],
+}
+MAX_QUERY_BYTES = 16 * 1024 * 1024
+
+
+def installed_in_image(engine: object, image: str, manager: str) -> list[tuple[str, str, str | None]]:
+    """Every package a *built* image holds (the pins and what the distribution's resolver added), read
+    by running its own package manager's query in a throw-away container (no network, entrypoint
+    bypassed so no secret is needed). [] for an image without a package database (FROM scratch)."""
+    from migrate.errors import DockerError
+
+    argv = QUERIES.get(manager)
+    if argv is None:
+        return []
+    api = engine.api  # type: ignore[attr-defined]
+    try:
+        cid = api.create_container(image, command=argv[1:], entrypoint=[argv[0]], user="0:0",
+                                   network_disabled=True)["Id"]
+    except Exception as exc:  # noqa: BLE001
+        raise DockerError(f"cannot start a container from {image} to list its packages: {exc}") from exc
+    try:
+        try:
+            api.start(cid)
+        except Exception:  # noqa: BLE001 - no such executable: no package database in this image
+            return []
+        status = api.wait(cid, timeout=300)
+        out = api.logs(cid, stdout=True, stderr=False)[:MAX_QUERY_BYTES].decode("utf-8", "replace")
+    finally:
+        api.remove_container(cid, force=True)
+    if int(status.get("StatusCode", 1)) != 0:
+        return []
+    rows = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0] and parts[1]:
+            rows.append((parts[0], parts[1], parts[2] if len(parts) > 2 and parts[2] else None))
+    return rows
+
+
+def _image_parts(plan: Plan, c: Container, context: Path | None, prefix: str = "",
+                 installed: list[tuple[str, str, str | None]] | None = None) -> tuple[Component, list[Component]]:
     """The image as a component and what it holds: base image, pinned packages, files from the guest.
-    ``prefix`` keeps bom-refs unique when several images share one document."""
+    ``prefix`` keeps bom-refs unique when several images share one document. ``installed``: every
+    package of the built image (``installed_in_image``), listed with the pins marked."""
     repo, _, tag = c.image.rpartition(":") if ":" in c.image.rsplit("/", 1)[-1] else (c.image, "", "")
     root = Component(type=ComponentType.CONTAINER, name=repo, version=tag or None, bom_ref=f"image:{c.image}",
                      description=c.labels.get("org.opencontainers.image.description"),
@@ -223,23 +268,37 @@ def _image_parts(plan: Plan, c: Container, context: Path | None, prefix: str = "
                            description="base image (ARG BASE_IMAGE; build-time override possible)",
                            properties=[Property(name=f"{PROP}:reason", value=c.base.reason)]))
     distro = plan.os.distro.lower()
-    for p in c.packages.items:
-        purl = package_url(c.base.package_manager, p.name, p.version, arch=None, distro=distro,
+    pins = {p.name: p for p in c.packages.items}
+    rows = installed if installed is not None else [(p.name, p.version, None) for p in c.packages.items]
+    seen: set[str] = set()
+    for name, version, arch in rows:
+        purl = package_url(c.base.package_manager, name, version, arch=arch, distro=distro,
                            distro_version=plan.os.version)
-        props = [Property(name=f"{PROP}:install-spec", value=p.spec)]
-        if p.reason:
-            props.append(Property(name=f"{PROP}:reason", value=p.reason))
-        parts.append(Component(type=ComponentType.LIBRARY, name=p.name, version=p.version, purl=purl,
-                               bom_ref=prefix + purl.to_string(), properties=props))
+        ref = prefix + purl.to_string()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        pin = pins.get(name)
+        if pin is not None:
+            props = [Property(name=f"{PROP}:install-spec", value=pin.spec)]
+            if pin.reason:
+                props.append(Property(name=f"{PROP}:reason", value=pin.reason))
+        else:
+            props = [Property(name=f"{PROP}:installed-by", value="the base image or the package manager's "
+                                                                   "dependency resolution")]
+        parts.append(Component(type=ComponentType.LIBRARY, name=name, version=version, purl=purl, bom_ref=ref,
+                               properties=props))
     parts += _file_components(plan, c, context, prefix)
     return root, parts
 
 
 def container_bom(plan: Plan, c: Container, *, context: Path | None = None,
-                  environ: Mapping[str, str] | None = None) -> str:
+                  environ: Mapping[str, str] | None = None,
+                  installed: list[tuple[str, str, str | None]] | None = None) -> str:
     """CycloneDX JSON of one generated image: base image, pinned packages, files from the guest.
-    ``context``: the service's build context in the stack directory (files are hashed from it)."""
-    root, parts = _image_parts(plan, c, context)
+    ``context``: the service's build context in the stack directory (files are hashed from it);
+    ``installed``: the built image's whole package list (else the plan's pins)."""
+    root, parts = _image_parts(plan, c, context, installed=installed)
     bom = Bom(metadata=BomMetaData(component=root, tools=_tools()))
     for comp in parts:
         bom.components.add(comp)
@@ -253,14 +312,17 @@ def _context(stack_dir: Path | None, c: Container) -> Path | None:
     return ctx if ctx.is_dir() and not ctx.is_symlink() else None
 
 
-def stack_bom(plan: Plan, stack_dir: Path | None = None, *, environ: Mapping[str, str] | None = None) -> str:
-    """One document for the whole stack: each image a component holding its own parts."""
+def stack_bom(plan: Plan, stack_dir: Path | None = None, *, environ: Mapping[str, str] | None = None,
+              installed: Mapping[str, list[tuple[str, str, str | None]]] | None = None) -> str:
+    """One document for the whole stack: each image a component holding its own parts
+    (``installed``: container name -> the built image's package list)."""
     root = Component(type=ComponentType.APPLICATION, name=plan.name, bom_ref=f"stack:{plan.name}",
                      description=f"container stack migrated from the VM {plan.source_vm}",
                      properties=[Property(name=f"{PROP}:source-vm", value=plan.source_vm)])
     bom = Bom(metadata=BomMetaData(component=root, tools=_tools()))
     for c in plan.containers:
-        image, parts = _image_parts(plan, c, _context(stack_dir, c), prefix=f"{c.name}/")
+        image, parts = _image_parts(plan, c, _context(stack_dir, c), prefix=f"{c.name}/",
+                                    installed=(installed or {}).get(c.name))
         image.components = parts
         bom.components.add(image)
     return _finish(bom, root, environ)

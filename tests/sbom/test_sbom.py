@@ -25,9 +25,10 @@ from migrate.plan import make_plan
 from migrate.rootfs import RootFS
 from migrate.sbom import SPEC, inventory_bom, plan_boms, stack_bom
 from tests.generate.guest import PASSWORDS, make_guest
-from tests.graph.conftest import load_fixture
+from tests.graph.conftest import INVENTORIES, load_fixture
 
 EPOCH = {"SOURCE_DATE_EPOCH": "1700000000"}
+INVENTORY_FILE = INVENTORIES / "flagship-debian12.json"
 
 
 def valid(text: str) -> dict:
@@ -210,3 +211,38 @@ def test_convert_sbom_on_the_real_flagship(flagship_images, tmp_path: Path) -> N
     r = _cli("inspect", flagship_images["qcow2"], "--sbom", inv_sbom)
     assert r.returncode == 0, r.stderr
     assert valid(inv_sbom.read_text()) == vm, "inspect --sbom and convert --sbom describe the same VM alike"
+
+
+def test_built_image_lists_every_package(docker_engine, base_image: str) -> None:
+    """--built: the image's own package database (here the real local Debian base image) gives the
+    whole list, the plan's pins marked with their reason, the rest as installed by resolution/base."""
+    from migrate.model.plan import PinnedPackage
+    from migrate.sbom import container_bom, installed_in_image
+
+    rows = installed_in_image(docker_engine, base_image, "apt")
+    names = {r[0] for r in rows}
+    assert {"dpkg", "bash", "libc6", "base-files"} <= names and len(rows) == len(names)
+    plan = make_plan(load_fixture("flagship-debian12"))
+    c = plan.container("redis")
+    c.image = base_image
+    bash = next(r for r in rows if r[0] == "bash")
+    c.packages.items = [PinnedPackage(name="bash", version=bash[1], spec=f"bash={bash[1]}", reason="test pin")]
+    doc = valid(container_bom(plan, c, installed=rows, environ=EPOCH))
+    libs = {x["name"]: x for x in doc["components"] if x["type"] == "library"}
+    assert set(libs) == names
+    assert {"name": "migrate:reason", "value": "test pin"} in libs["bash"]["properties"]
+    assert any(p["name"] == "migrate:installed-by" for p in libs["libc6"]["properties"])
+    libc = PackageURL.from_string(libs["libc6"]["purl"])
+    assert libc.qualifiers == {"arch": "amd64", "distro": "debian-12"} and libc.namespace == "debian"
+
+
+@pytest.mark.docker
+def test_cli_built_needs_the_images(tmp_path: Path, capsys, docker_engine) -> None:
+    plan = make_plan(load_fixture("flagship-debian12"))
+    for c in plan.containers:
+        c.image = f"migrate-test/never-built-{c.name}:x"
+    (tmp_path / "plan.yaml").write_text(plan.to_yaml())
+    code, _, err = _main(capsys, "sbom", tmp_path / "plan.yaml", "--built", "-o", tmp_path / "s.json")
+    assert code == 2 and "is not built" in err and not (tmp_path / "s.json").exists()
+    code, _, err = _main(capsys, "sbom", INVENTORY_FILE, "--built", "-o", tmp_path / "s.json")
+    assert code == 2 and "--built apply to a plan" in err
