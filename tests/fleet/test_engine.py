@@ -120,6 +120,10 @@ def test_attach_to_an_existing_dask_cluster(tmp_path, units_images):
     make_overlays(images, units_images["base"], 3)
     fleet = tmp_path / "fleet"
     assert migrate_cli("fleet", "add", str(fleet), str(images)).returncode == 0
+    bad = migrate_cli("fleet", "inspect", str(fleet), "--scheduler", "tcp://127.0.0.1:9", "--json", timeout=120)
+    assert bad.returncode == 2 and "cannot reach the Dask scheduler" in bad.stderr
+    with FleetStore.open(fleet) as s:
+        assert s.counts() == {"pending": 3} and s.active_runs() == []  # the failed run gave everything back
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
     info = tmp_path / "scheduler.json"
     sched = subprocess.Popen([*dask, "--port", "0", "--no-dashboard", "--scheduler-file", str(info)],
@@ -143,8 +147,6 @@ def test_attach_to_an_existing_dask_cluster(tmp_path, units_images):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, 9)
                 p.wait(30)
-    bad = migrate_cli("fleet", "inspect", str(fleet), "--scheduler", "tcp://127.0.0.1:9", "--json", timeout=120)
-    assert bad.returncode == 2 and "cannot reach the Dask scheduler" in bad.stderr
 
 
 def test_cli_inspect_and_status(tmp_path, units_images, bad_images):
