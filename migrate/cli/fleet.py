@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -71,9 +72,9 @@ def add(
                     "skipped": [{"path": p, "why": w} for p, w in result.skipped], "counts": counts})
         return
     for p, why in result.skipped:
-        err_console.print(f"skipped {p}: {why}", highlight=False)
+        err_console.print(f"skipped {p}: {why}", highlight=False, markup=False)
     for note in result.notes:
-        err_console.print(note, highlight=False)
+        err_console.print(note, highlight=False, markup=False)
     console.print(f"{len(result.added)} member(s) added, {len(result.updated)} updated; fleet: "
                   + ", ".join(f"{n} {s}" for s, n in counts.items()), highlight=False)
 
@@ -114,7 +115,7 @@ def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
             summary = run_inspect(store, opts)
         else:
             with Progress(TextColumn("[bold]inspecting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                          TimeRemainingColumn(), TextColumn("{task.description}"), console=err_console,
+                          TimeRemainingColumn(), TextColumn("{task.description}", markup=False), console=err_console,
                           transient=False) as bar:
                 task = bar.add_task("", total=None)
 
@@ -137,7 +138,8 @@ def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
             table.add_column(col)
         for m in failed:
             assert m.error is not None
-            table.add_row(m.name, m.error.error_class, str(m.error.exit_code), m.error.message)
+            # names and messages come from files, manifests and guests: text, never rich markup
+            table.add_row(escape(m.name), m.error.error_class, str(m.error.exit_code), escape(m.error.message))
         console.print(table)
 
 

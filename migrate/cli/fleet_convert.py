@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from migrate.cli.common import console, err_console, print_json
@@ -52,7 +53,8 @@ def plan(fleet: FleetArg, backend: Backend = "auto", as_json: AsJson = False) ->
         table.add_column("member")
         table.add_column("blockers")
         for name, blockers in blocked:
-            table.add_row(name, "\n".join(b[:160] for b in blockers[:5]) + (" …" if len(blockers) > 5 else ""))
+            shown = "\n".join(b[:160] for b in blockers[:5]) + (" …" if len(blockers) > 5 else "")
+            table.add_row(escape(name), escape(shown))  # guest strings: text, never rich markup
         console.print(table)
 
 
@@ -97,13 +99,13 @@ def convert(
         return
     console.print(f"{len(res.done)} stack(s) written, {len(errors)} failed, in {res.seconds:.1f} s", highlight=False)
     for name, why in sorted(errors.items()):
-        err_console.print(f"{name}: {why}", highlight=False)
+        err_console.print(f"{name}: {why}", highlight=False, markup=False)
     if build:
         console.print(f"base images: {', '.join(b.base_images) or '-'}; {b.services} service image(s) in "
                       f"{b.stacks} stack(s) → {b.images_built} built, the rest shared; {b.seconds:.1f} s",
                       highlight=False)
         for name, why in sorted(b.failed.items()):
-            err_console.print(f"build {name}: {why}", highlight=False)
+            err_console.print(f"build {name}: {why}", highlight=False, markup=False)
 
 
 def waves(fleet: FleetArg, as_json: AsJson = False) -> None:
@@ -121,8 +123,8 @@ def waves(fleet: FleetArg, as_json: AsJson = False) -> None:
     for col in ("wave", "VMs", "members", "reason"):
         table.add_column(col)
     for w in report.waves:
-        table.add_row(str(w.number), str(len(w.members)), ", ".join(w.members[:8]) + (" …" if len(w.members) > 8
-                                                                                       else ""), w.reason)
+        shown = ", ".join(w.members[:8]) + (" …" if len(w.members) > 8 else "")
+        table.add_row(str(w.number), str(len(w.members)), escape(shown), escape(w.reason))
     console.print(table)
     console.print(f"{len(report.edges)} cross-VM edge(s)", highlight=False)
 

@@ -14,6 +14,7 @@ import csv
 import io
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,16 @@ from migrate.model.fleet import RVToolsSizing
 SHEET = "vInfo"
 MAX_ROWS = 200_000
 MAX_CSV_BYTES = 256 << 20
+# An .xlsx is a zip: a 1 MB file can declare gigabytes of XML. openpyxl (read-only) still parses every
+# part but the worksheets whole when it opens the workbook (the shared strings table holds every
+# distinct text of every sheet: 128 MiB of it took 200 s and 790 MiB), scans every worksheet up to
+# its <dimension> (the whole sheet when there is none) and streams a worksheet row by row, each cell
+# whole. The sizes the zip declares bound what inflating can yield (zipfile stops at them), so they
+# are checked before openpyxl opens anything.
+MAX_XLSX_PARTS_BYTES = 32 << 20  # every part but the worksheets, together
+MAX_XLSX_SHEET_BYTES = MAX_CSV_BYTES  # one worksheet
+MAX_XLSX_SHEETS_BYTES = 1 << 30  # all worksheets together
+MAX_NAME = 200  # a VM name: the manifest's limit (sources.read_manifest)
 
 # field -> header names accepted, first preferred
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,6 +75,9 @@ def read_rvtools(path: str | os.PathLike[str]) -> list[tuple[int, RVToolsSizing]
         vm = values["vm"]
         if not vm:
             raise FleetSourceInvalid(f"row {rowno}: column 'VM' is empty", path=str(p))
+        if len(vm) > MAX_NAME or any(unicodedata.category(ch) == "Cc" for ch in vm):
+            # the name is printed on terminals and becomes a member name: no escape sequence, no megabyte
+            raise FleetSourceInvalid(f"row {rowno}: VM {vm[:40]!r} is not a usable VM name", path=str(p))
         if vm.lower() in seen:
             raise FleetSourceInvalid(f"row {rowno}: VM {vm!r} repeats row {seen[vm.lower()]}", path=str(p))
         seen[vm.lower()] = rowno
@@ -88,21 +102,54 @@ def _is_xlsx(p: Path) -> bool:
 
 def _xlsx_rows(p: Path) -> Iterator[list[str]]:
     import zipfile
+    from xml.etree.ElementTree import ParseError
 
     import openpyxl
 
+    _check_xlsx_sizes(p)
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise FleetSourceInvalid(f"not a readable .xlsx workbook: {exc}", path=str(p)) from exc
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, ParseError, EOFError) as exc:
+        raise FleetSourceInvalid(f"not a readable .xlsx workbook: {str(exc)[:200]}", path=str(p)) from exc
     try:
         names = {n.lower(): n for n in wb.sheetnames}
         if SHEET.lower() not in names:
             raise FleetSourceInvalid(f"no {SHEET!r} sheet (sheets: {', '.join(wb.sheetnames[:20])})", path=str(p))
-        for row in wb[names[SHEET.lower()]].iter_rows(values_only=True):
+        rows = wb[names[SHEET.lower()]].iter_rows(values_only=True)
+        while True:
+            try:  # the sheet is parsed while rows stream: broken XML shows only now
+                row = next(rows)
+            except StopIteration:
+                break
+            except (ParseError, zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
+                raise FleetSourceInvalid(f"sheet {SHEET} is not readable: {str(exc)[:200]}", path=str(p)) from exc
             yield ["" if v is None else str(v).strip() for v in row]
     finally:
         wb.close()
+
+
+def _check_xlsx_sizes(p: Path) -> None:
+    """Refuse a workbook whose declared sizes pass the MAX_XLSX_* limits (a zip bomb) before openpyxl
+    inflates any of it."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FleetSourceInvalid(f"not a readable .xlsx workbook: {exc}", path=str(p)) from exc
+    sheets = [i for i in infos if i.filename.startswith("xl/worksheets/")]
+    whole = sum(i.file_size for i in infos) - sum(i.file_size for i in sheets)
+    if whole > MAX_XLSX_PARTS_BYTES:
+        raise FleetSourceInvalid(f"the workbook's shared parts inflate to {whole >> 20} MiB, more than "
+                                 f"{MAX_XLSX_PARTS_BYTES >> 20} MiB", path=str(p))
+    largest = max(sheets, key=lambda i: i.file_size, default=None)
+    if largest is not None and largest.file_size > MAX_XLSX_SHEET_BYTES:
+        raise FleetSourceInvalid(f"{largest.filename[:80]} inflates to {largest.file_size >> 20} MiB, more than "
+                                 f"{MAX_XLSX_SHEET_BYTES >> 20} MiB", path=str(p))
+    if sum(i.file_size for i in sheets) > MAX_XLSX_SHEETS_BYTES:
+        raise FleetSourceInvalid(f"the worksheets inflate to more than {MAX_XLSX_SHEETS_BYTES >> 20} MiB together",
+                                 path=str(p))
 
 
 def _csv_rows(p: Path) -> Iterator[list[str]]:
@@ -121,8 +168,12 @@ def _csv_rows(p: Path) -> Iterator[list[str]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    for row in csv.reader(io.StringIO(text), dialect):
-        yield [c.strip() for c in row]
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        for row in reader:
+            yield [c.strip() for c in row]
+    except csv.Error as exc:  # a field over csv's limit (128 KiB), a stray quote in strict dialects
+        raise FleetSourceInvalid(f"line {reader.line_num}: {exc}", path=str(p)) from None
 
 
 def _columns(header: list[str], p: Path) -> dict[str, int]:

@@ -22,6 +22,7 @@ import glob
 import io
 import os
 import stat
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,7 +174,14 @@ def read_manifest(path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
         raise FleetSourceInvalid(f"cannot read: {exc.strerror}", path=str(path)) from exc
     except UnicodeDecodeError:
         raise FleetSourceInvalid("not UTF-8 text", path=str(path)) from None
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _manifest_rows(csv.reader(io.StringIO(text)), path, allow_dirs)
+    except csv.Error as exc:  # a field over csv's limit (128 KiB): a clear refusal, not a traceback
+        raise FleetSourceInvalid(f"not a readable CSV: {exc}", path=str(path)) from None
+
+
+def _manifest_rows(reader: Iterable[list[str]], path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
+    reader = iter(reader)
     header = [h.strip().lower() for h in next(reader, [])]
     if not any(header):
         raise FleetSourceInvalid("empty manifest (no header row)", path=str(path))
@@ -193,7 +201,7 @@ def read_manifest(path: Path, allow_dirs: list[Path]) -> list[ManifestRow]:
         name = values["name"]
         if not name:
             raise FleetSourceInvalid(f"row {rowno}: column 'name' is empty", path=str(path))
-        if len(name) > 200 or any(ord(ch) < 0x20 for ch in name):
+        if len(name) > 200 or any(unicodedata.category(ch) == "Cc" for ch in name):
             raise FleetSourceInvalid(f"row {rowno}: name {name[:40]!r} is not a usable VM name", path=str(path))
         vm = rows.get(name.lower())
         if vm is not None and (not values["path"] or not vm.images):
