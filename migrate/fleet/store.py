@@ -436,9 +436,10 @@ class FleetStore:
             db.execute("UPDATE members SET state=?, fingerprint=?, doc=?, lease_owner=NULL, lease_expires=NULL, "
                        "stale_from=NULL, updated=?, stat_key=? WHERE name=?",
                        (member.state, member.fingerprint, _doc(member), now, stat_key, member.name))
-            db.execute("INSERT INTO inspections(member, fingerprint, owner, finished, outcome, exit_code, seconds, "
-                       "peak_rss_kib) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (member.name, member.fingerprint, owner.id, now, outcome, exit_code, seconds, rss))
+            db.execute("INSERT INTO inspections(member, fingerprint, owner, started, finished, outcome, exit_code, "
+                       "seconds, peak_rss_kib) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (member.name, member.fingerprint, owner.id, now - seconds if seconds is not None else None, now,
+                        outcome, exit_code, seconds, rss))
         return True
 
     def member_dir(self, name: str) -> Path:
