@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -132,6 +133,10 @@ def warm() -> None:
     from migrate.analyzers import builtin_analyzers
 
     builtin_analyzers()
+    # what is loaded now lives as long as the worker: keep the collector out of it, so a child does not
+    # copy those pages just to walk them (fork shares them copy-on-write)
+    gc.collect()
+    gc.freeze()
     _warm = True
 
 
