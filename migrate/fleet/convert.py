@@ -45,7 +45,7 @@ def _noop(_msg: str) -> None:
     pass
 
 
-def member_error(exc: MigrateError, stage: str) -> MemberError:
+def member_error(exc: BaseException, stage: str) -> MemberError:
     """The error class and exit code `migrate plan/convert` would have given (one line, no guest content)."""
     from migrate.fleet.worker import error_dict
 
@@ -94,23 +94,47 @@ def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", 
                                      "blockers": blockers, "state": "planned", "error": None})
 
 
-def plan_fleet(store: object, *, backend: str = "auto", progress: Progress = _noop) -> FleetStepResult:
-    """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore)."""
+def _plan_task(task: tuple[str, str, str]) -> str:
+    """One member planned in a worker process; any failure becomes that member's error row."""
+    root, doc, backend = task
+    m = FleetMember.model_validate_json(doc)
+    try:
+        new = plan_member(Path(root), m, backend=backend)
+    except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
+        new = m.model_copy(update={"readiness": "failed", "error": member_error(exc, "plan"), "blockers": []})
+    return new.model_dump_json()
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = None,
+               progress: Progress = _noop) -> FleetStepResult:
+    """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore) on ``workers``
+    processes (default: one per CPU); the store is written by this process only."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
+    todo = []
     for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
-        if m.state not in PLANNABLE:
+        if m.state in PLANNABLE:
+            todo.append((str(root), m.model_dump_json(), backend))
+        else:
             res.skipped.append(m.name)
-            continue
-        try:
-            new = plan_member(root, m, backend=backend)
-            res.done.append(m.name)
-        except MigrateError as exc:
-            new = m.model_copy(update={"readiness": "failed", "error": member_error(exc, "plan"), "blockers": []})
-            res.failed.append(m.name)
-        store.upsert_member(new)  # type: ignore[attr-defined]
-        progress(f"plan {m.name}: {new.readiness}")
+    n = min(workers or default_workers(), max(1, len(todo)))
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for doc in pool.map(_plan_task, todo):
+            new = FleetMember.model_validate_json(doc)
+            (res.failed if new.readiness == "failed" else res.done).append(new.name)
+            store.upsert_member(new)  # type: ignore[attr-defined]
+            progress(f"plan {new.name}: {new.readiness}")
     res.seconds = round(time.monotonic() - t0, 2)
     return res
 

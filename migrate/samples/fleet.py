@@ -1,4 +1,4 @@
-"""The benchmark fleet: ~110 VM images made cheaply from the built-in samples, with known answers.
+"""The benchmark fleet: 101 VM images made cheaply from the built-in samples, with known answers.
 
 Issue 9 asks for a fleet of at least 100 images for the fleet tests and benchmarks. Building 100 real
 guests would take hours, so each member is a qcow2 overlay (``qemu-img create -b``) over one of the
@@ -52,6 +52,8 @@ class Base:
     editable: bool = True  # ext4 root: identity and wiring can be written
     # connection templates: role of the link -> (guest file, text in the base, replacement with {host})
     links: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # where the analyzers see the connection when it is not the file written (a constant used elsewhere)
+    evidence: dict[str, str] = field(default_factory=dict)
     specific_bind: tuple[str, str, str] | None = None  # (file, text, replacement with {addr})
 
 
@@ -61,6 +63,7 @@ BASES: dict[str, Base] = {
         links={"db": ("/etc/shop/shop.env", "@localhost:5432/", "@{host}:5432/"),
                "cache": ("/etc/shop/shop.env", "@127.0.0.1:6379/", "@{host}:6379/"),
                "upstream": ("/etc/nginx/sites-available/shop", "server 127.0.0.1:8080;", "server {host}:8080;")},
+        evidence={"upstream": "/etc/nginx/sites-enabled/shop"},  # the enabled name links to the file written
         specific_bind=("/etc/redis/redis.conf", "\nbind 127.0.0.1 -::1\n", "\nbind {addr}\n")),
     "nginx-tls": Base(
         "corpus-nginx-tls", (("qcow2", "notes-vm03.qcow2"),), "qcow2", ("app", "nginx", "postgresql", "redis"),
@@ -68,7 +71,8 @@ BASES: dict[str, Base] = {
     "classic": Base(
         "classic", (("qcow2", "classic.qcow2"),), "qcow2", ("apache", "memcached", "mysql"),
         links={"db": ("/var/www/classic/config.php", "define('DB_HOST', '127.0.0.1');",
-                      "define('DB_HOST', '{host}');")}),
+                      "define('DB_HOST', '{host}');")},
+        evidence={"db": "/var/www/classic/index.php"}),  # new mysqli(DB_HOST, ...) with config.php's constant
     "lamp": Base("corpus-lamp", (("vmdk", "lamp-vm02.vmdk"),), "vmdk", ("apache", "memcached", "mysql", "postgresql")),
     "infra": Base("corpus-infra", (("raw", "disk.raw"),), "raw",
                   ("bind", "lighttpd", "mosquitto", "nginx", "php-fpm", "prometheus", "prometheus-exporter", "slapd")),
@@ -202,7 +206,8 @@ def expectations(specs: list[Spec]) -> dict[str, Any]:
         for ln in s.links:
             t = by_name[ln.target]
             edges.append({"source": s.name, "target": t.name, "matched_by": ln.by, "address": _address_as(t, ln.by),
-                          "port": ln.port, "via": ln.via, "evidence": b.links[ln.kind][0]})
+                          "port": ln.port, "via": ln.via,
+                          "evidence": b.evidence.get(ln.kind, b.links[ln.kind][0])})
     for name in NO_IMAGE:
         vms[name] = {"image": None, "format": None, "os": None, "hostname": None, "fqdn": None, "address": None,
                      "kinds": [], "readiness": "not-inspected", "blocker_kinds": [], "error": None, "group": None,
@@ -429,8 +434,9 @@ def recipe(samples: dict[str, Recipe]) -> Recipe:
     import migrate.samples.fleet as me
 
     bases = {b.sample: samples[b.sample].key() for b in BASES.values()}
-    return Recipe("fleet", "~110 images (qcow2 overlays over the samples, every format, broken ones) + manifest, "
-                           "RVTools vInfo and expectations.json", _build, {"bases": bases}, (me, writer))
+    return Recipe("fleet", "101 images (qcow2 overlays over the samples, every format, 3 broken) + manifest, "
+                           "RVTools vInfo (+6 VMs without disks) and expectations.json", _build, {"bases": bases},
+                  (me, writer))
 
 
 @dataclass
