@@ -36,6 +36,7 @@ from tests.generate.test_static_binary import BUSYBOX, inventory_with_static_ser
 
 pytestmark = pytest.mark.docker
 EPOCH = "1700000000"
+UNIT = "/etc/systemd/system/edge.service"  # ProtectSystem=strict: the VM ran it on a read-only system
 REGISTRY_BIN = "/usr/bin/docker-registry"  # Debian's docker-registry package (scripts/setup-host.sh)
 
 
@@ -44,6 +45,7 @@ def _static_only_inventory():
     inv = inventory_with_static_service()
     inv.name = "fit-vm"
     inv.services = [s for s in inv.services if s.name == "edge"]
+    inv.services[0].manager, inv.services[0].unit_path = "systemd", UNIT
     inv.ports = [p for p in inv.ports if p.service == "edge"]
     inv.persistent_paths = [p for p in inv.persistent_paths if p.service == "edge"]
     inv.connections, inv.secrets, inv.jobs = [], [], []
@@ -58,6 +60,9 @@ def stack(tmp_path_factory, docker_engine, base_image):
     (guest / "usr/local/bin").mkdir(parents=True)
     shutil.copy(BUSYBOX, guest / "usr/local/bin/busybox")
     os.chmod(guest / "usr/local/bin/busybox", 0o755)
+    (guest / UNIT.lstrip("/")).parent.mkdir(parents=True)
+    (guest / UNIT.lstrip("/")).write_text("[Service]\nExecStart=/usr/local/bin/busybox httpd -f -p 9000 -h /srv/www\n"
+                                          "User=edge\nProtectSystem=strict\n")
     with RootFS.from_directory(guest) as fs:
         plan = make_plan(_static_only_inventory(), options=build_options(), reader=fs)
         for c in plan.containers:
@@ -114,11 +119,17 @@ def test_running_container_is_hardened_as_planned(stack, docker_engine) -> None:
     plan, _, _ = stack
     c = plan.containers[0]
     assert c.hardening.no_new_privileges.enabled and c.hardening.cap_drop_all.enabled, c.hardening
+    assert c.hardening.read_only.enabled, c.hardening.read_only.reason
     cid = docker_engine.containers([f"com.docker.compose.project={plan.name}",
                                     f"com.docker.compose.service={c.name}"])[0]["Id"]
     host = docker_engine.inspect_container(cid)["HostConfig"]
     assert host["SecurityOpt"] == ["no-new-privileges:true"]
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert host["ReadonlyRootfs"] is True and set(host["Tmpfs"]) == {"/tmp", "/var/tmp"}
+    assert docker_engine.exec(cid, ["/usr/local/bin/busybox", "touch", "/srv/www/written"]).exit_code == 0, "its volume"
+    assert docker_engine.exec(cid, ["/usr/local/bin/busybox", "touch", "/tmp/written"]).exit_code == 0, "tmpfs"
+    refused = docker_engine.exec(cid, ["/usr/local/bin/busybox", "touch", "/written"])
+    assert refused.exit_code != 0 and "Read-only file system" in refused.text
     status = docker_engine.exec(cid, ["/usr/local/bin/busybox", "grep", "-E", "^(CapEff|CapBnd|NoNewPrivs)",
                                       "/proc/1/status"])
     text = status.text
@@ -197,4 +208,5 @@ def test_plan_records_why(stack) -> None:
     again = Plan.load(outdir / "plan.yaml")
     h = again.containers[0].hardening
     assert "setuid" in h.no_new_privileges.reason and "not root" in h.cap_drop_all.reason
-    assert "ProtectSystem=strict" in h.read_only.reason and not h.read_only.enabled
+    assert "ProtectSystem=strict" in h.read_only.reason and h.read_only.enabled
+    assert [t.path for t in h.tmpfs] == ["/tmp", "/var/tmp"]
