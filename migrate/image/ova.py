@@ -36,6 +36,7 @@ OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
 RASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
 _UNIT_RE = re.compile(r"byte\s*\*\s*2\s*\^\s*(\d+)", re.I)
 MAX_MEMBERS = 4096
+MAX_EXTENDED_HEADER = 1 << 20  # a pax header or GNU long name: an OVA's names are short
 CONTAINER_SLACK = 64 << 20
 FREE_MARGIN = 64 << 20  # left free on the unpack filesystem
 _MF_RE = re.compile(r"^(SHA1|SHA256|SHA512)\((.+)\)\s*=\s*([0-9a-fA-F]+)\s*$")
@@ -48,6 +49,26 @@ class OvaContents:
     disks: list[Path]  # extracted disk files, in the VM's disk order
     sizing: VMSizing
     verified: list[str] = field(default_factory=list)  # members whose digest matched the manifest
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A tar header whose extended header (pax, GNU long name/link) is refused above
+    MAX_EXTENDED_HEADER: tarfile reads such a header whole into memory, so a 4 KB sparse file
+    declaring a 16 GiB pax header made merely probing it for an OVA allocate 16 GiB."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:  # type: ignore[override]
+        if self.type in _EXTENDED_TYPES and self.size > MAX_EXTENDED_HEADER:
+            raise ResourceBudgetExceeded(f"tar extended header of {self.size} bytes (at most "
+                                         f"{MAX_EXTENDED_HEADER})", path=str(getattr(tarfile_, "name", "") or ""))
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
+_EXTENDED_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
+                   tarfile.GNUTYPE_LONGLINK)
+
+
+def _open_tar(path: Path) -> tarfile.TarFile:
+    return tarfile.open(path, mode="r:", tarinfo=_BoundedTarInfo)
 
 
 def _members(tar: tarfile.TarFile, source: Path) -> dict[str, tarfile.TarInfo]:
@@ -66,7 +87,7 @@ def is_ova(path: Path) -> bool:
         with open(path, "rb") as fh:
             if fh.read(2) == b"\x1f\x8b":
                 return False
-        with tarfile.open(path, mode="r:") as tar:
+        with _open_tar(path) as tar:
             return any(name.lower().endswith(".ovf") for name in _members(tar, path))
     except (tarfile.TarError, OSError, EOFError, ResourceBudgetExceeded):
         return False
@@ -162,7 +183,7 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
     one) covers each (else ManifestIncomplete, unless ``allow_unlisted_disks``). Zero runs are
     written as holes; a gzip-compressed member is inflated up to its capacity limit only."""
     try:
-        tar = tarfile.open(path, mode="r:")  # noqa: SIM115 - closed by the `with tar` below
+        tar = _open_tar(path)  # noqa: SIM115 - closed by the `with tar` below
         members = _members(tar, path)
     except (tarfile.TarError, EOFError) as exc:
         raise CorruptImage(f"not a readable OVA (uncompressed tar): {exc}", path=str(path)) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 import time
 import tracemalloc
 import zipfile
@@ -223,3 +224,51 @@ def test_member_names_are_not_terminal_markup(tmp_path: Path) -> None:
     assert "MarkupError" not in r.stderr and "internal error" not in r.stderr, r.stderr
     assert "[/]db [link=https://evil.example]x" in r.stdout
     assert "\x1b]8;" not in r.stdout + r.stderr  # no terminal hyperlink
+
+
+def _pax_bomb(path: Path, size: int, kind: bytes = tarfile.XHDTYPE) -> Path:
+    """A tar whose first header announces a ``size``-byte extended header (pax or GNU long name) over
+    a sparse file: 4 KB on disk."""
+    info = tarfile.TarInfo("PaxHeaders/disk.ovf")
+    info.size, info.type = size, kind
+    with open(path, "wb") as fh:
+        fh.write(info.tobuf(format=tarfile.USTAR_FORMAT))
+        fh.write(b"16 path=a.ovf\n")
+        fh.truncate(512 + size + 1024)
+    return path
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_ova_extended_header_bomb_is_refused(tmp_path: Path, kind: bytes) -> None:
+    """tarfile reads a pax header / GNU long name whole: probing such a file for an OVA allocated
+    its announced size (512 MiB here, 16 GiB as easily)."""
+    from migrate.errors import ResourceBudgetExceeded
+    from migrate.image.ova import is_ova, open_ova
+
+    bomb = _pax_bomb(tmp_path / "vm.ova", 512 << 20, kind)
+    tracemalloc.start()
+    try:
+        assert is_ova(bomb) is False
+        with pytest.raises(ResourceBudgetExceeded, match="tar extended header of 536870912 bytes"):
+            open_ova(bomb, tmp_path / "unpack")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak >> 20} MiB"
+    assert not (tmp_path / "unpack").exists() or list((tmp_path / "unpack").iterdir()) == []
+
+
+def test_fleet_scan_of_an_ova_bomb_stays_small(tmp_path: Path) -> None:
+    """`fleet add DIR` probes every file of a client's datastore: a 4 KB file there cost 540 MiB."""
+    from tests.security.test_image_budgets import run_measured
+
+    store = tmp_path / "datastore"
+    store.mkdir()
+    _pax_bomb(store / "vm.ova", 512 << 20)
+    code, seconds, rss_kb, stderr = run_measured(["fleet", "add", str(tmp_path / "fleet"), str(store)])
+    assert code == 0, stderr
+    assert rss_kb < 200 * 1024, f"peak RSS {rss_kb >> 10} MiB"
+    from migrate.fleet.store import FleetStore
+
+    with FleetStore.open(tmp_path / "fleet") as fleet:
+        assert fleet.members() == []  # the file is no VM: nothing added
