@@ -83,7 +83,8 @@ def inspect_member(task: InspectTask) -> InspectResult:
         _child(task, wfd, parent)
     os.close(wfd)
     peak = [0]
-    data, stopped = _read_result(rfd, pid, task.timeout + GRACE_SECONDS, task.memory_mib, peak)
+    data, stopped = _read_result(rfd, pid, task.timeout + min(GRACE_SECONDS, task.timeout / 10), task.memory_mib,
+                                 peak)
     if stopped:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -147,12 +148,14 @@ def _read_result(fd: int, pid: int, limit: float, memory_mib: int, peak: list[in
     end = time.monotonic() + limit
     chunks: list[bytes] = []
     size = 0
+    interval = 0.005  # look early (a bomb is fast), then every WATCH_INTERVAL
     try:
         while True:
             left = end - time.monotonic()
             if left <= 0:
                 return b"".join(chunks), "time"
-            ready, _, _ = select.select([fd], [], [], min(left, WATCH_INTERVAL))
+            ready, _, _ = select.select([fd], [], [], min(left, interval))
+            interval = min(interval * 2, WATCH_INTERVAL)
             if not ready:
                 used = private_memory(pid)
                 peak[0] = max(peak[0], used)

@@ -81,9 +81,9 @@ def test_memory_cap_and_timeout_fail_only_that_image(tmp_path, units_images):
     images = make_overlays(tmp_path / "images", units_images["base"], 1)
     fleet = str(FleetStore.create(tmp_path / "fleet").root)
     capped = inspect_member(InspectTask("vm01", str(images[0]), fleet, "members/vm01", backend="native",
-                                        memory_mib=8))
+                                        memory_mib=1))
     assert capped.error["error_class"] == "ResourceBudgetExceeded" and capped.error["exit_code"] == 32
-    slow = inspect_member(InspectTask("vm01", str(images[0]), fleet, "members/vm01", backend="native", timeout=0.1))
+    slow = inspect_member(InspectTask("vm01", str(images[0]), fleet, "members/vm01", backend="native", timeout=0.01))
     assert slow.error["error_class"] == "TimeBudgetExceeded" and slow.error["exit_code"] == 33
     assert slow.seconds < 5
     fine = inspect_member(InspectTask("vm01", str(images[0]), fleet, "members/vm01", backend="native"))
