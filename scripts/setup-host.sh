@@ -19,6 +19,8 @@ PACKAGES=(
   docker.io iptables
   # benchmarks and reports
   sysbench busybox-static runc chromium graphviz poppler-utils
+  # migrate push is tested against a real local registry (Debian's, run by the test on a free loopback port)
+  docker-registry
   # the "VM way" arm of the OLTP benchmark runs the VM's PostgreSQL data on the host's own server
   postgresql-15 postgresql-client-15
   # the project's Python environment
