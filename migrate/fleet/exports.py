@@ -5,18 +5,24 @@ treats a cell that starts with ``=``, ``+``, ``-``, ``@`` (or a tab / carriage r
 formula, so a hostile host name such as ``=HYPERLINK("http://…")`` would run when the client opens
 the file. Such cells are written with a leading apostrophe, the convention spreadsheets read as "this
 is text" (OWASP's CSV injection advice); numbers the report itself computed are left as numbers.
+A spreadsheet set to another list separator (``;`` in most European locales, or tab) splits
+``web01;=cmd|' /C calc'!A0`` into cells, the second a formula, and loses track of the quotes, so a
+line break can start a row: inside a cell, a formula character after ``;``, a tab or a line break
+(and any spaces or quotes) gets the apostrophe too. Text cells are quoted as well.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 
 from migrate.model.fleet import FleetMember, FleetReport
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_INNER_FORMULA = re.compile(r"""([;\t\r\n][\s"']*)(?=[=+\-@])""")
 
 MEMBER_COLUMNS = [
     "name", "state", "readiness", "wave", "os_family", "distro", "os_version", "kinds", "hostnames", "addresses",
@@ -34,12 +40,13 @@ def cell(value: object) -> object:
     if isinstance(value, int | float):
         return value
     text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    text = _INNER_FORMULA.sub(r"\1'", text)
+    return "'" + text if text.lstrip(" \n").startswith(FORMULA_START) else text
 
 
 def to_csv(head: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     buf = io.StringIO(newline="")
-    w = csv.writer(buf)
+    w = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC)  # text quoted (separators inside stay inside)
     w.writerow(head)
     for row in rows:
         w.writerow([cell(c) for c in row])

@@ -1,0 +1,76 @@
+"""Hostile strings in the new outputs (docs/security.md, "Fleets"): the fleet report's spreadsheet
+exports and graph pictures drawn by Graphviz carry host names, blocker details and labels the guests
+chose. A spreadsheet must never run one as a formula, whatever list separator it splits on, and a
+label must stay text in the SVG (no element, no attribute, no host file Graphviz would embed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from defusedxml import ElementTree
+
+from migrate.fleet import exports
+from migrate.graph import render, to_dot, to_slide_dot
+from migrate.model.fleet import FleetMember, FleetReport, Wave
+from migrate.model.graph import GraphEdge, GraphNode, ServiceGraph
+
+FORMULA = ("=", "+", "-", "@")
+DDE = "=cmd|' /C calc'!A0"
+
+
+def _hostile_report() -> FleetReport:
+    m = FleetMember(name="web01", state="inspected", readiness="blocked",
+                    hostnames=["web01", "=HYPERLINK(1)", " @SUM(1)"], addresses=["10.0.0.5", "-1+1"],
+                    kinds=["nginx", "+1"], blockers=[f"kernel-module: x;{DDE}", f"no-package: a\t{DDE}"],
+                    owner=f"ops;{DDE}", environment="\n=1+1")
+    return FleetReport(fleet="f", members=[m], waves=[Wave(number=1, members=["web01"], reason=f"r;{DDE}")])
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_no_export_cell_is_a_formula_whatever_the_separator(delimiter: str) -> None:
+    """Read as a spreadsheet set to ``delimiter`` would: no cell starts with a formula character.
+    Before quoting every text cell, ``web01;=HYPERLINK(1)`` split into a formula cell under ``;``."""
+    report = _hostile_report()
+    texts = {"members.csv": exports.members_csv(report), "blockers.csv": exports.blockers_csv(report.members),
+             "waves.csv": exports.waves_csv(report)}
+    for name, text in texts.items():
+        cells = [c for row in csv.reader(io.StringIO(text), delimiter=delimiter) for c in row]
+        bad = [c for c in cells if c.lstrip(" \t\r\n").startswith(FORMULA)]
+        assert not bad, f"{name}: {bad}"
+    # and the data is all still there for a program reading the CSV as written
+    rows = list(csv.DictReader(io.StringIO(texts["members.csv"])))
+    assert rows[0]["hostnames"] == "web01;'=HYPERLINK(1); '@SUM(1)"
+    assert rows[0]["environment"] == "\n'=1+1"  # a line break before the formula does not hide it
+    assert rows[0]["owner"] == f"ops;'{DDE}"
+
+
+LABELS = [
+    'db" image="/etc/hostname" shape="none',  # breaking out of the quoted label into attributes
+    "db\\\" image=\"/etc/hostname",  # a backslash before the quote
+    "db\\",  # a trailing backslash that would escape the closing quote
+    '<script>alert(1)</script><img src=x onerror="alert(2)">',
+    "]; evil [shapefile=\"/etc/hostname\"]; x [label=\"",
+]
+
+
+@pytest.mark.parametrize("draw", [to_dot, to_slide_dot])
+def test_graph_labels_stay_text_in_graphviz_svg(tmp_path: Path, draw) -> None:  # type: ignore[no-untyped-def]
+    nodes = [GraphNode(id=f"service:{i}", kind="service", label=label) for i, label in enumerate(LABELS)]
+    edges = [GraphEdge(source="service:0", target=f"service:{i}", kind="depends-on") for i in range(1, len(LABELS))]
+    graph = ServiceGraph(source_vm='vm" image="/etc/hostname', nodes=nodes, edges=edges)
+    out = tmp_path / "graph.svg"
+    render(draw(graph), out, "svg")
+    svg = out.read_text()
+    root = ElementTree.fromstring(svg.encode())  # well-formed, no entity tricks
+    tags = {el.tag.rsplit("}", 1)[-1] for el in root.iter()}
+    assert not tags & {"image", "script", "img", "foreignObject", "a"}, tags
+    attrs = {k.rsplit("}", 1)[-1].lower() for el in root.iter() for k in el.attrib}
+    assert not any(a.startswith("on") or a == "href" for a in attrs), attrs
+    assert "/etc/hostname" not in "".join(el.get("{http://www.w3.org/1999/xlink}href", "") for el in root.iter())
+    texts = "".join(t for el in root.iter() for t in [el.text or ""])
+    for label in LABELS:  # every label drawn as the text it is (Graphviz may wrap on spaces)
+        assert label.split(" ")[0].rstrip("\\") in texts
+    assert len([el for el in root.iter() if el.get("class") == "node"]) == len(LABELS)
