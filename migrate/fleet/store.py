@@ -479,6 +479,8 @@ def member_slug(name: str) -> str:
     import re
 
     clean = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80].lstrip(".") or "vm"
-    if clean == name:
+    # a plain name never ends like a cleaned one (-<8 hex>): else the manifest name "a_b-c8687a08"
+    # (or "a_b-C8687A08", on a case-insensitive file system) would share the folder of "a b"
+    if clean == name and not re.search(r"-[0-9a-f]{8}$", name, re.IGNORECASE):
         return clean
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

@@ -272,3 +272,17 @@ def test_fleet_scan_of_an_ova_bomb_stays_small(tmp_path: Path) -> None:
 
     with FleetStore.open(tmp_path / "fleet") as fleet:
         assert fleet.members() == []  # the file is no VM: nothing added
+
+
+@pytest.mark.parametrize("twin", [str.lower, str.upper])
+def test_member_folders_cannot_be_shared_by_crafted_names(twin) -> None:  # type: ignore[no-untyped-def]
+    """A name may copy another's cleaned folder name (``a b`` → ``a_b-c8687a08``): the two members
+    then inspected into one folder, one VM's inventory standing for the other's. Case too: a fleet
+    folder on a case-insensitive share holds ``a_b-C8687A08`` and ``a_b-c8687a08`` as one."""
+    from migrate.fleet.store import member_slug
+
+    for name in ("a b", "../etc", "Ünïcode vm", "x" * 100):
+        slug = member_slug(name)
+        crafted = twin(slug)
+        assert member_slug(crafted).casefold() != slug.casefold(), (name, crafted)
+    assert member_slug("web01") == "web01" and member_slug("db-2024") == "db-2024"  # plain names stay
