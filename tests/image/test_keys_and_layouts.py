@@ -80,6 +80,7 @@ def luks_guest(tmp_path_factory) -> Path:
     return make_disk(work / "disk.raw", 40, [(8, boot, "linux"), (28, luks, "linux")])
 
 
+@pytest.mark.image  # builds disk images with mkfs, sfdisk and cryptsetup
 def test_luks_without_key_names_the_device(luks_guest):
     with pytest.raises(EncryptedVolume) as exc:
         NativeBackend().open([luks_guest])
@@ -87,6 +88,7 @@ def test_luks_without_key_names_the_device(luks_guest):
     assert "LUKS1" in exc.value.message and "/dev/sda2" in exc.value.message and "--key" in exc.value.message
 
 
+@pytest.mark.image  # builds disk images with mkfs, sfdisk and cryptsetup
 def test_luks_wrong_key_is_its_own_error(luks_guest):
     with pytest.raises(WrongKey) as exc:
         NativeBackend().open([luks_guest], key_store(["/dev/sda2:not the passphrase", "nor this"]))
@@ -94,6 +96,7 @@ def test_luks_wrong_key_is_its_own_error(luks_guest):
     assert "not the passphrase" not in str(exc.value)
 
 
+@pytest.mark.image  # builds disk images with mkfs, sfdisk and cryptsetup
 def test_luks_key_opens_the_root_and_fstab_resolves(luks_guest):
     inv = inspect_images([luks_guest], "native", keys=key_store([f"/dev/sda2:key:{PASSPHRASE}"]))
     assert inv.backend == "native" and inv.os.distro == "debian"
@@ -106,6 +109,7 @@ def test_luks_key_opens_the_root_and_fstab_resolves(luks_guest):
     assert fs["/dev/sda2"].fstype == "crypto_LUKS"
 
 
+@pytest.mark.image  # builds disk images with mkfs, sfdisk and cryptsetup
 def test_key_never_lands_in_output(luks_guest, tmp_path):
     """The passphrase on stdin: exit 0, and it is nowhere in the inventory, stdout or stderr."""
     out = tmp_path / "inv.json"
@@ -121,6 +125,7 @@ def test_key_never_lands_in_output(luks_guest, tmp_path):
     assert "Traceback" not in proc.stderr and "bad-key-42" not in proc.stderr and "/dev/sda2" in proc.stderr
 
 
+@pytest.mark.image
 @pytest.mark.parametrize("pbkdf", [("argon2id", 4), ("argon2i", 4), ("pbkdf2", 1000)])
 def test_luks2_opened_natively(pbkdf, tmp_path):
     """LUKS2 as cryptsetup writes it (Argon2id/Argon2i/PBKDF2 key slots): the native reader derives the
@@ -163,6 +168,7 @@ def usr_guest(tmp_path_factory) -> Path:
                                              (24, make_ext4(work / "root.img", root, 16, label="ROOT"), "linux")])
 
 
+@pytest.mark.image  # builds disk images with mkfs, sfdisk and cryptsetup
 def test_separate_usr_is_mounted_with_its_reason(usr_guest):
     inv = inspect_images([usr_guest], "native")
     assert (inv.os.distro, inv.os.version) == ("fedora", "39")
