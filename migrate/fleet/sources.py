@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrate.errors import FleetSourceInvalid, FleetSourceOutside, ImageError, MigrateError
+from migrate.errors import FleetSourceInvalid, FleetSourceOutside, ImageError, ImageNotFound, MigrateError
 from migrate.fleet.rvtools import read_rvtools
 from migrate.fleet.store import FleetStore
 from migrate.model.fleet import FleetMember, RVToolsSizing, SourceRef
@@ -110,6 +110,8 @@ def scan(arguments: list[str], result: AddResult) -> list[FoundImage]:
                 candidates.extend((p, True) for p in _walk(m, result))
             elif os.path.exists(m):
                 candidates.append((os.path.realpath(m), False))
+            elif m == arg:  # named explicitly: a typo must not pass for an empty datastore
+                raise ImageNotFound("no such file or directory", path=m)
             else:
                 result.skipped.append((m, "no such file or directory"))
     found: dict[str, FoundImage] = {}
@@ -248,7 +250,13 @@ def _confined(raw: str, base: str, roots: list[str], rowno: int, manifest: Path)
 
 
 def image_stem(path: str) -> str:
-    return Path(path).stem or Path(path).name
+    """The member name a found image gets: its file name without the extension, with any control
+    character (an escape sequence in a datastore's file name) as "_": names reach terminals."""
+    return _no_controls(Path(path).stem or Path(path).name)
+
+
+def _no_controls(text: str) -> str:
+    return "".join("_" if unicodedata.category(ch) == "Cc" else ch for ch in text)
 
 
 @dataclass
@@ -378,7 +386,7 @@ def _merge_sizing(old: RVToolsSizing | None, new: RVToolsSizing) -> RVToolsSizin
 def _unique(stem: str, img: FoundImage, taken: object) -> str:
     """The stem, or the stem with the format, then the parent folder, then a counter."""
     assert callable(taken)
-    for candidate in (stem, f"{stem}-{img.format}", f"{Path(img.path).parent.name}-{stem}"):
+    for candidate in (stem, f"{stem}-{img.format}", f"{_no_controls(Path(img.path).parent.name)}-{stem}"):
         if candidate and not taken(candidate):
             return candidate
     n = 2

@@ -173,6 +173,8 @@ def test_cli_add_and_status(datastore, tmp_path):
     proc = migrate_cli("fleet", "add", str(fleet), "--manifest", str(_manifest(datastore / "m.csv", ["path,name",
                                                                                                 "/etc/passwd,x"])))
     assert proc.returncode == 42 and "outside the allowed folders" in proc.stderr and "Traceback" not in proc.stderr
+    proc = migrate_cli("fleet", "add", str(tmp_path / "other"), str(datastore / "typo"))
+    assert proc.returncode == 10 and "typo" in proc.stderr and not (tmp_path / "other").exists()
 
 
 def test_manifest_groups_the_disks_of_one_vm(datastore, tmp_path):
