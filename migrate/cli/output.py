@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -64,6 +65,18 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
 
+# Control characters (ESC, C1 CSI, ...) and bidirectional overrides, but line breaks and tabs: a
+# message may quote a file name, a CSV header or a sheet name from a client's files or a guest, and
+# rich passes escape sequences through (an OSC 8 link, a cleared screen, a retitled terminal).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\\x1b``), never sent raw."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", text)
+
+
 _STYLES = {logging.WARNING: ("warning: ", "yellow"), logging.ERROR: ("error: ", "bold red"),
            logging.CRITICAL: ("error: ", "bold red")}
 
@@ -79,7 +92,7 @@ class TextHandler(logging.Handler):
         try:
             prefix, style = _STYLES.get(record.levelno, ("", ""))
             head = f"[{style}]{prefix}[/]" if prefix else ""
-            self.console.print(head + escape(record.getMessage()))
+            self.console.print(head + escape(printable(record.getMessage())))
         except Exception:  # noqa: BLE001 - logging must never take the command down
             self.handleError(record)
 

@@ -286,3 +286,28 @@ def test_member_folders_cannot_be_shared_by_crafted_names(twin) -> None:  # type
         crafted = twin(slug)
         assert member_slug(crafted).casefold() != slug.casefold(), (name, crafted)
     assert member_slug("web01") == "web01" and member_slug("db-2024") == "db-2024"  # plain names stay
+
+
+def test_error_lines_carry_no_escape_sequence(tmp_path: Path) -> None:
+    """A manifest header is quoted in its error: an OSC 8 hyperlink and a C1 CSI in it reached the
+    terminal raw (rich passes escape sequences through). Every error/warning line shows them escaped."""
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(b"path,\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\,\xc2\x9b2J\n")
+    r = migrate_cli("fleet", "add", str(tmp_path / "fleet"), "--manifest", str(manifest))
+    assert r.returncode == 41, r.stderr
+    assert "\x1b" not in r.stderr and "\x9b" not in r.stderr
+    shown = r.stderr.replace("\n", "")
+    assert "\\x1b]8;;http://evil.example" in shown and "\\x9b2j" in shown  # (headers are read lower-cased)
+
+
+def test_datastore_file_name_with_escape_sequence_names_no_member_raw(tmp_path: Path) -> None:
+    from migrate.fleet.sources import add_sources, read_sources
+    from migrate.fleet.store import FleetStore
+
+    store = tmp_path / "datastore"
+    store.mkdir()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(store / "db\x1b[2J\x9b01.qcow2"), "16M"],
+                   check=True)
+    with FleetStore.create(tmp_path / "fleet") as fleet:
+        add_sources(fleet, read_sources([str(store)]))
+        assert [m.name for m in fleet.members()] == ["db_[2J_01"]
