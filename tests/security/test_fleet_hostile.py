@@ -311,3 +311,50 @@ def test_datastore_file_name_with_escape_sequence_names_no_member_raw(tmp_path: 
     with FleetStore.create(tmp_path / "fleet") as fleet:
         add_sources(fleet, read_sources([str(store)]))
         assert [m.name for m in fleet.members()] == ["db_[2J_01"]
+
+
+@pytest.mark.image
+def test_overlay_backed_by_a_host_file_fails_alone_without_opening_it(tmp_path: Path) -> None:
+    """A datastore overlay whose backing file is outside the scanned folder (here a canary; in an
+    attack /etc/shadow or another client's disk): scanning never opens it, and the member fails with
+    the image layer's ChainMemberOutside (30) while its neighbour is inspected."""
+    from migrate.fleet.sources import add_sources, read_sources
+    from migrate.fleet.store import FleetStore
+    from tests.security.audit import recording_opens
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    canary = outside / "canary.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(canary), "16M"], check=True)
+    store = tmp_path / "datastore"
+    store.mkdir()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(canary), "-F", "qcow2",
+                    "-u", str(store / "overlay.qcow2"), "16M"], check=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(store / "plain.qcow2"), "16M"], check=True)
+    fleet_dir = tmp_path / "fleet"
+    with recording_opens() as opened, FleetStore.create(fleet_dir) as fleet:
+        add_sources(fleet, read_sources([str(store)]))
+        assert sorted(m.name for m in fleet.members()) == ["overlay", "plain"]
+    assert not [p for p in opened if "elsewhere" in p], opened
+    r = migrate_cli("fleet", "inspect", str(fleet_dir), "--workers", "1", "--backend", "native", "--json")
+    assert "Traceback" not in r.stderr, r.stderr
+    with FleetStore.open(fleet_dir) as fleet:
+        by = {m.name: m for m in fleet.members()}
+    assert by["overlay"].state == "failed" and by["overlay"].error is not None
+    assert (by["overlay"].error.error_class, by["overlay"].error.exit_code) == ("ChainMemberOutside", 30)
+    assert by["plain"].error is None or by["plain"].error.error_class != "ChainMemberOutside"
+
+
+def test_sql_in_member_names_is_data(tmp_path: Path) -> None:
+    """Names reach the store from manifests and RVTools: every statement takes them as parameters."""
+    from migrate.fleet.store import FleetStore
+    from migrate.model.fleet import FleetMember
+
+    names = ["x'); DROP TABLE members;--", "a' OR '1'='1", 'b" OR "1"="1', "c%", "d_"]
+    with FleetStore.create(tmp_path / "fleet") as fleet:
+        fleet.upsert_members([FleetMember(name="first"), *[FleetMember(name=n) for n in names]])
+        assert sorted(m.name for m in fleet.members()) == sorted(["first", *names])
+        for n in names:
+            got = fleet.get(n)
+            assert got is not None and got.name == n
+        assert fleet.get("c_") is None and fleet.get("a") is None
