@@ -66,13 +66,17 @@ def _docker_label_value(value: str) -> str:
 
 
 def _user_cmds(family: str, u: UserSpec) -> list[str]:
+    """BusyBox adduser takes a group name, not a gid: the name the gid has in the image is looked up
+    with awk rather than ``getent | cut``, because a pipe in RUN hides the first command's failure and
+    /bin/sh (dash in Debian, BusyBox ash) cannot be relied on for ``-o pipefail`` (hadolint DL4006)."""
     group = u.group or u.name
     home = u.home or "/nonexistent"
     shell = u.shell or ("/sbin/nologin" if family == "alpine" else "/usr/sbin/nologin")
     if family == "alpine":
         return [f"(getent group {u.gid} >/dev/null || addgroup -S -g {u.gid} {shlex.quote(group)})",
                 f"(getent passwd {u.uid} >/dev/null || adduser -S -D -H -u {u.uid} "
-                f"-G \"$(getent group {u.gid} | cut -d: -f1)\" -h {shlex.quote(home)} -s {shlex.quote(shell)} "
+                f"-G \"$(awk -F: -v gid={u.gid} '$3 == gid {{print $1; exit}}' /etc/group)\" "
+                f"-h {shlex.quote(home)} -s {shlex.quote(shell)} "
                 f"{shlex.quote(u.name)})"]
     return [f"(getent group {u.gid} >/dev/null || groupadd --system --gid {u.gid} {shlex.quote(group)})",
             f"(getent passwd {u.uid} >/dev/null || useradd --system --uid {u.uid} --gid {u.gid} --no-create-home "
@@ -162,14 +166,61 @@ class FileFill:
     fills: list[dict[str, str]] = field(default_factory=list)
 
 
+# hadolint's rule for an unpinned install, per package manager
+UNPINNED_RULE = {"apt": "DL3008", "dnf": "DL3041", "zypper": "DL3037", "apk": "DL3018"}
+USER_TOOLS = {"dnf": "shadow-utils", "zypper": "shadow"}  # useradd/groupadd, installed before the users
+
+
+@dataclass(frozen=True)
+class LintIgnore:
+    """A hadolint finding the plan intends, written into the Dockerfile as ``# hadolint ignore=RULE``
+    right above the instruction (hadolint reads no other place without a config file), with its reason
+    on the comment lines above, so ``hadolint Dockerfile`` in the stack folder is clean by itself."""
+    rule: str
+    why: str
+
+
+def _one_line(text: str) -> str:
+    """A plan reason as one comment line: an edited plan may hold newlines, which would end the comment."""
+    return " ".join(text.split())
+
+
+def install_ignores(c: Container) -> list[LintIgnore]:
+    """The install RUN's intended findings: the user tools (a build tool the plan does not version) and
+    any package the plan left unpinned on purpose (its reason says why: e.g. not in the VM)."""
+    manager = c.base.package_manager
+    rule = UNPINNED_RULE.get(manager)
+    if rule is None or c.base.runtime == "scratch":
+        return []
+    out: list[LintIgnore] = []
+    if manager in USER_TOOLS and any(u.uid != 0 for u in [c.user, *c.extra_users]):
+        out.append(LintIgnore(rule, f"{USER_TOOLS[manager]} is unpinned: it only provides useradd/groupadd to "
+                                    "create the VM's users before the packages, a build tool the service does not "
+                                    "run, taken at the base image repository's version"))
+    for p in c.packages.items:
+        if not p.version or p.spec == p.name:
+            out.append(LintIgnore(rule, f"{p.name} is unpinned: {_one_line(p.reason or 'no version in the plan')}"))
+    return out
+
+
+def user_ignores(c: Container) -> list[LintIgnore]:
+    """USER root (DL3002) when the VM runs the service as root: the plan's user reason says why."""
+    if c.user.uid != 0:
+        return []
+    return [LintIgnore("DL3002", f"USER root: {_one_line(c.user.reason or 'the plan keeps root')}")]
+
+
 def user_instruction(c: Container) -> str:
     """uid:gid, or the uid alone when the user has supplementary groups (Docker keeps them only then)."""
     return str(c.user.uid) if c.user.groups else f"{c.user.uid}:{c.user.gid}"
 
 
 def healthcheck_instruction(test: list[str]) -> str:
+    """The HEALTHCHECK's CMD, always in exec form. Docker runs a shell-form HEALTHCHECK CMD (compose's
+    CMD-SHELL) as ``/bin/sh -c`` — the default SHELL, which the generated Dockerfiles never change — so
+    ``["/bin/sh", "-c", test]`` is the same command, with no doubt left for readers or hadolint (DL3025)."""
     if test[0] == "CMD-SHELL":
-        return test[1]
+        return json.dumps(["/bin/sh", "-c", test[1]], ensure_ascii=False)
     if test[0] == "CMD":
         return json.dumps(test[1:], ensure_ascii=False)
     return json.dumps(test, ensure_ascii=False)
@@ -186,6 +237,7 @@ def render_dockerfile(plan: Plan, c: Container, prepare: list[str], entrypoint: 
     text = render_template("Dockerfile.j2", plan=plan, c=c, prepare=prepare,
                            install=[] if scratch else install_commands(c),
                            labels=rendered, entrypoint=entrypoint, user=user_instruction(c),
+                           install_ignores=[] if scratch else install_ignores(c), user_ignores=user_ignores(c),
                            healthcheck_cmd=healthcheck_instruction(c.healthcheck.test) if c.healthcheck.test else "")
     return text
 
