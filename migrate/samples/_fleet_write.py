@@ -8,8 +8,9 @@ filesystem in place at its byte offset (``file?offset=N``). No appliance, no roo
 FUSE, well under a second per image.
 
 The root filesystem is found without knowing the layout (partitions, LVM): the first primary ext4
-superblock on a 1 MiB boundary whose tree holds ``/etc/os-release``. A base whose root is not ext4
-(XFS) cannot be edited this way: :class:`NotEditable` says so and the fleet keeps that base as is.
+superblock on a 1 MiB boundary whose tree holds ``/etc/os-release`` or ``/usr/lib/os-release``. A
+base whose root is not ext4 (XFS) cannot be edited this way: :class:`NotEditable` says so and the
+fleet keeps that base as is.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from migrate.samples._common import SampleBuildError, run
 
 MiB = 1 << 20
 _EXT4_MAGIC = b"\x53\xef"
+_ROOT_MARKERS = ("/etc/os-release", "/usr/lib/os-release")  # os-release(5): either may be the file
 
 
 class NotEditable(SampleBuildError):
@@ -177,7 +179,7 @@ class OverlayEditor:
 
 
 def find_root(raw: Path) -> int:
-    """Byte offset of the ext4 filesystem holding /etc/os-release (a primary superblock, group 0)."""
+    """Byte offset of the ext4 filesystem holding os-release (a primary superblock, group 0)."""
     fd = os.open(raw, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
@@ -185,10 +187,10 @@ def find_root(raw: Path) -> int:
             sb = os.pread(fd, 1024, off + 1024)
             if len(sb) < 0x5C or sb[56:58] != _EXT4_MAGIC or struct.unpack_from("<H", sb, 0x5A)[0] != 0:
                 continue
-            proc = subprocess.run(["debugfs", "-R", "stat /etc/os-release", f"{raw}?offset={off}"],
-                                  capture_output=True)
-            if proc.returncode == 0 and b"Inode:" in proc.stdout:
-                return off
+            for marker in _ROOT_MARKERS:
+                proc = subprocess.run(["debugfs", "-R", f"stat {marker}", f"{raw}?offset={off}"], capture_output=True)
+                if proc.returncode == 0 and b"Inode:" in proc.stdout:
+                    return off
     finally:
         os.close(fd)
-    raise NotEditable(f"{raw.name}: no ext4 filesystem with /etc/os-release on a 1 MiB boundary")
+    raise NotEditable(f"{raw.name}: no ext4 filesystem with an os-release file on a 1 MiB boundary")
