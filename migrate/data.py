@@ -40,6 +40,7 @@ from migrate.errors import (  # noqa: F401 - raised here, defined with the other
     VolumeNotEmpty,
 )
 from migrate.fsutil import ConfinedDir, check_relpath, free_bytes, require_space
+from migrate.image.keys import KeyStore
 from migrate.model.data import (
     DataImportReport,
     DataManifest,
@@ -448,11 +449,12 @@ def export_from_rootfs(rootfs: RootFS, inv: Inventory, out: Path, *, images: lis
 
 
 def export_data(images: list[Path], out: Path, *, inventory: Inventory | None = None, backend: str = "auto",
-                progress: Progress = _noop) -> DataManifest:
-    """``migrate data export``: inspect (unless an inventory is given), open the guest, export."""
+                progress: Progress = _noop, keys: KeyStore | None = None) -> DataManifest:
+    """``migrate data export``: inspect (unless an inventory is given), open the guest, export.
+    ``keys`` open encrypted (LUKS) volumes; they are never written to the manifest or the archives."""
     from migrate.inspect import inventory_of, open_vm
 
-    with open_vm(images, backend) as vm:
+    with open_vm(images, backend, keys=keys) as vm:
         if inventory is None:
             progress("inspecting the image to find its persistent paths")
             inventory = inventory_of(vm)

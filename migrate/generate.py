@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from migrate.analyzers.base import SecretVault
 from migrate.errors import FilesToProvide, InvalidDocument, MigrateError, OutputError, OutputEscape, UsageError
 from migrate.fsutil import ConfinedDir, atomic_write_text, check_relpath, guest_relpath, safe_mode
+from migrate.image.keys import KeyStore
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Container, FileCopy, Plan
 from migrate.plan import GuestReader
@@ -470,14 +471,15 @@ def input_kind(path: Path) -> str:
 @contextmanager
 def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None = None,
                 progress: Callable[[str], None] | None = None, vault: SecretVault | None = None,
-                images: list[Path] | None = None) -> Iterator[Source]:
+                images: list[Path] | None = None, keys: KeyStore | None = None) -> Iterator[Source]:
     """Load an inventory/plan document or inspect disk images; keep the guest open for reading files
     until the block ends. ``rootfs`` is an extracted guest tree to read files from instead.
 
     ``images`` (or disk images given after the one document): the guest to read a document's files
     from, so that plan -> edit -> generate takes the application from the VM. The images are
     inspected too, into ``guest_inventory``: their secret values must be known to keep them out of
-    the stack, whatever the (edited) plan says."""
+    the stack, whatever the (edited) plan says. ``keys`` open encrypted (LUKS) volumes of the images;
+    they stay in memory (never in the inventory, the plan or the stack)."""
     if not paths:
         raise UsageError("give an inventory (.json), a plan (plan.yaml) or disk images")
     kinds = [input_kind(Path(p)) for p in paths]
@@ -498,7 +500,7 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
         if disks:
             from migrate.inspect import inventory_of, open_vm
 
-            vm = stack.enter_context(open_vm(disks, backend, progress=progress))
+            vm = stack.enter_context(open_vm(disks, backend, progress=progress, keys=keys))
             src.inventory = inventory_of(vm, progress=progress, vault=vault)
             if rootfs is None:
                 src.reader = vm.guest.rootfs
@@ -511,7 +513,8 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
         if images:
             from migrate.inspect import inventory_of, open_vm
 
-            vm = stack.enter_context(open_vm([Path(p) for p in images], backend, progress=progress))
+            vm = stack.enter_context(open_vm([Path(p) for p in images], backend, progress=progress,
+                                                keys=keys))
             src.guest_inventory = inventory_of(vm, progress=progress, vault=vault)
             src.reader = vm.guest.rootfs
             expected = src.plan.source_vm if src.plan is not None else src.inventory.name  # type: ignore[union-attr]
@@ -530,7 +533,8 @@ def open_source(paths: list[Path], *, backend: str = "auto", rootfs: Path | None
 def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: Path | None = None,
             org: str | None = None, labels: list[str] | None = None, labels_config: Path | None = None,
             base_image: str | None = None, progress: Callable[[str], None] | None = None,
-            secrets_out: Path | None = None, allow_missing: bool = True) -> tuple[GenerateResult, Plan]:
+            secrets_out: Path | None = None, allow_missing: bool = True,
+            keys: KeyStore | None = None) -> tuple[GenerateResult, Plan]:
     """inspect -> graph -> plan -> generate; the intermediate documents are written into OUTDIR.
 
     ``secrets_out``: also write the secret values found in the guest, in the clear, as NAME=value
@@ -544,7 +548,8 @@ def convert(paths: list[Path], outdir: Path, *, backend: str = "auto", rootfs: P
     if secrets_out is not None and Path(secrets_out).resolve().is_relative_to(Path(outdir).resolve()):
         raise UsageError("--secrets-out must be outside the stack directory (it holds passwords in the clear)",
                          path=str(secrets_out))
-    with open_source(paths, backend=backend, rootfs=rootfs, progress=progress, vault=vault) as src:
+    with open_source(paths, backend=backend, rootfs=rootfs, progress=progress, vault=vault,
+                     keys=keys) as src:
         if src.inventory is None:
             raise UsageError("convert needs disk images or an inventory; for a plan use `migrate generate`")
         if progress:

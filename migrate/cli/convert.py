@@ -9,6 +9,7 @@ import typer
 
 from migrate.cli.common import err_console
 from migrate.cli.generate import AllowMissing, report
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.cli.plan import BaseImage, Label, LabelsConfig, Org, RootfsOpt, print_plan_summary
 
 
@@ -22,6 +23,8 @@ def convert(
     base_image: BaseImage = None,
     rootfs: RootfsOpt = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     secrets_out: Annotated[Path | None, typer.Option(
         "--secrets-out", help="Also write the passwords found in the guest, in the clear, to this file (mode 0600; "
                               "outside OUTDIR) for `migrate up --secrets-file`.")] = None,
@@ -35,16 +38,17 @@ def convert(
     next to the build contexts, compose files and README."""
     from migrate.generate import convert as run_convert
 
+    keys = keys_of(key, keys_from_stdin)
     if as_json:
         result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
                                 labels_config=labels_config, base_image=base_image, secrets_out=secrets_out,
-                                allow_missing=allow_missing_files)
+                                allow_missing=allow_missing_files, keys=keys)
     else:
         with err_console.status("converting") as status:
             result, p = run_convert(images, output, backend=backend, rootfs=rootfs, org=org, labels=label,
                                     labels_config=labels_config, base_image=base_image,
                                     progress=lambda msg: status.update(msg), secrets_out=secrets_out,
-                                    allow_missing=allow_missing_files)
+                                    allow_missing=allow_missing_files, keys=keys)
         print_plan_summary(p)
     from migrate.generate import input_kind
 
@@ -55,7 +59,7 @@ def convert(
         written = write_stack_sboms(p, result.outdir, Inventory.load(result.outdir / "inventory.json"))
         result.files += [str(w.relative_to(result.outdir)) for w in written]
     report(result, as_json, p, images=[x for x in images if input_kind(Path(x)) == "image"],
-           secrets_file=secrets_out)
+           secrets_file=secrets_out, keyed=keys is not None)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from migrate.cli import steps
 from migrate.cli.common import clip, console, err_console, next_steps
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 
 data_app = typer.Typer(help="Copy persistent data out of a VM image and seed the stack's volumes with it.",
                        no_args_is_help=True)
@@ -23,6 +24,8 @@ def export(
     inventory: Annotated[Path | None, typer.Option(help="inventory.json from `migrate inspect` (default: "
                                                          "inspect the image now).")] = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs")] = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest summary as JSON.")] = False,
 ) -> None:
     """One tar archive per persistent path (numeric owners, modes, symlinks, mtimes) and a manifest
@@ -31,8 +34,10 @@ def export(
     from migrate.model.inventory import Inventory
 
     inv = Inventory.load(inventory) if inventory else None
+    keys = keys_of(key, keys_from_stdin)
     with err_console.status("exporting") as status:
-        manifest = export_data(images, output, inventory=inv, backend=backend, progress=lambda m: status.update(m))
+        manifest = export_data(images, output, inventory=inv, backend=backend, progress=lambda m: status.update(m),
+                               keys=keys)
     if as_json:
         print(manifest.to_json(), end="")
         return

@@ -10,6 +10,7 @@ import typer
 from migrate.cli import output as out
 from migrate.cli import steps
 from migrate.cli.common import console, next_steps, print_json
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.cli.plan import BaseImage, Label, LabelsConfig, Org, RootfsOpt, print_plan_summary
 from migrate.generate import GenerateResult
 from migrate.model.plan import Plan
@@ -23,7 +24,7 @@ AllowMissing = Annotated[bool, typer.Option(
 
 
 def report(result: GenerateResult, as_json: bool, plan: Plan | None = None, *,
-           images: list[Path] | None = None, secrets_file: Path | None = None) -> None:
+           images: list[Path] | None = None, secrets_file: Path | None = None, keyed: bool = False) -> None:
     if as_json:
         print_json({"outdir": str(result.outdir), "files": result.files, "redacted": result.redacted,
                     "to_provide": [{"service": c, "path": p, "why": w} for c, p, w in result.missing]})
@@ -36,7 +37,7 @@ def report(result: GenerateResult, as_json: bool, plan: Plan | None = None, *,
     for c, p, why in result.missing:
         out.warn(f"to provide {c}: {p} ({why})")
     next_steps(steps.after("generate", outdir=result.outdir, plan=plan, images=images or [],
-                           secrets_file=secrets_file))
+                           secrets_file=secrets_file, keyed=keyed))
 
 
 def generate(
@@ -51,6 +52,8 @@ def generate(
     base_image: BaseImage = None,
     rootfs: RootfsOpt = None,
     backend: Annotated[str, typer.Option(help="Image backend for disk images: auto|native|guestfs.")] = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Report as JSON.")] = False,
 ) -> None:
     """Generate per-service build contexts (multi-stage Dockerfiles), compose.yaml with its overlays and a
@@ -62,7 +65,8 @@ def generate(
     from migrate.plan import build_options, make_plan
 
     vault = SecretVault()  # filled when a guest is inspected: every value found is kept out of the stack
-    with open_source(source, backend=backend, rootfs=rootfs, vault=vault, images=image) as src:
+    keys = keys_of(key, keys_from_stdin)
+    with open_source(source, backend=backend, rootfs=rootfs, vault=vault, images=image, keys=keys) as src:
         if src.plan is not None:
             if org or label or labels_config or base_image:
                 out.warn("labelling and base-image options are ignored for a plan; edit plan.yaml instead")
@@ -79,7 +83,7 @@ def generate(
     if not as_json:
         print_plan_summary(p)
     disks = [x for x in source if input_kind(Path(x)) == "image"] + list(image or [])
-    report(result, as_json, p, images=disks)
+    report(result, as_json, p, images=disks, keyed=keys is not None)
 
 
 def register(app: typer.Typer) -> None:

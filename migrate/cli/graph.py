@@ -10,6 +10,7 @@ from rich.table import Table
 
 from migrate.cli import output as out
 from migrate.cli.common import console
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.errors import UsageError
 from migrate.fsutil import atomic_write_text
 
@@ -27,6 +28,8 @@ def graph(
                       "plan migrates with their connections and data.")] = False,
     backend: Annotated[str, typer.Option(help="Image backend when SOURCE is a disk image: auto|native|guestfs.")]
     = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
     """Build the dependency graph of the services in a VM: who listens where, depends on and connects
@@ -36,7 +39,7 @@ def graph(
     from migrate.graph import application_view, build_graph, export, render, to_slide_dot
 
     fmt = "json" if as_json else fmt
-    with open_source(source, backend=backend) as src:
+    with open_source(source, backend=backend, keys=keys_of(key, keys_from_stdin)) as src:
         if src.inventory is None:
             raise UsageError("graph needs an inventory or disk images, not a plan", path=str(source[0]))
         g = build_graph(src.inventory)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from migrate.cli import output as out
 from migrate.cli.common import arg, clip, console, err_console, next_steps
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.errors import StrictModeFailure
 from migrate.fsutil import atomic_write_text
 from migrate.model.inventory import Inventory
@@ -112,24 +112,16 @@ def inspect(
                                                    "is one).")] = False,
     allow_unlisted_disks: Annotated[bool, typer.Option(
         help="OVA: accept disks its manifest does not cover (refused with exit 34 otherwise).")] = False,
-    key: Annotated[list[str] | None, typer.Option(
-        "--key", metavar="SELECTOR",
-        help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:key:PASSPHRASE, "
-             "ID:file:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
-             "PASSPHRASE (tried on every encrypted volume). Repeatable. A passphrase on the command line is "
-             "visible to other local users: prefer --keys-from-stdin or a key file.")] = None,
-    keys_from_stdin: Annotated[bool, typer.Option(
-        "--keys-from-stdin", help="Read keys from standard input, one per line, each tried on every "
-                                  "encrypted volume.")] = False,
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     sbom: Annotated[Path | None, typer.Option(
         "--sbom", metavar="FILE", help="Also write the VM's installed packages as a CycloneDX SBOM (JSON).")] = None,
 ) -> None:
     """Inspect offline VM disk images: OS, packages, users, services, ports, configs, secrets
     (redacted), scheduled jobs and persistent data."""
-    from migrate.image.keys import key_store
     from migrate.inspect import inspect_images
 
-    keys = key_store(key or (), sys.stdin.read(1 << 20) if keys_from_stdin else None)
+    keys = keys_of(key, keys_from_stdin)
     if as_json:
         inventory = inspect_images(images, backend, allow_unlisted_disks=allow_unlisted_disks, keys=keys)
     else:

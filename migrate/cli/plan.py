@@ -10,6 +10,7 @@ from rich.table import Table
 
 from migrate.cli import output as out
 from migrate.cli.common import arg, clip, console, next_steps, print_json
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.errors import UsageError
 from migrate.fsutil import atomic_write_text
 from migrate.model.plan import Plan
@@ -91,6 +92,8 @@ def plan(
     base_image: BaseImage = None,
     rootfs: RootfsOpt = None,
     backend: Backend = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of a summary.")] = False,
 ) -> None:
     """Plan the containers for a VM and write plan.yaml: review and edit it, then `migrate generate`."""
@@ -98,7 +101,7 @@ def plan(
     from migrate.plan import build_options, make_plan
 
     options = build_options(org=org, labels=label, labels_config=labels_config, base_image=base_image)
-    with open_source(source, backend=backend, rootfs=rootfs) as src:
+    with open_source(source, backend=backend, rootfs=rootfs, keys=keys_of(key, keys_from_stdin)) as src:
         if src.inventory is None:
             raise UsageError("plan needs an inventory or disk images; to use a plan run `migrate generate`",
                              path=str(source[0]))

@@ -16,6 +16,7 @@ from migrate.cli.common import arg
 from migrate.errors import MigrateError
 from migrate.model.plan import Plan
 
+KEYS_HINT = " --keys-from-stdin < KEYFILE"  # the same keys again; never the keys themselves
 ORDER = ("generate", "build", "data-export", "data-import", "up", "verify")
 
 
@@ -32,8 +33,11 @@ def data_dir(outdir: Path | None) -> str:
 
 def after(stage: str, *, outdir: Path | None = None, plan: Plan | None = None,
           images: Sequence[Path | str] = (), secrets_file: Path | None = None,
-          data: Path | None = None, project: str | None = None) -> list[str]:
-    """The commands that follow ``stage`` (one of ORDER), filled in with what this run knows."""
+          data: Path | None = None, project: str | None = None, keyed: bool = False) -> list[str]:
+    """The commands that follow ``stage`` (one of ORDER), filled in with what this run knows.
+
+    ``keyed``: the guest needed keys (LUKS) to open; the commands that open it again say how to give
+    them, never what they are."""
     if plan is None and outdir is not None:
         plan = stack_plan(outdir)
     stack = arg(outdir) if outdir is not None else "OUTDIR"
@@ -41,11 +45,12 @@ def after(stage: str, *, outdir: Path | None = None, plan: Plan | None = None,
     secrets = f" --secrets-file {arg(secrets_file)}" if secrets_file else ""
     named = f" --project {arg(project)}" if project else ""  # a name given to one step goes to the next
     disks = " ".join(arg(i) for i in images) or "IMAGE..."
+    keys = KEYS_HINT if keyed else ""
     export_dir = arg(data) if data is not None else data_dir(outdir)
     has_data = plan is None or bool(plan.volumes)
     steps: dict[str, list[str]] = {
         "build": [f"migrate build {stack}"],
-        "data-export": [f"migrate data export {disks} -o {export_dir}"] if has_data else [],
+        "data-export": [f"migrate data export {disks} -o {export_dir}{keys}"] if has_data else [],
         "data-import": [f"migrate data import {export_dir} --project {arg(name)} --outdir {stack}"]
         if has_data else [],
         "up": [f"migrate up {stack}{named}{secrets}"],

@@ -1,0 +1,35 @@
+"""The ``--key`` / ``--keys-from-stdin`` options, defined once for every command that opens disk images
+(inspect, convert, plan, graph, generate, data export), so their help text and parsing cannot drift.
+
+The keys become a :class:`migrate.image.keys.KeyStore` that lives in this process only: it is passed
+as ``keys=`` down to ``migrate.inspect.open_vm`` and never written to a file, a log, the inventory,
+a plan or a child's argv (see migrate/image/keys.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from migrate.image.keys import KeyStore, key_store
+
+MAX_STDIN_BYTES = 1 << 20  # 64 keys of at most 8 KiB each fit; more is not a key list
+
+KeyOpt = Annotated[list[str] | None, typer.Option(
+    "--key", metavar="SELECTOR",
+    help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:key:PASSPHRASE, "
+         "ID:file:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
+         "PASSPHRASE (tried on every encrypted volume). Repeatable. A passphrase on the command line is "
+         "visible to other local users: prefer --keys-from-stdin or a key file.")]
+KeysFromStdin = Annotated[bool, typer.Option(
+    "--keys-from-stdin", help="Read keys from standard input, one per line, each tried on every "
+                              "encrypted volume.")]
+
+
+def keys_of(key: list[str] | None, keys_from_stdin: bool) -> KeyStore | None:
+    """The keys a command was given (None when none were: the guest is opened as before)."""
+    if not key and not keys_from_stdin:
+        return None
+    return key_store(key or (), sys.stdin.read(MAX_STDIN_BYTES) if keys_from_stdin else None)
