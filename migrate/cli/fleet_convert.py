@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from migrate.cli.common import console, err_console, print_json
+from migrate.cli.common import clip, console, err_console, print_json
 
 FleetArg = Annotated[Path, typer.Argument(help="The fleet directory (holds fleet.db and members/).",
                                           show_default=False)]
@@ -53,7 +53,12 @@ def plan(fleet: FleetArg, backend: Backend = "auto", as_json: AsJson = False) ->
         table.add_column("member")
         table.add_column("blockers")
         for name, blockers in blocked:
-            shown = "\n".join(b[:160] for b in blockers[:5]) + (" …" if len(blockers) > 5 else "")
+            by_kind: dict[str, list[str]] = {}
+            for b in blockers:
+                kind, _, detail = b.partition(": ")
+                by_kind.setdefault(kind, []).append(detail)
+            shown = "\n".join(f"{k}{f' ×{len(d)}' if len(d) > 1 else ''}: {clip(d[0], 100)}"
+                              for k, d in sorted(by_kind.items()))
             table.add_row(escape(name), escape(shown))  # guest strings: text, never rich markup
         console.print(table)
 
