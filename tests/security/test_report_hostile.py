@@ -74,3 +74,32 @@ def test_graph_labels_stay_text_in_graphviz_svg(tmp_path: Path, draw) -> None:  
     for label in LABELS:  # every label drawn as the text it is (Graphviz may wrap on spaces)
         assert label.split(" ")[0].rstrip("\\") in texts
     assert len([el for el in root.iter() if el.get("class") == "node"]) == len(LABELS)
+
+
+def test_fleet_outputs_hold_no_guest_secret(flagship_images, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The flagship's PostgreSQL and Redis passwords, through a whole fleet run with JSON logs and -v:
+    in no byte of fleet.db (and its WAL), the member folders (inventory, plan, stack), the report
+    (HTML, JSON, CSVs, the PDF's text) or any command's output."""
+    import subprocess
+
+    from tests.fleet.smallfleet import migrate_cli
+
+    fleet, report = tmp_path / "fleet", tmp_path / "report"
+    logs = []
+    for args in (["fleet", "add", str(fleet), str(flagship_images["qcow2"])],
+                 ["fleet", "inspect", str(fleet), "--workers", "1"], ["fleet", "plan", str(fleet)],
+                 ["fleet", "convert", str(fleet)], ["fleet", "report", str(fleet), "-o", str(report), "--pdf"]):
+        r = migrate_cli("--log-format", "json", "-v", *args)
+        assert r.returncode == 0, r.stderr
+        logs.append(r.stdout + r.stderr)
+    pdf_text = subprocess.run(["pdftotext", "-layout", str(report / "report.pdf"), "-"], capture_output=True,
+                              check=True).stdout
+    blobs = {"logs": "\n".join(logs).encode(), "report.pdf text": pdf_text}
+    for root in (fleet, report):
+        blobs.update({str(p): p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()})
+    assert any(b"shop-vm01" in b for b in blobs.values())  # the scan reads what the run wrote
+    assert str(fleet / "fleet.db") in blobs and (report / "report.html").is_file()
+    secrets = flagship_images.facts["secrets"]
+    assert secrets
+    leaks = [(name, s) for name, blob in blobs.items() for s in secrets if s.encode() in blob]
+    assert leaks == []
