@@ -20,6 +20,7 @@ from migrate.errors import (
     ImageNotFound,
     NoOperatingSystem,
     ResourceBudgetExceeded,
+    TimeBudgetExceeded,
     UnsupportedLayout,
 )
 from migrate.model.inventory import Filesystem as FilesystemRecord
@@ -123,6 +124,8 @@ class NativeBackend(Backend):
                     fs.notes = notes  # type: ignore[attr-defined]  # undecodable names become unknowns
                     resources.append(fs)
                     opened[id(vol)] = fs
+                except TimeBudgetExceeded:
+                    raise  # the whole image is out of time: not one unreadable filesystem among others
                 except ImageError as exc:
                     failures.append(exc)
                     notes.append(f"{vol.device}: {exc.message}")
