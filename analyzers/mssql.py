@@ -27,7 +27,7 @@ def tcp_ports(text: str | None) -> list[int]:
     out = []
     for part in (text or "").split(","):
         part = part.strip()
-        if part.isdigit() and 0 < int(part) < 65536:
+        if part.isdecimal() and len(part) <= 5 and 0 < int(part) < 65536:  # isdigit admits "²", int() not
             out.append(int(part))
     return out
 

@@ -49,3 +49,11 @@ def test_hostile_iis_numbers_and_strings_are_bounded(tmp_path: Path) -> None:
     assert not any("Traceback" in m or "ValueError" in m for m in iis_unknowns)
     text = inv.to_json()
     assert "0dd-S3cret" not in text and sample.SECRET not in text
+
+
+def test_sql_server_tcp_ports_from_the_registry() -> None:
+    """TcpPort is a registry string: ``²`` and a 5000-digit number raised ValueError in int(), the
+    mssql analyzer's whole result lost."""
+    from migrate.analyzers.mssql import tcp_ports
+
+    assert tcp_ports("1433, \u00b2, 99999999999999999999, " + "9" * 5000 + ", 0, 1434") == [1433, 1434]
