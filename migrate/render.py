@@ -42,12 +42,18 @@ def secret_template_config(container: str, dest: str) -> str:
     return f"tpl-{base[:44]}-{digest}"
 
 
+def _one_line(text: str) -> str:
+    """A plan reason as one comment line: an edited plan may hold newlines, which would end the comment."""
+    return " ".join(text.split())
+
+
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("migrate.templates", "."), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False)
     env.filters["shquote"] = shlex.quote
     env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["one_line"] = _one_line
     return env
 
 
@@ -178,11 +184,6 @@ class LintIgnore:
     on the comment lines above, so ``hadolint Dockerfile`` in the stack folder is clean by itself."""
     rule: str
     why: str
-
-
-def _one_line(text: str) -> str:
-    """A plan reason as one comment line: an edited plan may hold newlines, which would end the comment."""
-    return " ".join(text.split())
 
 
 def install_ignores(c: Container) -> list[LintIgnore]:

@@ -66,13 +66,16 @@ def test_intended_findings_are_ignored_with_their_reason_and_only_there(tmp_path
     by_name = {c.name: c for c in plan.containers}
     root, redis = by_name["nginx"], by_name["redis"]
     assert root.user.uid == 0 and redis.user.uid != 0
+    root.user.reason = f"{root.user.reason}\n  edited in plan.yaml:\na second line"  # stays one comment line
+    root.reason = f"{root.reason}\nFROM evil"
     redis.packages.items.append(PinnedPackage(name="socat", version="", spec="socat",
                                               reason="the localhost forwarder: not in the VM"))
-    expected = {"nginx": ("DL3002", root.user.reason), "redis": ("DL3008", "socat is unpinned: the localhost "
-                                                                           "forwarder: not in the VM")}
+    expected = {"nginx": ("DL3002", " ".join(root.user.reason.split())),
+                "redis": ("DL3008", "socat is unpinned: the localhost forwarder: not in the VM")}
     for name, (rule, why) in expected.items():
         text = render_dockerfile(plan, by_name[name], [], False)
         lines = text.splitlines()
+        assert not any(x.startswith(("a second line", "FROM evil")) for x in lines)
         at = lines.index(f"# hadolint ignore={rule}")
         assert why in lines[at - 1] and lines[at - 1].startswith(f"# hadolint {rule} on purpose: ")
         assert re.match(r"(USER|RUN) ", lines[at + 1]), "the ignore must be right above the instruction"
