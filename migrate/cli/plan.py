@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from migrate.cli import output as out
-from migrate.cli.common import arg, clip, console, next_steps, print_json
+from migrate.cli.common import clip, console, next_steps, print_json
 from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 from migrate.errors import UsageError
 from migrate.fsutil import atomic_write_text
@@ -101,7 +101,8 @@ def plan(
     from migrate.plan import build_options, make_plan
 
     options = build_options(org=org, labels=label, labels_config=labels_config, base_image=base_image)
-    with open_source(source, backend=backend, rootfs=rootfs, keys=keys_of(key, keys_from_stdin)) as src:
+    keys = keys_of(key, keys_from_stdin)
+    with open_source(source, backend=backend, rootfs=rootfs, keys=keys) as src:
         if src.inventory is None:
             raise UsageError("plan needs an inventory or disk images; to use a plan run `migrate generate`",
                              path=str(source[0]))
@@ -112,11 +113,14 @@ def plan(
         return
     print_plan_summary(p)
     out.info(f"plan written to {output}")
+    from migrate.cli.steps import after_plan
     from migrate.generate import input_kind
 
-    images = [arg(x) for x in source if input_kind(Path(x)) == "image"] or ["IMAGE..."]
-    next_steps([f"review and edit {arg(output)}, then: migrate generate {arg(output)} --image "
-                f"{' --image '.join(images)} -o OUTDIR"])
+    why, later = after_plan(p, output, [x for x in source if input_kind(Path(x)) == "image"],
+                            keyed=keys is not None)
+    if why:
+        out.info(why)
+    next_steps(later)
 
 
 def register(app: typer.Typer) -> None:

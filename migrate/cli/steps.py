@@ -14,7 +14,9 @@ from pathlib import Path
 
 from migrate.cli.common import arg
 from migrate.errors import MigrateError
+from migrate.model.inventory import Inventory
 from migrate.model.plan import Plan
+from migrate.planning.out_of_scope import BLOCKER_KIND, out_of_scope_reason, stack_refusal
 
 KEYS_HINT = " --keys-from-stdin < KEYFILE"  # the same keys again; never the keys themselves
 ORDER = ("generate", "build", "data-export", "data-import", "up", "verify")
@@ -63,3 +65,38 @@ def after(stage: str, *, outdir: Path | None = None, plan: Plan | None = None,
     for later in ORDER[ORDER.index(stage) + 1:]:
         out.extend(steps[later])
     return out
+
+
+
+def after_inspect(inventory: Inventory, images: Sequence[Path | str], *,
+                  keyed: bool = False) -> tuple[str | None, list[str]]:
+    """(why there is nothing to convert, or None; the next commands) after ``migrate inspect``.
+
+    A guest no Linux container can run (a Windows VM, out_of_scope_reason) gets no convert hint: convert
+    would refuse its plan. Its next step is ``migrate plan``, which records every service as a blocker."""
+    disks = " ".join(arg(i) for i in images) or "IMAGE..."
+    keys = KEYS_HINT if keyed else ""
+    reason = out_of_scope_reason(inventory)
+    if reason is not None:
+        what = inventory.os.pretty_name or inventory.os.distro
+        return (f"nothing to convert: {what} is a {inventory.os.family} guest: {reason}",
+                [f"migrate plan {disks} -o plan.yaml{keys}   (records each service as a blocker with its evidence, "
+                 "what the fleet report counts)"])
+    return None, [f"migrate convert {disks} -o OUTDIR{keys}   (or, to review the plan first: migrate plan {disks} "
+                  f"-o plan.yaml{keys}, edit it, then migrate generate plan.yaml --image ...)"]
+
+
+def after_plan(plan: Plan, output: Path, images: Sequence[Path | str], *,
+               keyed: bool = False) -> tuple[str | None, list[str]]:
+    """(why there is nothing to generate, or None; the next commands) after ``migrate plan``: a plan
+    whose services are all blocked by the guest's OS (stack_refusal) is the record of its blockers, and
+    generate would refuse it."""
+    if stack_refusal(plan) is not None:
+        blocked = [b for b in plan.fitness.blockers if b.kind == BLOCKER_KIND]
+        reason = blocked[0].detail.rsplit(": ", 1)[-1]
+        return (f"nothing to generate from {arg(output)}: its {len(blocked)} service(s) are all blocked ({reason}); "
+                "the plan is the record of this VM's blockers, with their evidence, for the fleet report", [])
+    disks = [arg(x) for x in images] or ["IMAGE..."]
+    keys = KEYS_HINT if keyed else ""
+    return None, [f"review and edit {arg(output)}, then: migrate generate {arg(output)} --image "
+                  f"{' --image '.join(disks)} -o OUTDIR{keys}"]
