@@ -201,8 +201,9 @@ class Key:
         v = self.value(name)
         if isinstance(v, int):
             return v
-        if isinstance(v, str) and v.strip().isdigit():
-            return int(v.strip())
+        text = v.strip() if isinstance(v, str) else ""
+        if text.isdecimal() and len(text) <= 20:  # isdigit admits "²" (int() refuses it); 20 digits: 2^64
+            return int(text)
         return None
 
     def values(self) -> Iterator[tuple[str, str | int | list[str] | bytes | None]]:

@@ -116,7 +116,7 @@ class WindowsRegistryAnalyzer(Analyzer):
         os_info.product_name = info.product_name
         if major is not None:
             os_info.version_major, os_info.version_minor = major, minor or 0
-        elif version and all(p.isdigit() for p in version.split(".", 1)):
+        elif version and all(p.isdecimal() and len(p) <= 9 for p in version.split(".", 1)):
             head, _, tail = version.partition(".")
             os_info.version_major, os_info.version_minor = int(head), int(tail or 0)
         info.evidence.append(self.evidence(hive.path, f"{cv.path}"))

@@ -57,3 +57,20 @@ def test_sql_server_tcp_ports_from_the_registry() -> None:
     from migrate.analyzers.mssql import tcp_ports
 
     assert tcp_ports("1433, \u00b2, 99999999999999999999, " + "9" * 5000 + ", 0, 1434") == [1433, 1434]
+
+
+def test_registry_numbers_written_as_odd_strings(tmp_path: Path) -> None:
+    """A REG_SZ ``²`` where a number is read (CurrentMajorVersionNumber, a service's Start) and a
+    CurrentVersion of ``².1``: str.isdigit said yes, int() raised, and windows_registry (the OS
+    itself) and windows_services (every service) were lost. Now the odd values read as absent."""
+    sz = "hex(1):b2,00,00,00"  # REG_SZ "²" (UTF-16LE), as hivexregedit merges any value type
+    software = (sample.SOFTWARE_REG.replace('"CurrentMajorVersionNumber"=dword:0000000a',
+                                            f'"CurrentMajorVersionNumber"={sz}')
+                .replace('"CurrentVersion"="6.3"', '"CurrentVersion"=hex(1):b2,00,2e,00,31,00,00,00'))
+    system = sample.SYSTEM_REG.replace('"Start"=dword:00000003', f'"Start"={sz}', 1)
+    assert software != sample.SOFTWARE_REG and system != sample.SYSTEM_REG
+    inv = inventory_of(make_tree(tmp_path / "guest", system_reg=system, software_reg=software))
+    assert inv.os.family == "windows" and inv.os.product_name == "Windows Server 2019 Standard"
+    assert inv.os.version_major is None  # neither "²" nor "².1" is a version number
+    assert {"W3SVC", "ShopSync"} <= {s.name for s in inv.services}
+    assert not [u for u in inv.unknowns if "ValueError" in u.message]
