@@ -401,18 +401,24 @@ def parse_env_file(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+def _port_number(text: str) -> int | None:
+    return int(text) if text.isdecimal() and len(text) <= 10 else None
+
+
 def split_host_port(text: str) -> tuple[str | None, int | None]:
-    """'127.0.0.1:80' / '[::1]:80' / '80' / '*:80' / 'host' → (address or None for all, port)."""
+    """'127.0.0.1:80' / '[::1]:80' / '80' / '*:80' / 'host' → (address or None for all, port).
+    A port is decimal digits, at most 10 of them (``isdigit`` admits ``²`` and int() refuses it, as
+    it refuses 5000 digits: one such line in a guest's config cost the analyzer all its facts)."""
     text = text.strip()
     m = re.match(r"^\[([0-9a-fA-F:.]+)\](?::(\d+))?$", text)
     if m:
-        return m.group(1), int(m.group(2)) if m.group(2) else None
-    if text.isdigit():
-        return None, int(text)
+        return m.group(1), _port_number(m.group(2)) if m.group(2) else None
+    if text.isdecimal():
+        return None, _port_number(text)
     if text.count(":") == 1:
         host, _, port = text.partition(":")
         addr = None if host in ("*", "", "0.0.0.0") else host
-        return addr, int(port) if port.isdigit() else None
+        return addr, _port_number(port)
     if text.count(":") > 1:
         return text, None
     return (None if text in ("*", "0.0.0.0") else text), None
