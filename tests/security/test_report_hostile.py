@@ -103,3 +103,14 @@ def test_fleet_outputs_hold_no_guest_secret(flagship_images, tmp_path: Path) -> 
     assert secrets
     leaks = [(name, s) for name, blob in blobs.items() for s in secrets if s.encode() in blob]
     assert leaks == []
+
+
+def test_formula_guard_is_linear() -> None:
+    """A blocker detail of 20,000 line breaks took 9 s in the guard (its pattern's runs overlapped)."""
+    import time
+
+    start = time.monotonic()
+    for text in ("\n" * 20_000, "; " * 50_000, ";\t" * 50_000 + "=1"):
+        exports.cell(text)
+    assert time.monotonic() - start < 1
+    assert exports.cell(";\t" * 2 + "=1") == ";\t;\t'=1"
