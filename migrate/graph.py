@@ -294,6 +294,9 @@ def to_mermaid(graph: ServiceGraph) -> str:
 
 SLIDE_INCHES = (13.33, 7.5)  # a 16:9 slide; dot scales the drawing down (never up) to fit it
 SLIDE_DPI = 96  # 1280 x 720 px at most: the size of a slide, readable when projected
+# dot's layout grows much faster than the graph; a guest with thousands of units and relations
+# must end in a clear error, not in subprocess's TimeoutExpired (an internal error)
+DOT_TIMEOUT = 120.0
 _VIEW_EDGES = ("depends-on", "connects-to", "writes-data")
 
 
@@ -374,7 +377,12 @@ def slide_rankdir(graph: ServiceGraph) -> str:
     best, best_score = "LR", math.inf
     for rankdir in ("LR", "TB"):
         text = to_slide_dot(graph, rankdir=rankdir, fit=False)
-        proc = subprocess.run([dot, "-Tplain"], input=text.encode(), capture_output=True, timeout=60, check=False)
+        try:
+            proc = subprocess.run([dot, "-Tplain"], input=text.encode(), capture_output=True,
+                                  timeout=DOT_TIMEOUT / 2, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExternalToolError(f"dot did not lay out the graph ({len(graph.nodes)} nodes) in "
+                                    f"{DOT_TIMEOUT / 2:g} s") from None
         head = proc.stdout.decode(errors="replace").split("\n", 1)[0].split()
         if proc.returncode != 0 or len(head) < 4 or head[0] != "graph":
             continue
@@ -401,8 +409,11 @@ def render(dot_text: str, out: Path, fmt: str) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write: {exc.strerror}", path=str(out)) from exc
     try:
-        proc = subprocess.run([dot, f"-T{fmt}", "-o", tmp], input=dot_text.encode(), capture_output=True,
-                              timeout=120, check=False)
+        try:
+            proc = subprocess.run([dot, f"-T{fmt}", "-o", tmp], input=dot_text.encode(), capture_output=True,
+                                  timeout=DOT_TIMEOUT, check=False)
+        except subprocess.TimeoutExpired:
+            raise ExternalToolError(f"dot did not draw the graph in {DOT_TIMEOUT:g} s", path=str(out)) from None
         if proc.returncode != 0:
             raise ExternalToolError(f"dot failed with exit status {proc.returncode}", path=str(out),
                                     output=proc.stderr.decode(errors="replace"))

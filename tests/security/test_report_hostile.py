@@ -114,3 +114,28 @@ def test_formula_guard_is_linear() -> None:
         exports.cell(text)
     assert time.monotonic() - start < 1
     assert exports.cell(";\t" * 2 + "=1") == ";\t;\t'=1"
+
+
+def _tangle(n: int) -> ServiceGraph:
+    """n services, each depending on the next 8: dot needs seconds where a real VM takes milliseconds."""
+    nodes = [GraphNode(id=f"service:s{i}", kind="service", label=f"s{i}") for i in range(n)]
+    edges = [GraphEdge(source=f"service:s{i}", target=f"service:s{(i * 7 + k) % n}", kind="depends-on")
+             for i in range(n) for k in range(1, 9)]
+    return ServiceGraph(source_vm="vm", nodes=nodes, edges=edges)
+
+
+def test_dot_past_its_time_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest's graph can be big enough for dot to take minutes: past DOT_TIMEOUT (lowered here) the
+    drawing ends in ExternalToolError (22), nothing written, not in TimeoutExpired (an internal error)."""
+    from migrate import graph as graph_mod
+    from migrate.errors import ExternalToolError
+
+    monkeypatch.setattr(graph_mod, "DOT_TIMEOUT", 0.2)
+    big = _tangle(600)
+    with pytest.raises(ExternalToolError, match="in 0.1 s"):
+        graph_mod.slide_rankdir(big)
+    out = tmp_path / "graph.svg"
+    with pytest.raises(ExternalToolError, match="in 0.2 s") as err:
+        render(to_slide_dot(big, rankdir="LR"), out, "svg")
+    assert err.value.exit_code == 22
+    assert list(tmp_path.iterdir()) == []  # no picture, no temporary file
