@@ -10,6 +10,7 @@ whole), and only the cells of the columns used are kept.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -24,6 +25,7 @@ from migrate.model.fleet import RVToolsSizing
 SHEET = "vInfo"
 MAX_ROWS = 200_000
 MAX_CSV_BYTES = 256 << 20
+MAX_CSV_LINE = 1 << 20  # characters in one physical line (RVTools rows are a few KiB)
 # An .xlsx is a zip: a 1 MB file can declare gigabytes of XML. openpyxl (read-only) still parses every
 # part but the worksheets whole when it opens the workbook (the shared strings table holds every
 # distinct text of every sheet: 128 MiB of it took 200 s and 790 MiB), scans every worksheet up to
@@ -153,27 +155,49 @@ def _check_xlsx_sizes(p: Path) -> None:
 
 
 def _csv_rows(p: Path) -> Iterator[list[str]]:
+    """Rows streamed from the file (a 200 MB CSV read whole took 1.7 GB), each physical line at most
+    MAX_CSV_LINE characters."""
     try:
         if p.stat().st_size > MAX_CSV_BYTES:
             raise FleetSourceInvalid(f"larger than {MAX_CSV_BYTES >> 20} MiB", path=str(p))
-        raw = p.read_bytes()
+        encoding = _csv_encoding(p)
+        fh = open(p, encoding=encoding, errors="replace", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise FleetSourceInvalid(f"cannot read: {exc.strerror}", path=str(p)) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", "replace")  # RVTools' CSV export on a Western Windows
-    sample = text[:8192]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    try:
-        for row in reader:
-            yield [c.strip() for c in row]
-    except csv.Error as exc:  # a field over csv's limit (128 KiB), a stray quote in strict dialects
-        raise FleetSourceInvalid(f"line {reader.line_num}: {exc}", path=str(p)) from None
+    with fh:
+        sample = fh.read(8192)
+        fh.seek(0)
+        try:
+            dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.reader(_lines(fh, p), dialect)
+        try:
+            for row in reader:
+                yield [c.strip() for c in row]
+        except csv.Error as exc:  # a field over csv's limit (128 KiB), a stray quote in strict dialects
+            raise FleetSourceInvalid(f"line {reader.line_num}: {exc}", path=str(p)) from None
+
+
+def _csv_encoding(p: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as UTF-8, checked in 1 MiB pieces;
+    else cp1252, RVTools' CSV export on a Western Windows."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with open(p, "rb") as fh:
+        try:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def _lines(fh: io.TextIOBase, p: Path) -> Iterator[str]:
+    for n, line in enumerate(iter(lambda: fh.readline(MAX_CSV_LINE + 1), ""), start=1):
+        if len(line) > MAX_CSV_LINE:
+            raise FleetSourceInvalid(f"line {n} is longer than {MAX_CSV_LINE >> 10} KiB", path=str(p))
+        yield line
 
 
 def _columns(header: list[str], p: Path) -> dict[str, int]:

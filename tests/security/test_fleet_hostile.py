@@ -358,3 +358,20 @@ def test_sql_in_member_names_is_data(tmp_path: Path) -> None:
             got = fleet.get(n)
             assert got is not None and got.name == n
         assert fleet.get("c_") is None and fleet.get("a") is None
+
+
+def test_rvtools_csv_is_streamed(tmp_path: Path) -> None:
+    """A 200 MiB CSV (sparse here: one long line of NULs after the header) was read and decoded whole:
+    1.7 GB at its peak. Streamed, a line over 1 MiB is refused at once."""
+    path = tmp_path / "vInfo.csv"
+    with open(path, "w") as fh:
+        fh.write(CSV_HEAD + "vm1,poweredOn,2,2048,100,50,Debian,DC1,C,h\n")
+        fh.truncate(200 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FleetSourceInvalid, match="line 3 is longer than 1024 KiB"):
+            read_rvtools(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak >> 20} MiB"
