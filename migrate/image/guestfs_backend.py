@@ -171,6 +171,13 @@ class GuestfsBackend(Backend):
                     g.mount_ro(mountpoints[mp], mp)
                     mounted[mountpoints[mp]] = mp
                 except RuntimeError as exc:
+                    if mp == "/" and mountpoints[mp] != root:
+                        # fstab names the root by a name only the guest's boot gives it (a crypttab
+                        # name: /dev/mapper/cryptroot); inspect_os found the OS on ``root`` itself
+                        with contextlib.suppress(RuntimeError):
+                            g.mount_ro(root, "/")
+                            mounted[root] = "/"
+                            continue
                     notes.append(f"could not mount {mountpoints[mp]} on {mp}: {_first_line(exc)}")
             records = []
             for dev, fstype in sorted(fs_types.items()):

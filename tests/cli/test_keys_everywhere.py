@@ -189,3 +189,55 @@ def test_missing_or_wrong_key_is_its_exit_code_and_writes_nothing(luks_redis, tm
         assert "Traceback" not in proc.stderr and "/dev/sda2" in proc.stderr
         assert "Not-It" not in proc.stderr + proc.stdout
         assert not out.exists()
+
+
+def _processes_holding(needle: bytes) -> set[str]:
+    """Processes whose argv or environment holds ``needle`` (all of them: the test runs as the user that
+    starts qemu and the appliance helpers)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        for what in ("cmdline", "environ"):
+            try:
+                if needle in (proc / what).read_bytes():
+                    found.add(f"{proc.name} {what}: {(proc / 'comm').read_text().strip()}")
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.image  # builds a disk image, starts the libguestfs appliance (~60 s under TCG)
+def test_guestfs_convert_gives_the_key_to_no_child_argv_or_environment(luks_redis, tmp_path):
+    """Under libguestfs there are children (qemu, the appliance's helpers): the key goes over the
+    library's socket, never into a child's argv or environment; nothing is left in TMPDIR."""
+    import threading
+
+    sentinel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "K4-sentinel-argv"])
+    try:  # the watch sees an argv when there is one
+        assert any(x.startswith(f"{sentinel.pid} cmdline") for x in _processes_holding(b"K4-sentinel-argv"))
+    finally:
+        sentinel.kill()
+        sentinel.wait()
+    stop, seen = threading.Event(), set()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.update(_processes_holding(PASSPHRASE.encode()))
+            stop.wait(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    stack, tmp = tmp_path / "stack", tmp_path / "tmp"
+    try:
+        os.environ.setdefault("LIBGUESTFS_CACHEDIR", "/var/tmp")  # the appliance cache, not the fresh TMPDIR
+        proc = run("convert", str(luks_redis), "--backend", "guestfs", "-o", str(stack), "--keys-from-stdin",
+                   stdin=PASSPHRASE + "\n", tmpdir=tmp)
+    finally:
+        stop.set()
+        watcher.join()
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((stack / "inventory.json").read_text())["backend"] == "guestfs"
+    assert not seen, seen
+    assert_nowhere(stack, tmp, proc.stdout, proc.stderr)
+    assert not list(tmp.iterdir()), list(tmp.iterdir())
