@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from migrate.errors import InvalidDocument
@@ -13,12 +14,19 @@ ALIASES = {
     "vm": "name", "vm_name": "name", "cpus": "vcpus", "vcpu": "vcpus", "memory": "memory_mib", "mem_mib": "memory_mib",
     "memory_mb": "memory_mib", "disk": "disk_gib", "disk_gb": "disk_gib", "replica_group": "group",
 }
+MAX_CSV_BYTES = 64 << 20  # a CSV of 100,000 VMs is a few MB
+
 PCT = ("cpu_p50", "cpu_p90", "cpu_p95", "cpu_peak", "mem_p50", "mem_p90", "mem_p95", "mem_peak")
 
 
 def _num(v: str | None) -> float | None:
     v = (v or "").strip().rstrip("%")
-    return float(v) if v else None
+    if not v:
+        return None
+    x = float(v)
+    if not math.isfinite(x):  # "inf", "nan", 1e400: no size, and int() of one is an OverflowError
+        raise ValueError(f"{v[:20]!r} is not a finite number")
+    return x
 
 
 def load_csv(path: str | Path) -> list[FleetVM]:
@@ -26,17 +34,28 @@ def load_csv(path: str | Path) -> list[FleetVM]:
     percent of the allocation, optional group (replicas kept apart)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        if p.stat().st_size > MAX_CSV_BYTES:
+            raise InvalidDocument(f"larger than {MAX_CSV_BYTES >> 20} MiB", path=str(p))
+        text = p.read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise InvalidDocument(f"cannot read: {exc.strerror}", path=str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidDocument(f"not UTF-8 text (byte {exc.start})", path=str(p)) from None
+    try:
+        return _rows(csv.DictReader(text.splitlines()), p)
+    except csv.Error as exc:  # a field over csv's limit (128 KiB)
+        raise InvalidDocument(f"not a readable CSV: {exc}", path=str(p)) from None
+
+
+def _rows(reader: csv.DictReader, p: Path) -> list[FleetVM]:  # type: ignore[type-arg]
     vms: list[FleetVM] = []
-    for lineno, raw in enumerate(csv.DictReader(text.splitlines()), start=2):
+    for lineno, raw in enumerate(reader, start=2):
         row = {ALIASES.get(k.strip().lower(), k.strip().lower()): (v or "").strip() for k, v in raw.items() if k}
         try:
             mem = _num(row.get("memory_mib"))
             if mem is None and row.get("memory_gib"):
-                mem = float(row["memory_gib"]) * 1024
-            vm = FleetVM(name=row["name"], vcpus=int(float(row["vcpus"])), memory_mib=int(mem),
+                mem = (_num(row["memory_gib"]) or 0) * 1024
+            vm = FleetVM(name=row["name"], vcpus=int(_num(row["vcpus"])), memory_mib=int(mem),  # type: ignore[arg-type]
                          disk_gib=_num(row.get("disk_gib")) or 0.0, group=row.get("group") or None,
                          source=f"csv:{p.name}", **{k: _num(row.get(k)) for k in PCT})
         except (KeyError, TypeError, ValueError) as exc:

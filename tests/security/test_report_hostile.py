@@ -139,3 +139,34 @@ def test_dot_past_its_time_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
         render(to_slide_dot(big, rankdir="LR"), out, "svg")
     assert err.value.exit_code == 22
     assert list(tmp_path.iterdir()) == []  # no picture, no temporary file
+
+
+CAPACITY_HEAD = "name,vcpus,memory_mib,disk_gib\n"
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"vm1,1e400,1024,10\n", "not a finite number"),  # was OverflowError: an internal error
+    (b"vm1,inf,1024,10\n", "not a finite number"),
+    (b"vm1,2,1024,nan\n", "not a finite number"),  # was accepted: NaN GiB in the report
+    (b"vm1,2,1024,10\n\xff\xfe\n", "not UTF-8 text"),  # was UnicodeDecodeError
+    (b"vm1,2," + b"9" * 200_000 + b",10\n", "field larger than field limit"),  # was csv.Error
+])
+def test_capacity_csv_refusals_are_clear(tmp_path: Path, body: bytes, words: str) -> None:
+    from migrate.capacity.fleet import load_csv
+    from migrate.errors import InvalidDocument
+
+    path = tmp_path / "vms.csv"
+    path.write_bytes(CAPACITY_HEAD.encode() + body)
+    with pytest.raises(InvalidDocument, match=words) as err:
+        load_csv(path)
+    assert err.value.exit_code == 20 and str(path) in str(err.value)
+
+
+def test_capacity_cli_refuses_infinite_sizes_with_20(tmp_path: Path) -> None:
+    from tests.fleet.smallfleet import migrate_cli
+
+    path = tmp_path / "vms.csv"
+    path.write_text(CAPACITY_HEAD + "vm1,1e400,1024,10\n")
+    r = migrate_cli("capacity", "--csv", str(path), "-o", str(tmp_path / "out"))
+    assert r.returncode == 20 and "internal error" not in r.stderr and str(path) in r.stderr, r.stderr
+    assert not (tmp_path / "out").exists()
