@@ -16,6 +16,8 @@ FleetArg = Annotated[Path, typer.Argument(help="The fleet directory (holds fleet
                                           show_default=False)]
 Backend = Annotated[str, typer.Option(help="auto | native | guestfs (as for `migrate inspect`).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Workers = Annotated[int | None, typer.Option(help="Processes planning/converting in parallel (default: one per CPU).",
+                                             min=1)]
 
 
 def _check_backend(backend: str) -> None:
@@ -26,7 +28,7 @@ def _check_backend(backend: str) -> None:
         raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def plan(fleet: FleetArg, backend: Backend = "auto", as_json: AsJson = False) -> None:
+def plan(fleet: FleetArg, backend: Backend = "auto", workers: Workers = None, as_json: AsJson = False) -> None:
     """Plan every inspected member: members/<name>/plan.yaml, readiness (ready = no blocker in its plan)
     and its blockers as "kind: detail"."""
     from migrate.fleet.convert import plan_fleet
@@ -35,10 +37,10 @@ def plan(fleet: FleetArg, backend: Backend = "auto", as_json: AsJson = False) ->
     _check_backend(backend)
     with FleetStore.open(fleet) as store:
         if as_json:
-            res = plan_fleet(store, backend=backend)
+            res = plan_fleet(store, backend=backend, workers=workers)
         else:
             with err_console.status("planning") as status:
-                res = plan_fleet(store, backend=backend, progress=lambda msg: status.update(msg))
+                res = plan_fleet(store, backend=backend, workers=workers, progress=lambda msg: status.update(msg))
         members = store.members()
     ready = sorted(m.name for m in members if m.readiness == "ready")
     blocked = sorted((m.name, m.blockers) for m in members if m.readiness == "blocked")
@@ -71,6 +73,7 @@ def convert(
     build: Annotated[bool, typer.Option(
         "--build", help="Also build the images: one base per OS release, identical service images built once "
                         "and shared by tag.")] = False,
+    workers: Workers = None,
     as_json: AsJson = False,
 ) -> None:
     """Convert every ready member to a stack under members/<name>/stack (plan first with `fleet plan`)."""
@@ -80,10 +83,11 @@ def convert(
     _check_backend(backend)
     with FleetStore.open(fleet) as store:
         if as_json:
-            res = convert_fleet(store, backend=backend, members=member)
+            res = convert_fleet(store, backend=backend, members=member, workers=workers)
         else:
             with err_console.status("converting") as status:
-                res = convert_fleet(store, backend=backend, members=member, progress=lambda m: status.update(m))
+                res = convert_fleet(store, backend=backend, members=member, workers=workers,
+                                    progress=lambda m: status.update(m))
         members = store.members()
     errors = {m.name: f"{m.error.error_class}: {m.error.message}" for m in members
               if m.name in res.failed and m.error}

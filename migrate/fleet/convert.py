@@ -7,7 +7,8 @@
   (stage "plan"), never the fleet's.
 - ``convert_fleet``: each ready member becomes a stack under ``members/<name>/stack`` (the same
   inspect → graph → plan → generate as ``migrate convert``; its plan.yaml, inventory.json and graph
-  are kept in the stack). One failing member is one failed row.
+  are kept in the stack). One failing member is one failed row. Plan and convert run one process
+  per CPU; only the coordinating process writes the store.
 - ``build_fleet_stacks``: one base image per OS release for the whole fleet (``migrate base-image``
   for each distinct base the plans name), and each distinct service image built once: services whose
   build contexts are identical (same Dockerfile, same files, same modes, same build arguments: the
@@ -149,24 +150,41 @@ def convert_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto
                                      "readiness": "blocked" if blockers else "ready", "blockers": blockers})
 
 
+def _convert_task(task: tuple[str, str, str]) -> str:
+    root, doc, backend = task
+    m = FleetMember.model_validate_json(doc)
+    try:
+        new = convert_member(Path(root), m, backend=backend)
+    except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
+        new = m.model_copy(update={"error": member_error(exc, "convert")})
+    return new.model_dump_json()
+
+
 def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | None = None,
-                  progress: Progress = _noop) -> FleetStepResult:
-    """Convert every ready member (or the named ones) to a stack beside the others."""
+                  workers: int | None = None, progress: Progress = _noop) -> FleetStepResult:
+    """Convert every ready member (or the named ones) to a stack beside the others, on ``workers``
+    processes (default: one per CPU); the store is written by this process only."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
+    todo = []
     for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
         if (members is not None and m.name not in members) or m.readiness != "ready" or not m.image:
             res.skipped.append(m.name)
-            continue
-        try:
-            new = convert_member(root, m, backend=backend)
-            res.done.append(m.name)
-        except MigrateError as exc:
-            new = m.model_copy(update={"error": member_error(exc, "convert")})
-            res.failed.append(m.name)
-        store.upsert_member(new)  # type: ignore[attr-defined]
-        progress(f"convert {m.name}: {'failed' if m.name in res.failed else 'stack written'}")
+        else:
+            todo.append((str(root), m.model_dump_json(), backend))
+    if todo:
+        n = min(workers or default_workers(), len(todo))
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for doc in pool.map(_convert_task, todo):
+                new = FleetMember.model_validate_json(doc)
+                ok = new.state == "converted" and new.error is None
+                (res.done if ok else res.failed).append(new.name)
+                store.upsert_member(new)  # type: ignore[attr-defined]
+                progress(f"convert {new.name}: {'stack written' if ok else 'failed'}")
     res.seconds = round(time.monotonic() - t0, 2)
     return res
 
