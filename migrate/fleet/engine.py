@@ -110,9 +110,11 @@ def dask_client(opts: EngineOptions) -> Iterator[Any]:
                           # a lock at the moment the worker forks an image's child is one too many
                           "distributed.worker.profile.enabled": False}):
         # no dashboard, and the scheduler's small HTTP server on a free port (not 8787: two runs at once)
+        # of the loopback only: ":0" served its logs, call stacks and task names (the fleet's VM names)
+        # to the whole network while a fleet ran
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                scheduler_port=0, silence_logs=logging.ERROR, memory_limit=0,
-                               scheduler_kwargs={"dashboard_address": ":0"})
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
         client = Client(cluster)
         try:
             yield client

@@ -375,3 +375,20 @@ def test_rvtools_csv_is_streamed(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 16 << 20, f"peak {peak >> 20} MiB"
+
+
+def test_fleet_engine_listens_on_the_loopback_only() -> None:
+    """The local Dask cluster's scheduler, workers and the scheduler's HTTP server (logs, call stacks,
+    task names with the fleet's VM names) bind 127.0.0.1: the HTTP server used to listen on every
+    interface while a fleet ran."""
+    import psutil
+
+    from migrate.fleet.engine import EngineOptions, dask_client
+
+    with dask_client(EngineOptions(workers=1)) as client:
+        assert client.scheduler_info()["workers"]
+        me = psutil.Process()
+        procs = [me, *me.children(recursive=True)]
+        listening = [c.laddr for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+    assert len(listening) >= 3  # scheduler, its HTTP server, the worker (and its nanny)
+    assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
