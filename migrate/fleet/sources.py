@@ -33,6 +33,7 @@ from migrate.fleet.store import FleetStore
 from migrate.model.fleet import FleetMember, RVToolsSizing, SourceRef
 
 MAX_SCAN_FILES = 200_000
+MAX_SCAN_DEPTH = 32  # folders below a scanned directory (os.walk recurses: 1100 levels was a RecursionError)
 MAX_MANIFEST_BYTES = 16 << 20
 MIN_IMAGE_BYTES = 64  # a VMDK descriptor is a few hundred bytes
 MANIFEST_REQUIRED = ("path", "name")
@@ -78,9 +79,13 @@ def classify(path: str, *, scanning: bool) -> str | None:
 def _walk(root: str, result: AddResult) -> Iterable[str]:
     """Regular files under ``root``; a symbolic link is followed only when its target stays inside."""
     real_root = os.path.realpath(root)
+    base_depth = root.rstrip(os.sep).count(os.sep)
     count = 0
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
+        if dirnames and dirpath.count(os.sep) - base_depth >= MAX_SCAN_DEPTH:
+            result.notes.append(f"{dirpath}: not scanned below {MAX_SCAN_DEPTH} folders deep")
+            dirnames.clear()
         for name in sorted(filenames):
             count += 1
             if count > MAX_SCAN_FILES:

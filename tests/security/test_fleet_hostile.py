@@ -392,3 +392,20 @@ def test_fleet_engine_listens_on_the_loopback_only() -> None:
         listening = [c.laddr for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
     assert len(listening) >= 3  # scheduler, its HTTP server, the worker (and its nanny)
     assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
+
+
+def test_deep_datastore_folders_end_the_scan_cleanly(tmp_path: Path) -> None:
+    """os.walk recurses: a datastore folder 1100 levels deep was a RecursionError (internal error).
+    The scan stops MAX_SCAN_DEPTH folders down, says so, and keeps what it found above."""
+    from migrate.fleet.sources import MAX_SCAN_DEPTH, read_sources
+
+    store = tmp_path / "datastore"
+    deep = store / "vm01"
+    deep.mkdir(parents=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(deep / "vm01.qcow2"), "16M"], check=True)
+    for _ in range(1100):  # level by level: Path.mkdir(parents=True) recurses too
+        deep = deep / "a"
+        deep.mkdir()
+    src = read_sources([str(store)])
+    assert [Path(i.path).name for i in src.images] == ["vm01.qcow2"]
+    assert any(f"not scanned below {MAX_SCAN_DEPTH} folders deep" in n for n in src.result.notes)
