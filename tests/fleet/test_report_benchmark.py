@@ -9,36 +9,17 @@ from __future__ import annotations
 import csv
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from migrate.report import chromium
 
 pytestmark = pytest.mark.image
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _migrate(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([sys.executable, "-m", "migrate", *args], capture_output=True, text=True, timeout=timeout,
-                       cwd=ROOT)
-    assert r.returncode == 0, (args, r.stdout[-2000:], r.stderr[-3000:])
-    return r
 
 
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory):
-    from migrate.samples.fleet import build_fleet
-
-    bench = build_fleet(progress=lambda msg: print(f"[fleet] {msg}", flush=True))
-    fleet = tmp_path_factory.mktemp("bench") / "estate"
-    _migrate("fleet", "add", str(fleet), "--manifest", str(bench.manifest), "--rvtools", str(bench.rvtools_xlsx))
-    _migrate("fleet", "inspect", str(fleet), "--workers", "2")
-    _migrate("fleet", "plan", str(fleet))
-    _migrate("fleet", "report", str(fleet), "--pdf", "--cost-per-host", "6000")
-    return bench.expectations, fleet / "report"
+def reported(bench_fleet_run):
+    return bench_fleet_run.bench.expectations, bench_fleet_run.report
 
 
 def test_counts_blockers_waves_and_edges_are_the_expected_ones(reported):
