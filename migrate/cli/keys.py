@@ -19,8 +19,9 @@ MAX_STDIN_BYTES = 1 << 20  # 64 keys of at most 8 KiB each fit; more is not a ke
 
 KeyOpt = Annotated[list[str] | None, typer.Option(
     "--key", metavar="SELECTOR",
-    help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:key:PASSPHRASE, "
-         "ID:file:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
+    # "[b]key[/b]": rich (typer's help) would otherwise turn ":key:" into an emoji
+    help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:[b]key[/b]:PASSPHRASE, "
+         "ID:[b]file[/b]:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
          "PASSPHRASE (tried on every encrypted volume). Repeatable. A passphrase on the command line is "
          "visible to other local users: prefer --keys-from-stdin or a key file.")]
 KeysFromStdin = Annotated[bool, typer.Option(
