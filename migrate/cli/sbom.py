@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from migrate.cli.common import console, print_json
+from migrate.cli.keys import KeyOpt, KeysFromStdin, keys_of
 
 
 def sbom(
@@ -22,6 +23,8 @@ def sbom(
         "--built", help="For a plan or stack: list every package of the built images (read from their package "
                         "database on the Docker engine: the pins and their dependencies), not only the pins.")] = False,
     backend: Annotated[str, typer.Option(help="Image backend for disk images: auto|native|guestfs.")] = "auto",
+    key: KeyOpt = None,
+    keys_from_stdin: KeysFromStdin = False,
     as_json: Annotated[bool, typer.Option("--json", help="Report as JSON.")] = False,
 ) -> None:
     """Write a CycloneDX SBOM (JSON): a VM's installed packages with package URLs, or what a generated
@@ -69,8 +72,9 @@ def sbom(
         from migrate.cli.common import err_console
         from migrate.inspect import inspect_images
 
+        keys = keys_of(key, keys_from_stdin)
         with err_console.status("inspecting") as status:
-            inv = inspect_images(list(source), backend, progress=lambda m: status.update(m))
+            inv = inspect_images(list(source), backend, progress=lambda m: status.update(m), keys=keys)
         text, what = inventory_bom(inv), f"the VM {inv.name}"
     atomic_write_text(output, text)
     if as_json:

@@ -27,7 +27,7 @@ from tests.image.builders import guest_tree, make_disk, make_ext4, make_luks1
 PASSPHRASE = "Luks-Passphrase-K4-9f3e"
 REDIS_PASSWORD = "Redis-Pw-In-Guest-77"
 LUKS_UUID = "33333333-4444-5555-6666-777777777777"
-IMAGE_COMMANDS = (("convert",), ("plan",), ("graph",), ("generate",), ("data", "export"), ("inspect",))
+IMAGE_COMMANDS = (("convert",), ("plan",), ("graph",), ("generate",), ("data", "export"), ("inspect",), ("sbom",))
 
 
 # -- the options themselves (no image) ------------------------------------------------------------
@@ -166,8 +166,8 @@ def test_convert_and_data_export_with_keys_leak_nothing(luks_redis, tmp_path):
 
 
 @pytest.mark.image  # builds a disk image with mkfs, sfdisk and cryptsetup
-def test_plan_graph_generate_open_the_guest_with_a_key_file(luks_redis, tmp_path):
-    """The key-file form (virt-inspector's ID:file:FILENAME), by the LUKS UUID; plan -> generate --image."""
+def test_plan_graph_generate_sbom_open_the_guest_with_a_key_file(luks_redis, tmp_path):
+    """The key-file form (virt-inspector's ID:file:FILENAME), by the LUKS UUID; plan -> generate --image; sbom."""
     keyfile = tmp_path / "key"
     keyfile.write_text(PASSPHRASE + "\n")
     key = f"{LUKS_UUID}:file:{keyfile}"
@@ -183,7 +183,11 @@ def test_plan_graph_generate_open_the_guest_with_a_key_file(luks_redis, tmp_path
              stdin=PASSPHRASE + "\n", tmpdir=tmp)
     assert p3.returncode == 0, p3.stderr
     assert (stack / "compose.yaml").is_file()
-    assert_nowhere(plan, stack, tmp, *(x for p in (p1, p2, p3) for x in (p.stdout, p.stderr)))
+    bom = tmp_path / "vm.cdx.json"
+    p4 = run("sbom", str(luks_redis), "-o", str(bom), "--key", key, tmpdir=tmp)
+    assert p4.returncode == 0, p4.stderr
+    assert any(c["name"] == "redis-server" for c in json.loads(bom.read_text())["components"])
+    assert_nowhere(plan, stack, bom, tmp, *(x for p in (p1, p2, p3, p4) for x in (p.stdout, p.stderr)))
 
 
 @pytest.mark.image  # builds a disk image with mkfs, sfdisk and cryptsetup
