@@ -406,6 +406,13 @@ def test_deep_datastore_folders_end_the_scan_cleanly(tmp_path: Path) -> None:
     for _ in range(1100):  # level by level: Path.mkdir(parents=True) recurses too
         deep = deep / "a"
         deep.mkdir()
-    src = read_sources([str(store)])
-    assert [Path(i.path).name for i in src.images] == ["vm01.qcow2"]
-    assert any(f"not scanned below {MAX_SCAN_DEPTH} folders deep" in n for n in src.result.notes)
+    try:
+        src = read_sources([str(store)])
+        assert [Path(i.path).name for i in src.images] == ["vm01.qcow2"]
+        assert any(f"not scanned below {MAX_SCAN_DEPTH} folders deep" in n for n in src.result.notes)
+    finally:
+        # pytest's own clean-up of old temp folders (shutil.rmtree) recurses too and would end a later
+        # session with a RecursionError: take the tree down level by level here
+        while deep != store / "vm01":
+            deep.rmdir()
+            deep = deep.parent
