@@ -12,6 +12,10 @@ in tests/conformance/differences.py or the conformance test fails.
 - package format/management: migrate records which package database it read (the analyzer that
   listed the packages), not a management tool; the tool is derived with libguestfs's own rule
   (deb -> apt, pacman -> pacman, rpm -> dnf from Fedora 22 / RHEL 8 on, yum before).
+- mountpoints: a btrfs subvolume is ``btrfsvol:DEVICE/SUBVOL`` in libguestfs; migrate keeps the same
+  fact as the mount's resolved device plus fstab's ``subvol=`` option, written here in libguestfs's form.
+- md arrays: the kernel numbers them as it assembles them (md127 downwards), so the same array can be
+  md126 in one appliance and md127 in another; an md device is matched by the filesystem on it.
 - filesystems: virt-inspector also lists, with no type, a device fstab names that is not on the
   disks (Ubuntu's ``/dev/mapper/cryptswap1``, RHBZ#811872); migrate has it as an fstab mount without
   a resolved device, which counts as the same fact.
@@ -87,7 +91,9 @@ def observed(inv: Inventory) -> dict[str, object]:
     mounts: dict[str, str] = {}
     for m in inv.mounts:
         if m.mountpoint.startswith("/") and m.resolved_device:
-            mounts[m.mountpoint] = m.resolved_device
+            subvol = next((o.partition("=")[2].strip("/") for o in m.options if o.startswith("subvol=")), None)
+            mounts[m.mountpoint] = (f"btrfsvol:{m.resolved_device}/{subvol}" if subvol and m.fstype == "btrfs"
+                                    else m.resolved_device)
     for fs in inv.filesystems:
         if fs.mountpoint and fs.mountpoint not in mounts and fs.fstype not in NOT_FILESYSTEMS:
             mounts[fs.mountpoint] = fs.device
@@ -112,6 +118,27 @@ def observed(inv: Inventory) -> dict[str, object]:
     }
 
 
+def _match_md_names(got: dict[str, object], exp: ExpectedInspection) -> None:
+    """Rename our md arrays to the expected names where the filesystem on them is the same one (type,
+    label, UUID): the kernel numbers arrays as it assembles them (md127 downwards, in discovery order),
+    so two appliances reading the same disks may call one array md126 and md127; it is not a guest fact."""
+    fs_got = got["filesystems"]
+    assert isinstance(fs_got, dict)
+    alias: dict[str, str] = {}
+    for dev, fs in exp.filesystems.items():
+        if not dev.startswith("/dev/md"):
+            continue
+        for mine, facts in fs_got.items():
+            if mine.startswith("/dev/md") and facts == (fs.type, fs.label, fs.uuid):
+                alias[mine] = dev
+    if not alias:
+        return
+    got["filesystems"] = {alias.get(d, d): f for d, f in fs_got.items()}
+    mounts = got["mountpoints"]
+    assert isinstance(mounts, dict)
+    got["mountpoints"] = {mp: alias.get(d, d) for mp, d in mounts.items()}
+
+
 def compare(outcome: Outcome, exp: ExpectedInspection) -> Comparison:
     out = Comparison(expected_apps=len(exp.applications))
     if outcome.inventory is None:
@@ -119,6 +146,7 @@ def compare(outcome: Outcome, exp: ExpectedInspection) -> Comparison:
         return out
     out.equal.append("inspect")
     got = observed(outcome.inventory)
+    _match_md_names(got, exp)
     windows = exp.os_type == "windows"
     want_version = (exp.major_version, exp.minor_version) if exp.major_version is not None else None
     if want_version == (0, 0) and exp.product_name is None:
@@ -182,12 +210,12 @@ def run_inspect(name: str, backend: str) -> Outcome:
     import time
 
     from migrate.errors import MigrateError
-    from migrate.image.keys import Key, KeyStore
+    from migrate.image.keys import KeyStore, parse_key
     from migrate.inspect import inspect_images
     from tests.conformance.phony import LUKS_KEYS, phony_disks
 
     disks = phony_disks(name)
-    keys = KeyStore([Key(None, k.encode()) for k in LUKS_KEYS.get(name, [])]) or None
+    keys = KeyStore([parse_key(k) for k in LUKS_KEYS.get(name, [])]) or None
     t0 = time.monotonic()
     try:
         inv = inspect_images(disks, backend, keys=keys)

@@ -30,3 +30,14 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
     ("fedora-btrfs", "auto"): {"applications": _GPG_PUBKEY},
     **{("windows", backend): {"filesystems": _NTFS_UUID} for backend in BACKENDS},
 }
+
+#: Differences seen in some runs and not others, with the reason; the test accepts them either way (and
+#: the report says whether this run saw them). Keep this short: an entry here must name an external cause.
+INTERMITTENT: dict[tuple[str, str], dict[str, str]] = {
+    ("fedora-btrfs", "guestfs"): {
+        "filesystems": "libguestfs's list_filesystems lists the btrfs subvolumes (btrfsvol:/dev/sda2/root, /home) "
+                       "by mounting the volume inside the appliance; on a heavily loaded host it once returned "
+                       "only /dev/sda2 (1 of 6 guestfs runs here), so the inventory missed the two subvolume records. "
+                       "Mountpoints still matched (inspect_get_mountpoints named the subvolumes)",
+    },
+}

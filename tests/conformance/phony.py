@@ -45,10 +45,14 @@ BINARIES = SHARED / "binaries"
 #: Bump when the way images are built changes in a way the hashed inputs do not show.
 RECIPE_VERSION = 1
 
-#: The passphrases upstream's make-fedora-img.pl formats the LUKS devices with (public test data).
+#: The passphrases upstream's make-fedora-img.pl formats the LUKS devices with (public test data), as the
+#: ``--key DEVICE:key:PASSPHRASE`` values upstream's test-virt-inspector-*-luks*.sh give virt-inspector.
 LUKS_KEYS = {
-    "fedora-lvm-on-luks": ["FEDORA"],
-    "fedora-luks-on-lvm": ["FEDORA-Root", "FEDORA-LV1", "FEDORA-LV2", "FEDORA-LV3"],
+    "fedora-lvm-on-luks": ["/dev/sda2:key:FEDORA"],
+    "fedora-luks-on-lvm": ["/dev/Volume-Group/Root:key:FEDORA-Root",
+                           "/dev/Volume-Group/Logical-Volume-1:key:FEDORA-LV1",
+                           "/dev/Volume-Group/Logical-Volume-2:key:FEDORA-LV2",
+                           "/dev/Volume-Group/Logical-Volume-3:key:FEDORA-LV3"],
 }
 
 
