@@ -48,6 +48,9 @@ from migrate.render import (
 MARKER = ".migrate-stack"
 MAX_FILE = 64 * 1024 * 1024
 MAX_TREE_FILES = 20_000
+# folders below a copied tree's top: deeper ones are reported, not copied (a guest folder 1100 deep
+# took 3.5 minutes to walk, then ended convert in RecursionError with the temporary stack left behind)
+MAX_TREE_DEPTH = 64
 MIN_SECRET_LEN = 6  # shorter values (a password "shop" that is also the database name) are redacted by key only
 MAX_STACK_BYTES = 4 * 1024 * 1024 * 1024  # build contexts are not the place for more: volumes are
 
@@ -248,7 +251,8 @@ class StackWriter:
         excluded = set(f.exclude)
         top = "/" + guest_relpath(f.dest)
         special: list[str] = []
-        for path, st in sorted(self.reader.walk(f.source, max_entries=MAX_TREE_FILES * 2), key=lambda x: x[0]):
+        for path, st in sorted(self.reader.walk(f.source, max_entries=MAX_TREE_FILES * 2, max_depth=MAX_TREE_DEPTH),
+                               key=lambda x: x[0]):
             if path in excluded or any(path.startswith(e + "/") for e in excluded):
                 continue
             rel_in_tree = path[len(f.source.rstrip("/")):]
@@ -256,6 +260,9 @@ class StackWriter:
             kind = getattr(st, "kind", "file")
             if kind == "dir":
                 self.out.mkdir(self._guest_rel(c, dest))
+                if rel_in_tree.count("/") >= MAX_TREE_DEPTH and next(iter(self.reader.walk(path, max_entries=1)), None):
+                    self.result.missing.append((c.name, path, f"more than {MAX_TREE_DEPTH} folders deep: "
+                                                              "what is below is not copied"))
                 continue
             if kind != "file":
                 continue

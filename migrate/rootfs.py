@@ -433,13 +433,16 @@ class RootFS:
             found = nxt
         return sorted(found)
 
-    def walk(self, top: str, *, max_entries: int = 1_000_000) -> Iterator[tuple[str, FileStat]]:
+    def walk(self, top: str, *, max_entries: int = 1_000_000,
+             max_depth: int | None = None) -> Iterator[tuple[str, FileStat]]:
         """Every entry below ``top`` (not following symlinks, not crossing into other mounts'
-        parents), with its lstat; bounded by ``max_entries``."""
+        parents), with its lstat; bounded by ``max_entries``, and with ``max_depth`` not below that
+        many folders (each entry's path is resolved from the root: a chain of folders thousands deep
+        costs the square of its depth)."""
         seen = 0
-        stack = [normalize(top)]
+        stack = [(normalize(top), 0)]
         while stack:
-            current = stack.pop()
+            current, depth = stack.pop()
             for child in self.iterdir(current):
                 st = self.lstat(child)
                 if st is None:
@@ -448,5 +451,5 @@ class RootFS:
                 if seen > max_entries:
                     raise GuestPathError(f"more than {max_entries} entries", path=top)
                 yield child, st
-                if st.kind == "dir":
-                    stack.append(child)
+                if st.kind == "dir" and (max_depth is None or depth + 1 < max_depth):
+                    stack.append((child, depth + 1))
