@@ -7,6 +7,7 @@ the temporary stack folder behind. Copied trees now stop MAX_TREE_DEPTH folders 
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -29,8 +30,21 @@ def _deep_guest(root: Path, depth: int) -> Path:
     return root
 
 
+def remove_deep(top: Path) -> None:
+    """GNU rm walks a deep tree without recursing; pytest's cleanup of old temporary folders
+    (shutil.rmtree) would end a later session in RecursionError."""
+    subprocess.run(["rm", "-rf", "--", str(top)], check=True)
+
+
 def test_deep_guest_tree_is_cut_and_reported(tmp_path: Path) -> None:
     guest = _deep_guest(tmp_path / "guest", 1100)
+    try:
+        _check_deep_guest(tmp_path, guest)
+    finally:
+        remove_deep(guest)
+
+
+def _check_deep_guest(tmp_path: Path, guest: Path) -> None:
     out = tmp_path / "stack"
     start = time.monotonic()
     r = migrate_cli("convert", str(guest), "-o", str(out))
