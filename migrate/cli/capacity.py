@@ -29,26 +29,34 @@ class SizingRule(StrEnum):
     aggressive = "aggressive"
 
 
+# The host and cost options, shared with `migrate fleet report` (its capacity section is this report).
+Rule = Annotated[SizingRule, typer.Option(help="like-for-like, moderate (p90+15 %), aggressive (p95)")]
+HostCores = Annotated[float, typer.Option(help="Cores per physical host", min=0.01)]
+HostMemory = Annotated[float, typer.Option(help="GiB of memory per physical host", min=0.01)]
+Headroom = Annotated[float, typer.Option(help="Fraction of each host kept free (0.2 = fill to 80 %)", min=0, max=0.95)]
+Reserve = Annotated[int, typer.Option(help="Spare hosts (N+k)", min=0)]
+CostPerHost = Annotated[float | None, typer.Option(
+    min=0, metavar="AMOUNT", help="What one host costs, for the savings (else cost_per_host in migrate.yaml)")]
+Currency = Annotated[str | None, typer.Option(metavar="CODE", help="Currency of --cost-per-host (EUR)")]
+CostPeriodOpt = Annotated[CostPeriod | None, typer.Option(help="--cost-per-host is per month or per year (year)")]
+
+
 def capacity(
     inventory: Annotated[list[Path] | None, typer.Argument(help="Inventory JSON files (their VM sizing)")] = None,
     csv_file: Annotated[Path | None, typer.Option("--csv", help="CSV of VMs: name, vcpus, memory_mib, disk_gib, "
                                                   "optional cpu_/mem_ p50/p90/p95/peak (%), group")] = None,
     bench: Annotated[Path | None, typer.Option(
         help="bench-results JSON for measured overheads (else defaults)")] = None,
-    rule: Annotated[SizingRule, typer.Option(
-        help="like-for-like, moderate (p90+15 %), aggressive (p95)")] = SizingRule.moderate,
-    host_cores: Annotated[float, typer.Option(help="Cores per physical host")] = 32,
-    host_memory: Annotated[float, typer.Option(help="GiB of memory per physical host")] = 256,
-    headroom: Annotated[float, typer.Option(help="Fraction of each host kept free (0.2 = fill to 80 %)")] = 0.2,
-    reserve: Annotated[int, typer.Option(help="Spare hosts (N+k)")] = 1,
+    rule: Rule = SizingRule.moderate,
+    host_cores: HostCores = 32,
+    host_memory: HostMemory = 256,
+    headroom: Headroom = 0.2,
+    reserve: Reserve = 1,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Directory for capacity.html/.json/.csv")] = Path("capacity-report"),
-    cost_per_host: Annotated[float | None, typer.Option(
-        min=0, metavar="AMOUNT", help="What one host costs, for the savings (else cost_per_host in migrate.yaml)")
-    ] = None,
-    currency: Annotated[str | None, typer.Option(metavar="CODE", help="Currency of --cost-per-host (EUR)")] = None,
-    cost_period: Annotated[CostPeriod | None, typer.Option(
-        help="--cost-per-host is per month or per year (year)")] = None,
+    cost_per_host: CostPerHost = None,
+    currency: Currency = None,
+    cost_period: CostPeriodOpt = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print capacity.pdf (headless Chromium)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report JSON")] = False,
 ) -> None:

@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from migrate.cli.capacity import CostPeriod, SizingRule, host_cost
+from migrate.cli.capacity import (
+    CostPerHost,
+    CostPeriodOpt,
+    Currency,
+    Headroom,
+    HostCores,
+    HostMemory,
+    Reserve,
+    Rule,
+    SizingRule,
+    host_cost,
+)
 from migrate.cli.common import console, print_json
 from migrate.model.fleet import FleetReport
 
@@ -34,19 +45,14 @@ def report(
         "--output", "-o", help="Directory for report.html and the exports (default: FLEET/report)",
         show_default=False)] = None,
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print report.pdf (headless Chromium)")] = False,
-    rule: Annotated[SizingRule, typer.Option(
-        help="Capacity sizing rule: like-for-like, moderate (p90+15 %), aggressive (p95)")] = SizingRule.moderate,
-    host_cores: Annotated[float, typer.Option(help="Cores per physical host", min=0.01)] = 32,
-    host_memory: Annotated[float, typer.Option(help="GiB of memory per physical host", min=0.01)] = 256,
-    headroom: Annotated[float, typer.Option(help="Fraction of each host kept free (0.2 = fill to 80 %)",
-                                            min=0, max=0.95)] = 0.2,
-    reserve: Annotated[int, typer.Option(help="Spare hosts (N+k)", min=0)] = 1,
-    cost_per_host: Annotated[float | None, typer.Option(
-        min=0, metavar="AMOUNT", help="What one host costs, for the savings (else cost_per_host in migrate.yaml)")
-    ] = None,
-    currency: Annotated[str | None, typer.Option(metavar="CODE", help="Currency of --cost-per-host (EUR)")] = None,
-    cost_period: Annotated[CostPeriod | None, typer.Option(
-        help="--cost-per-host is per month or per year (year)")] = None,
+    rule: Rule = SizingRule.moderate,
+    host_cores: HostCores = 32,
+    host_memory: HostMemory = 256,
+    headroom: Headroom = 0.2,
+    reserve: Reserve = 1,
+    cost_per_host: CostPerHost = None,
+    currency: Currency = None,
+    cost_period: CostPeriodOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the written files as JSON")] = False,
 ) -> None:
     """Write the fleet report: overview, blockers, waves, capacity, a table of every VM, CSV/JSON exports."""
