@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from migrate.analyzers._support import persistent_path
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.analyzers.windows_hive import Hive, HiveError, find_path, guest_path_of, open_hive, windows_guest
-from migrate.model.inventory import Findings, Port, Service, SQLServerInstance, Unknown
+from migrate.analyzers.windows_hive import Hive, find_path, guest_path_of, readable_hive, windows_guest
+from migrate.model.inventory import Findings, Port, Service, SQLServerInstance
 
 ROOTS = ("Microsoft\\Microsoft SQL Server", "Wow6432Node\\Microsoft\\Microsoft SQL Server")
 DEFAULT_INSTANCE = "MSSQLSERVER"
@@ -39,13 +39,9 @@ class MssqlAnalyzer(Analyzer):
 
     def run(self, ctx: Context) -> Findings:
         f = Findings()
-        try:
-            software = open_hive(ctx, "SOFTWARE")
-        except HiveError as exc:
-            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
-            return f
+        software = readable_hive(ctx, "SOFTWARE", self.name, f, required=True)
         if software is None:
-            raise NotApplicable("no SOFTWARE hive")
+            return f
         with software:
             for root in ROOTS:
                 self._instances(ctx, software, root, f)

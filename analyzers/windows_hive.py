@@ -21,9 +21,10 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from migrate.analyzers.base import Context
+from migrate.analyzers.base import Context, NotApplicable
 from migrate.errors import GuestFileTooLarge, GuestPathError
 from migrate.image.formats.base import LRU
+from migrate.model.inventory import Findings, Unknown
 from migrate.rootfs import GuestFile, RootFS
 
 MAX_HIVE_BYTES = 1 << 30  # real SOFTWARE hives reach a few hundred MB; over 1 GiB is no hive we trust
@@ -324,6 +325,20 @@ def open_hive(ctx: Context, which: str) -> Hive | None:
     if path is None or not ctx.rootfs.is_file(path):
         return None
     return Hive(ctx.rootfs, path, f"HKLM\\{which}")
+
+
+def readable_hive(ctx: Context, which: str, analyzer: str, findings: Findings, *,
+                  required: bool = False) -> Hive | None:
+    """``open_hive`` for an analyzer: a hive that cannot be read is an unknown of ``analyzer`` (None then);
+    a guest without the hive is NotApplicable when the analyzer cannot work without it."""
+    try:
+        hive = open_hive(ctx, which)
+    except HiveError as exc:
+        findings.unknowns.append(Unknown(analyzer=analyzer, path=exc.path, message=exc.message))
+        return None
+    if hive is None and required:
+        raise NotApplicable(f"no {which} hive")
+    return hive
 
 
 def current_control_set(system: Hive) -> str | None:

@@ -5,7 +5,7 @@ Wow6432Node for 32-bit programs on 64-bit Windows)."""
 from __future__ import annotations
 
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.analyzers.windows_hive import HiveError, open_hive
+from migrate.analyzers.windows_hive import readable_hive
 from migrate.model.inventory import Findings, Unknown, WindowsProgram
 
 UNINSTALL_KEYS = (("Microsoft\\Windows\\CurrentVersion\\Uninstall", False),
@@ -18,13 +18,9 @@ class WindowsProgramsAnalyzer(Analyzer):
 
     def run(self, ctx: Context) -> Findings:
         f = Findings()
-        try:
-            software = open_hive(ctx, "SOFTWARE")
-        except HiveError as exc:
-            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
-            return f
+        software = readable_hive(ctx, "SOFTWARE", self.name, f, required=True)
         if software is None:
-            raise NotApplicable("no SOFTWARE hive")
+            return f
         with software:
             for path, wow64 in UNINSTALL_KEYS:
                 uninstall = software.key(path)

@@ -16,12 +16,11 @@ from migrate.analyzers._support import read_text
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.analyzers.windows_hive import (
     Hive,
-    HiveError,
     Key,
     current_control_set,
     find_path,
-    open_hive,
     pe_machine,
+    readable_hive,
     windows_folder,
     windows_guest,
 )
@@ -58,19 +57,11 @@ class WindowsRegistryAnalyzer(Analyzer):
         info = WindowsInfo(systemroot=guest.systemroot)
         os_info = OSInfo(family="windows", distro="windows")
         net = NetworkIdentity()
-        try:
-            software = open_hive(ctx, "SOFTWARE")
-        except HiveError as exc:
-            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
-            software = None
+        software = readable_hive(ctx, "SOFTWARE", self.name, f)
         if software is not None:
             with software:
                 self._software(software, info, os_info)
-        try:
-            system = open_hive(ctx, "SYSTEM")
-        except HiveError as exc:
-            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
-            system = None
+        system = readable_hive(ctx, "SYSTEM", self.name, f)
         if system is not None:
             with system:
                 self._system(system, info, net, f)

@@ -10,7 +10,7 @@ needs first. Kernel and file-system drivers (Type 1, 2) live in the same key; th
 from __future__ import annotations
 
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.analyzers.windows_hive import HiveError, Key, current_control_set, open_hive
+from migrate.analyzers.windows_hive import Key, current_control_set, readable_hive
 from migrate.model.inventory import Findings, Service, ServiceState, Unknown, WindowsStartType
 
 SERVICE_WIN32 = 0x30  # SERVICE_WIN32_OWN_PROCESS | SERVICE_WIN32_SHARE_PROCESS (0x50/0x60: per-user too)
@@ -50,13 +50,9 @@ class WindowsServicesAnalyzer(Analyzer):
 
     def run(self, ctx: Context) -> Findings:
         f = Findings()
-        try:
-            system = open_hive(ctx, "SYSTEM")
-        except HiveError as exc:
-            f.unknowns.append(Unknown(analyzer=self.name, path=exc.path, message=exc.message))
-            return f
+        system = readable_hive(ctx, "SYSTEM", self.name, f, required=True)
         if system is None:
-            raise NotApplicable("no SYSTEM hive")
+            return f
         with system:
             ccs = current_control_set(system)
             services = system.key(f"{ccs}\\Services") if ccs else None
