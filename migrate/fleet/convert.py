@@ -117,9 +117,6 @@ def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = No
                progress: Progress = _noop) -> FleetStepResult:
     """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore) on ``workers``
     processes (default: one per CPU); the store is written by this process only."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
@@ -129,13 +126,8 @@ def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = No
             todo.append((str(root), m.model_dump_json(), backend))
         else:
             res.skipped.append(m.name)
-    n = min(workers or default_workers(), max(1, len(todo)))
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for doc in pool.map(_plan_task, todo):
-            new = FleetMember.model_validate_json(doc)
-            (res.failed if new.readiness == "failed" else res.done).append(new.name)
-            store.upsert_member(new)  # type: ignore[attr-defined]
-            progress(f"plan {new.name}: {new.readiness}")
+    _on_members(store, _plan_task, todo, workers, res, progress, "plan",
+                ok=lambda new: new.readiness != "failed", say=lambda new: new.readiness)
     res.seconds = round(time.monotonic() - t0, 2)
     return res
 
@@ -164,9 +156,6 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
                   workers: int | None = None, progress: Progress = _noop) -> FleetStepResult:
     """Convert every ready member (or the named ones) to a stack beside the others, on ``workers``
     processes (default: one per CPU); the store is written by this process only."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
@@ -176,17 +165,30 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
             res.skipped.append(m.name)
         else:
             todo.append((str(root), m.model_dump_json(), backend))
-    if todo:
-        n = min(workers or default_workers(), len(todo))
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for doc in pool.map(_convert_task, todo):
-                new = FleetMember.model_validate_json(doc)
-                ok = new.state == "converted" and new.error is None
-                (res.done if ok else res.failed).append(new.name)
-                store.upsert_member(new)  # type: ignore[attr-defined]
-                progress(f"convert {new.name}: {'stack written' if ok else 'failed'}")
+    _on_members(store, _convert_task, todo, workers, res, progress, "convert",
+                ok=lambda new: new.state == "converted" and new.error is None,
+                say=lambda new: "stack written" if new.state == "converted" and new.error is None else "failed")
     res.seconds = round(time.monotonic() - t0, 2)
     return res
+
+
+def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo: list[tuple[str, str, str]],
+                workers: int | None, res: FleetStepResult, progress: Progress, step: str, *,
+                ok: Callable[[FleetMember], bool], say: Callable[[FleetMember], str]) -> None:
+    """Run ``task`` for each member of ``todo`` on spawned processes (one per CPU unless ``workers``);
+    this process alone writes each result into the store, as it arrives."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not todo:
+        return
+    n = min(workers or default_workers(), len(todo))
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for doc in pool.map(task, todo):
+            new = FleetMember.model_validate_json(doc)
+            (res.done if ok(new) else res.failed).append(new.name)
+            store.upsert_member(new)  # type: ignore[attr-defined]
+            progress(f"{step} {new.name}: {say(new)}")
 
 
 # --------------------------------------------------------------------------------------------------
