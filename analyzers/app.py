@@ -173,7 +173,7 @@ class AppAnalyzer(Analyzer):
             if key.startswith(CLIENT_PREFIXES):
                 continue
             value = svc.environment.get(key)
-            if value and value.isdigit():
+            if value and value.isdecimal():
                 found.append((int(value), f"{key}={value} (read by {script})"))
             elif default:
                 found.append((int(default), f"default of {key} in {script}"))
@@ -193,7 +193,7 @@ class AppAnalyzer(Analyzer):
             if not sep and i + 1 < len(args):
                 value = args[i + 1]
             if key in ("--port", "-p", "--http-port", "--listen-port", "-Dserver.port", "--server.port"):
-                if value.isdigit():
+                if value.isdecimal():
                     found.append((None, int(value), f"{key} {value}"))
             elif key in ("--bind", "-b", "--listen", "--address", "--http", "--socket", "--http-socket"):
                 addr, port = split_host_port(value)
@@ -205,7 +205,7 @@ class AppAnalyzer(Analyzer):
         for key, value in sorted(svc.environment.items()):
             if value == REDACTED or key.startswith(CLIENT_PREFIXES):
                 continue
-            if re.match(rf"^((HTTP_|LISTEN_|SERVER_|APP_|WEB_)?PORT|{name}_(HTTP_)?PORT)$", key) and value.isdigit():
+            if re.match(rf"^((HTTP_|LISTEN_|SERVER_|APP_|WEB_)?PORT|{name}_(HTTP_)?PORT)$", key) and value.isdecimal():
                 found.append((host_env, int(value), f"{key}={value}"))
             elif re.search(r"(^|_)(BIND|LISTEN|LISTEN_ADDR(ESS)?|BIND_ADDR(ESS)?)$", key):
                 addr, port = split_host_port(value)

@@ -33,8 +33,8 @@ class FstabAnalyzer(Analyzer):
                 f.unknowns.append(unknown(self, FSTAB, f"line {lineno}: the mount point is not an absolute path"))
                 continue
             options = parts[3].split(",") if len(parts) > 3 else []
-            dump = int(parts[4]) if len(parts) > 4 and parts[4].isdigit() else 0
-            passno = int(parts[5]) if len(parts) > 5 and parts[5].isdigit() else 0
+            dump = int(parts[4]) if len(parts) > 4 and parts[4].isdecimal() else 0
+            passno = int(parts[5]) if len(parts) > 5 and parts[5].isdecimal() else 0
             mp_norm = normalize(mp) if mp.startswith("/") else mp
             f.mounts.append(Mount(spec=spec, mountpoint=mp, fstype=fstype, options=options, dump=dump,
                                   passno=passno, mounted=mp_norm in mounted,

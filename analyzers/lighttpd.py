@@ -45,7 +45,7 @@ class LighttpdAnalyzer(Analyzer):
         self.sockets: list[tuple[str, str]] = []
         self._load(main, 0)
         port_s, port_file = self.vars.get("server.port", ("80", main))
-        port = int(port_s) if port_s.isdigit() else 80
+        port = int(port_s) if port_s.isdecimal() else 80
         bind, bind_file = self.vars.get("server.bind", ("", main))
         addr = None if bind in ("", "0.0.0.0", "::") else bind
         if bind.startswith("/"):
@@ -81,7 +81,7 @@ class LighttpdAnalyzer(Analyzer):
             m = STRING_RE.fullmatch(part)
             if m:
                 out.append(m.group(1))
-            elif part.isdigit():
+            elif part.isdecimal():
                 out.append(part)
             elif part in self.vars:
                 out.append(self.vars[part][0])

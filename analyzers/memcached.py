@@ -61,7 +61,7 @@ class MemcachedAnalyzer(Analyzer):
             argv += shlex.split(env.get("OPTIONS", ""))
         opts = parse_options(argv)
         f.configs.append(config_file(ctx, self, path, service=service, kind="memcached.conf", content=text))
-        port = int(opts["-p"]) if opts.get("-p", "").isdigit() else 11211
+        port = int(opts["-p"]) if opts.get("-p", "").isdecimal() else 11211
         if "-s" in opts:
             f.ports.append(Port(service=service, proto="unix", path=opts["-s"], evidence=self.evidence(path, "-s")))
         else:
@@ -70,7 +70,7 @@ class MemcachedAnalyzer(Analyzer):
                 f.ports.append(Port(service=service, port=port, address=None if addr in (None, "0.0.0.0") else addr,
                                     evidence=self.evidence(path, f"-p {port}" + (f" -l {addr}" if addr else ""))))
                 udp = opts.get("-U", "0")
-                if udp.isdigit() and int(udp):
+                if udp.isdecimal() and int(udp):
                     f.ports.append(Port(service=service, proto="udp", port=int(udp), address=addr,
                                         evidence=self.evidence(path, f"-U {udp}")))
         f.services.append(enrich(ctx, self, service, path, role="memcached",

@@ -48,14 +48,14 @@ class MosquittoAnalyzer(Analyzer):
                 key, args = w[0], w[1:]
                 if key == "include_dir" and args:
                     files += [p for p in expand_glob(ctx, posixpath.join(args[0], "*.conf")) if p not in files]
-                elif key == "listener" and args and args[0].isdigit():
+                elif key == "listener" and args and args[0].isdecimal():
                     port = int(args[0])
                     where = args[1] if len(args) > 1 else None
                     if port == 0 and where:
                         listeners.append((0, None, where, path))
                     else:
                         listeners.append((port, where, None, path))
-                elif key == "port" and args and args[0].isdigit():
+                elif key == "port" and args and args[0].isdecimal():
                     listeners.append((int(args[0]), None, None, path))
                 elif args:
                     settings[key] = (args[0], path)

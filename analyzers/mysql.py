@@ -48,7 +48,7 @@ class MysqlAnalyzer(Analyzer):
         for path in [mains[0], *EXTRA]:
             self._load(path, server, 0)
         port_s, port_file = server.get("port", ("3306", mains[0]))
-        port = int(port_s) if port_s.isdigit() else 3306
+        port = int(port_s) if port_s.isdecimal() else 3306
         skip_networking = server.get("skip-networking", ("0", ""))[0].lower() in ("", "1", "on", "true")
         if not skip_networking:
             bind, bind_file = server.get("bind-address", ("*", port_file))

@@ -37,7 +37,7 @@ class RedisAnalyzer(Analyzer):
         self._loaded: set[str] = set()
         self._load(main, conf, 0, set())
         port_s, port_file = conf.get("port", (["6379"], main))
-        port = int(port_s[0]) if port_s and port_s[0].isdigit() else 6379
+        port = int(port_s[0]) if port_s and port_s[0].isdecimal() else 6379
         if port:
             binds, bind_file = conf.get("bind", (["*"], main))
             for addr in binds:

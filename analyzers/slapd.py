@@ -125,7 +125,7 @@ class SlapdAnalyzer(Analyzer):
                 f.ports.append(Port(service=service, proto="unix", path=sock, evidence=self.evidence(where, url)))
                 continue
             host, _, port_s = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-            f.ports.append(Port(service=service, port=int(port_s) if port_s.isdigit() else URL_PORTS[scheme],
+            f.ports.append(Port(service=service, port=int(port_s) if port_s.isdecimal() else URL_PORTS[scheme],
                                 address=host or None, evidence=self.evidence(where, url)))
         extra: dict[str, object] = {}
         known = known_services(ctx).get(service)

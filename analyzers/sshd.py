@@ -43,7 +43,7 @@ class SshdAnalyzer(Analyzer):
                             inc_text = read_text(ctx, self, inc, f)
                             if inc_text is not None:
                                 files.append((inc, inc_text))
-                elif key == "port" and parts[1].isdigit():
+                elif key == "port" and parts[1].isdecimal():
                     ports.append((int(parts[1]), path))
                 elif key == "listenaddress":
                     listens.append((parts[1], path))

@@ -354,8 +354,8 @@ class SystemdAnalyzer(Analyzer):
             user = sub(user)
         if group:
             group = sub(group)
-        uid = int(user) if user and user.isdigit() else uids.get(user) if user else None
-        gid = int(group) if group and group.isdigit() else gids.get(group) if group else None
+        uid = int(user) if user and user.isdecimal() else uids.get(user) if user else None
+        gid = int(group) if group and group.isdecimal() else gids.get(group) if group else None
         if gid is None and user and uid is not None:
             gid = next((u.gid for u in ctx.findings("users_groups").users if u.uid == uid), None)
         if s.get("Service", "DynamicUser") in ("yes", "true", "1", "on"):

@@ -53,7 +53,7 @@ class TomcatAnalyzer(Analyzer):
                 continue
             for conn in root.iter("Connector"):
                 port = conn.get("port", "")
-                if not port.isdigit():
+                if not port.isdecimal():
                     continue
                 proto = conn.get("protocol", "HTTP/1.1")
                 ssl = conn.get("SSLEnabled", "false").lower() == "true"

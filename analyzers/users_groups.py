@@ -21,7 +21,7 @@ class UsersGroupsAnalyzer(Analyzer):
         defs = read_text(ctx, self, "/etc/login.defs", f) or ""
         for line in defs.splitlines():
             parts = line.split()
-            if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdigit():
+            if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdecimal():
                 uid_min = int(parts[1])
         usable: dict[str, bool] = {}
         shadow = read_text(ctx, self, "/etc/shadow", f)
@@ -35,7 +35,7 @@ class UsersGroupsAnalyzer(Analyzer):
             if not line.strip() or line.startswith(("#", "+", "-")):
                 continue
             fields = line.split(":")
-            if len(fields) < 7 or not fields[2].isdigit() or not fields[3].isdigit():
+            if len(fields) < 7 or not fields[2].isdecimal() or not fields[3].isdecimal():
                 f.unknowns.append(unknown(self, "/etc/passwd", f"line {lineno}: not a passwd entry"))
                 continue
             name, pw, uid, gid, gecos, home, shell = fields[:7]
@@ -48,7 +48,7 @@ class UsersGroupsAnalyzer(Analyzer):
             if not line.strip() or line.startswith(("#", "+", "-")):
                 continue
             fields = line.split(":")
-            if len(fields) < 3 or not fields[2].isdigit():
+            if len(fields) < 3 or not fields[2].isdecimal():
                 f.unknowns.append(unknown(self, "/etc/group", f"line {lineno}: not a group entry"))
                 continue
             members = [m for m in (fields[3].split(",") if len(fields) > 3 else []) if m]

@@ -107,7 +107,7 @@ class VarnishAnalyzer(Analyzer):
             if not host:
                 continue
             h, p = split_host_port(host)
-            port = int(fields["port"]) if fields.get("port", "").isdigit() else (p or 80)
+            port = int(fields["port"]) if fields.get("port", "").isdecimal() else (p or 80)
             f.connections.append(Connection(from_service=service, scheme="http", host=h or host, port=port,
                                             url_redacted=f"http://{h or host}:{port}", via=f"vcl backend {name}",
                                             evidence=self.evidence(path, f"backend {name}")))

@@ -18,3 +18,27 @@ from migrate.analyzers._support import split_host_port
 ])
 def test_listen_addresses_with_odd_numbers(text: str, expected: tuple[str | None, int | None]) -> None:
     assert split_host_port(text) == expected
+
+
+def test_superscript_digits_in_older_analyzers_cost_nothing(tmp_path) -> None:
+    """``²`` where a number belongs (a uid, an sshd port, an fstab pass number): the line is passed over,
+    the analyzer's other findings stay, no analyzer ends in an unknown (it raised ValueError before)."""
+    from migrate.inspect import inspect_images
+
+    etc = tmp_path / "etc"
+    (etc / "ssh").mkdir(parents=True)
+    (etc / "os-release").write_text('ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12"\n')
+    (etc / "debian_version").write_text("12.5\n")
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\nodd:x:\u00b2:\u00b2::/home/odd:/bin/sh\n"
+                                "app:x:990:990::/srv/app:/bin/sh\n")
+    (etc / "group").write_text("root:x:0:\nodd:x:\u00b2:\napp:x:990:\n")
+    (etc / "ssh" / "sshd_config").write_text("Port \u00b2\nPort 2222\n")
+    (etc / "fstab").write_text("/dev/sda1 / ext4 defaults \u00b2 \u00b2\n")
+    inv = inspect_images([tmp_path], "auto")
+    odd = [(u.analyzer, u.path, u.message) for u in inv.unknowns if u.analyzer in ("users_groups", "sshd", "fstab")]
+    # the odd lines are named as such; nothing else of the analyzer is lost
+    assert sorted(odd) == [("users_groups", "/etc/group", "line 2: not a group entry"),
+                           ("users_groups", "/etc/passwd", "line 2: not a passwd entry")], odd
+    assert {u.name for u in inv.users} >= {"root", "app"}
+    assert "odd" not in {u.name for u in inv.users}
+    assert [m.mountpoint for m in inv.mounts] == ["/"]
