@@ -4,13 +4,10 @@ built in libguestfs's appliance (this kernel has no md). Cached under
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from migrate.samples._common import cached_entry
 
 NAMES = ("r5a.img", "r5b.img", "r5c.img")
 PAYLOAD = bytes(range(256)) * 4096 + b"end of the striped file\n"  # 1 MiB: 16 chunks over 3 members
@@ -48,21 +45,7 @@ def _build(out: Path) -> None:
 
 def raid5_images() -> list[Path]:
     key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    final = Path.home() / ".cache" / "migrate" / "k2-raid5" / key
-    if all((final / n).is_file() for n in NAMES):
-        return [final / n for n in NAMES]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not all((final / n).is_file() for n in NAMES):
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
-            try:
-                _build(tmp)
-                with contextlib.suppress(FileNotFoundError):
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+    final, _built = cached_entry(Path.home() / ".cache" / "migrate" / "k2-raid5", key, _build)
     return [final / n for n in NAMES]
 
 

@@ -4,13 +4,10 @@ because this kernel has neither md nor device-mapper. One build (~1-2 min under 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
+
+from migrate.samples._common import cached_entry
 
 LUKS_PASSPHRASE = "stacked-test-passphrase"  # test data: the phony guests' keys are public the same way
 MiB = 1 << 20
@@ -23,11 +20,6 @@ UUID={boot_uuid} /boot ext4 defaults 0 2
 """
 CRYPTTAB = "cryptpv UUID={luks_uuid} none luks\n"
 OS_RELEASE = 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (stacked test)"\n'
-
-
-def cache_dir() -> Path:
-    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    return Path.home() / ".cache" / "migrate" / "k2-stacked" / key
 
 
 def _root_tree(g: object, fstab: str, extra: dict[str, str]) -> None:
@@ -96,23 +88,9 @@ def _build(out: Path) -> None:
 
 def stacked_images() -> dict[str, Path]:
     """{"md1.img", "md2.img", "luks.img"} -> path, built once per machine."""
-    final = cache_dir()
-    names = ("md1.img", "md2.img", "luks.img")
-    if all((final / n).is_file() for n in names):
-        return {n: final / n for n in names}
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with open(final.parent / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not all((final / n).is_file() for n in names):
-            tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".build-"))
-            try:
-                _build(tmp)
-                with contextlib.suppress(FileNotFoundError):
-                    shutil.rmtree(final)
-                os.rename(tmp, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-    return {n: final / n for n in names}
+    key = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    final, _built = cached_entry(Path.home() / ".cache" / "migrate" / "k2-stacked", key, _build)
+    return {n: final / n for n in ("md1.img", "md2.img", "luks.img")}
 
 
 if __name__ == "__main__":
