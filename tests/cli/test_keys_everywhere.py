@@ -224,12 +224,18 @@ def test_guestfs_convert_gives_the_key_to_no_child_argv_or_environment(luks_redi
     library's socket, never into a child's argv or environment; nothing is left in TMPDIR."""
     import threading
 
-    sentinel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "K4-sentinel-argv"])
-    try:  # the watch sees an argv when there is one
-        assert any(x.startswith(f"{sentinel.pid} cmdline") for x in _processes_holding(b"K4-sentinel-argv"))
+    # the watch sees an argv when there is one: a sentinel that lives until it is killed (a fixed sleep
+    # could end while a slow /proc scan is still on its way to it: CI once saw it gone) and says it runs
+    sentinel = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
+                                 "K4-sentinel-argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert sentinel.stdout.readline() == b"up\n"
+        holding = _processes_holding(b"K4-sentinel-argv")
+        assert sentinel.poll() is None, "the sentinel ended before the scan reached it"
+        assert any(x.startswith(f"{sentinel.pid} cmdline") for x in holding), holding
     finally:
         sentinel.kill()
-        sentinel.wait()
+        sentinel.communicate()
     stop, seen = threading.Event(), set()
 
     def watch() -> None:
