@@ -1,5 +1,13 @@
-"""Network identity: hostname, /etc/hosts, nameservers, interfaces (ifupdown, netplan, NetworkManager,
-RHEL ifcfg). Only names are kept from NetworkManager profiles (they can hold Wi-Fi or VPN secrets)."""
+"""Network identity: hostname, /etc/hosts, nameservers, interfaces and the addresses configured on them
+(ifupdown, netplan, systemd-networkd, NetworkManager keyfiles, RHEL ifcfg).
+
+The static addresses are what lets the fleet graph match a connection string that names another VM by
+IP (docs/fleet.md): each is recorded with its interface, prefix length and the file and line it was
+read from; an interface configured by DHCP is recorded as such, without an address. A line whose
+address or prefix does not parse is an unknown for that line (its text is not quoted), never a lost
+output. Only names and addresses are read from NetworkManager profiles: they can hold Wi-Fi or VPN
+secrets (psk, password), whose keys and sections are never looked at.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,94 @@ import yaml
 
 from migrate.analyzers._support import read_text, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
-from migrate.model.inventory import Findings, HostEntry, NetworkIdentity
+from migrate.model.inventory import Findings, HostEntry, InterfaceAddress, NetworkIdentity
+
+MAX_ADDRESSES = 1024  # per guest: a hostile file of a million address lines is not a million facts
+MAX_BAD_LINES = 20  # unknowns per file; the rest are counted in one more
+MAX_YAML_STEPS = 100_000  # netplan entries walked per file (aliases make a small file walk long)
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class _Addresses:
+    """Collects the interface addresses of one guest and the unknowns of lines that do not parse."""
+
+    def __init__(self, analyzer: Analyzer, findings: Findings) -> None:
+        self.analyzer = analyzer
+        self.findings = findings
+        self.found: list[InterfaceAddress] = []
+        self.bad: dict[str, int] = {}
+        self.dropped = 0
+
+    def add(self, path: str, lineno: int, iface: str | None, ip: IP | None = None, prefixlen: int | None = None,
+            ) -> None:
+        if len(self.found) >= MAX_ADDRESSES:
+            self.dropped += 1
+            return
+        self.found.append(InterfaceAddress(
+            interface=iface, method="static" if ip is not None else "dhcp",
+            address=str(ip) if ip is not None else None, prefixlen=prefixlen,
+            evidence=self.analyzer.evidence(path, f"line {lineno}")))
+
+    def bad_line(self, path: str, lineno: int, what: str) -> None:
+        n = self.bad[path] = self.bad.get(path, 0) + 1
+        if n <= MAX_BAD_LINES:
+            self.findings.unknowns.append(unknown(self.analyzer, path, f"line {lineno}: {what}"))
+
+    def cidr(self, path: str, lineno: int, iface: str | None, text: str, *, prefix: str | None = None) -> None:
+        """Record ``text`` (``10.0.0.5/24``, ``10.0.0.5``, ``fd00::5/64``), else an unknown for the line.
+        ``prefix`` is a separate netmask or prefix length (ifupdown ``netmask``, ifcfg ``PREFIX``)."""
+        addr, slash, length = text.strip().strip("\"'").partition("/")
+        ip = _ip(addr)
+        if ip is None:
+            self.bad_line(path, lineno, "not an IP address")
+            return
+        plen = None
+        if slash or prefix:
+            plen = _prefixlen(length if slash else prefix or "", ip.version)
+            if plen is None:  # the tools refuse such a line: the address is not configured
+                self.bad_line(path, lineno, "not a prefix length or netmask")
+                return
+        self.add(path, lineno, iface, ip, plen)
+
+    def finish(self) -> list[InterfaceAddress]:
+        for path, n in sorted(self.bad.items()):
+            if n > MAX_BAD_LINES:
+                self.findings.unknowns.append(unknown(self.analyzer, path, f"{n - MAX_BAD_LINES} more lines that are "
+                                                                           "not addresses"))
+        if self.dropped:
+            self.findings.unknowns.append(unknown(self.analyzer, None, f"more than {MAX_ADDRESSES} interface "
+                                                                       f"addresses: {self.dropped} not recorded"))
+        return self.found
+
+
+def _ip(text: str) -> IP | None:
+    text = text.strip().strip("\"'")
+    if not text or len(text) > 64 or not text.isascii():
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _prefixlen(text: str, version: int) -> int | None:
+    """A prefix length (``24``) or, for IPv4, a dotted netmask (``255.255.255.0``); None if it is neither."""
+    text = text.strip().strip("\"'")
+    limit = 32 if version == 4 else 128
+    if text.isascii() and text.isdecimal() and len(text) <= 3:
+        n = int(text)
+        return n if n <= limit else None
+    if version == 4 and 7 <= len(text) <= 15 and text.isascii():
+        try:
+            return ipaddress.IPv4Network(f"0.0.0.0/{text}").prefixlen
+        except ValueError:
+            return None
+    return None
+
+
+def _truthy(text: str) -> bool:
+    return text.strip().strip("\"'").lower() in ("yes", "true", "on", "1")
 
 
 class NetworkAnalyzer(Analyzer):
@@ -52,6 +147,7 @@ class NetworkAnalyzer(Analyzer):
             net.nameservers = [ln.split()[1] for ln in text.splitlines()
                                if ln.startswith("nameserver") and len(ln.split()) > 1]
         interfaces: list[str] = []
+        found = _Addresses(self, f)
 
         def add(name: str) -> None:
             if name not in interfaces:
@@ -68,50 +164,214 @@ class NetworkAnalyzer(Analyzer):
             if text is None:
                 continue
             net.evidence.append(self.evidence(path))
-            for line in text.splitlines():
-                parts = line.split("#", 1)[0].split()
-                if len(parts) >= 2 and parts[0] == "iface":
-                    add(parts[1])
-                elif len(parts) >= 2 and parts[0] in ("source", "source-directory"):
-                    pattern = parts[1] if parts[1].startswith("/") else f"/etc/network/{parts[1]}"
-                    if parts[0] == "source-directory":
-                        pattern += "/*"
+            for name, more in _ifupdown(text, path, found):
+                if name is not None:
+                    add(name)
+                for pattern in more:
                     pending.extend(p for p in fs.glob(pattern) if fs.is_file(p))
         for path in fs.glob("/etc/netplan/*.yaml") + fs.glob("/etc/netplan/*.yml"):
             text = read_text(ctx, self, path, f)
             if text is None:
                 continue
             try:
-                data = yaml.safe_load(text) or {}
+                root = yaml.compose(text, Loader=yaml.SafeLoader)
             except yaml.YAMLError as exc:
                 f.unknowns.append(unknown(self, path, f"not valid YAML: {str(exc).splitlines()[0]}"))
                 continue
+            except RecursionError:  # [[[[… nested deeper than the parser's stack
+                f.unknowns.append(unknown(self, path, "not valid YAML: nested too deeply"))
+                continue
             net.evidence.append(self.evidence(path))
-            network = data.get("network", {}) if isinstance(data, dict) else {}
-            for kind in ("ethernets", "bonds", "bridges", "vlans", "wifis"):
-                for name in (network.get(kind) or {}) if isinstance(network, dict) else {}:
-                    add(str(name))
+            for name in _netplan(root, path, found):
+                add(name)
         for path in fs.glob("/etc/NetworkManager/system-connections/*"):
             text = read_text(ctx, self, path, f, max_bytes=1024 * 1024)
             if text is None:
                 continue
             m = re.search(r"^id=(.+)$", text, re.M)
             iface = re.search(r"^interface-name=(.+)$", text, re.M)
-            add(iface.group(1).strip() if iface else f"nm:{m.group(1).strip() if m else posixpath.basename(path)}")
+            name = iface.group(1).strip() if iface else f"nm:{m.group(1).strip() if m else posixpath.basename(path)}"
+            add(name)
+            _keyfile(text, path, name, found)
             net.evidence.append(self.evidence(path))
         for path in fs.glob("/etc/systemd/network/*.network"):
             text = read_text(ctx, self, path, f) or ""
             m = re.search(r"^\s*Name\s*=\s*(.+)$", text, re.M)
-            for name in (m.group(1).split() if m else []):
+            names = m.group(1).split() if m else []
+            for name in names:
                 add(name)
+            _networkd(text, path, " ".join(names) or posixpath.basename(path), found)
             net.evidence.append(self.evidence(path))
         for path in fs.glob("/etc/sysconfig/network-scripts/ifcfg-*"):
             text = read_text(ctx, self, path, f) or ""
             m = re.search(r"^DEVICE=[\"']?([^\"'\s]+)", text, re.M)
-            add(m.group(1) if m else posixpath.basename(path)[6:])
+            name = m.group(1) if m else posixpath.basename(path)[6:]
+            add(name)
+            _ifcfg(text, path, name, found)
             net.evidence.append(self.evidence(path))
+        net.addresses = found.finish()
         net.interfaces = interfaces
         if not net.evidence:
             raise NotApplicable("no network configuration files")
         f.network = net
         return f
+
+
+_IFUPDOWN_STANZA_END = ("iface", "mapping", "auto", "source", "source-directory", "source-dir", "rename")
+
+
+def _ifupdown(text: str, path: str, found: _Addresses) -> list[tuple[str | None, list[str]]]:
+    """interfaces(5): (interface named by an ``iface`` line, None for a ``source`` line; file patterns it
+    sources). Addresses: ``address A[/P]`` (several allowed) in an ``iface … inet|inet6`` stanza with an
+    optional ``netmask`` (dotted or a prefix length); ``inet dhcp`` / ``inet6 auto|dhcp`` is DHCP."""
+    out: list[tuple[str | None, list[str]]] = []
+    stanza: dict | None = None
+
+    def flush() -> None:
+        if stanza is None:
+            return
+        netmask = stanza["netmask"]
+        for lineno, value in stanza["addresses"]:
+            if "/" in value or netmask is None:
+                found.cidr(path, lineno, stanza["iface"], value)
+            else:
+                found.cidr(path, lineno, stanza["iface"], value, prefix=netmask[1])
+
+    for lineno, line in enumerate(text.splitlines(), 1):
+        parts = line.split("#", 1)[0].split()
+        if not parts:
+            continue
+        key = parts[0]
+        if key in _IFUPDOWN_STANZA_END or key.startswith("allow-"):
+            flush()
+            stanza = None
+        if key == "iface" and len(parts) >= 2:
+            out.append((parts[1], []))
+            family, method = (parts[2], parts[3]) if len(parts) >= 4 else ("", "")
+            if family in ("inet", "inet6"):
+                stanza = {"iface": parts[1], "addresses": [], "netmask": None}
+                if method == "dhcp" or (family == "inet6" and method == "auto"):
+                    found.add(path, lineno, parts[1])
+        elif key in ("source", "source-directory", "source-dir") and len(parts) >= 2:
+            pattern = parts[1] if parts[1].startswith("/") else f"/etc/network/{parts[1]}"
+            if key != "source":
+                pattern += "/*"
+            out.append((None, [pattern]))
+        elif stanza is not None and key == "address" and len(parts) >= 2:
+            stanza["addresses"].append((lineno, parts[1]))
+        elif stanza is not None and key == "netmask" and len(parts) >= 2:
+            stanza["netmask"] = (lineno, parts[1])
+    flush()
+    return out
+
+
+def _mapping(node: object) -> list[tuple[str, yaml.Node]]:
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    return [(str(k.value), v) for k, v in node.value if isinstance(k, yaml.ScalarNode)]
+
+
+def _netplan(root: object, path: str, found: _Addresses) -> list[str]:
+    """netplan: interface names under network.{ethernets,bonds,bridges,vlans,wifis}; each one's
+    ``addresses`` (``10.0.0.5/24`` items, or ``- 10.0.0.5/24: {label: …}`` mappings) and dhcp4/dhcp6."""
+    names: list[str] = []
+    steps = 0  # aliases share nodes: 1000 devices * 1000 keys * 1000 items is a few KiB of YAML
+    network = dict(_mapping(root)).get("network")
+    for kind, devices in _mapping(network):
+        if kind not in ("ethernets", "bonds", "bridges", "vlans", "wifis"):
+            continue
+        for name, conf in _mapping(devices):
+            names.append(name)
+            steps += 1
+            if steps > MAX_YAML_STEPS:
+                found.findings.unknowns.append(unknown(found.analyzer, path, "too many entries: the rest not read"))
+                return names
+            for key, value in _mapping(conf):
+                steps += len(value.value) if isinstance(value, yaml.SequenceNode) else 1
+                if steps > MAX_YAML_STEPS:
+                    break
+                if key in ("dhcp4", "dhcp6") and isinstance(value, yaml.ScalarNode) and _truthy(str(value.value)):
+                    found.add(path, value.start_mark.line + 1, name)
+                elif key == "addresses" and isinstance(value, yaml.SequenceNode):
+                    for item in value.value:
+                        if isinstance(item, yaml.MappingNode):
+                            item = item.value[0][0] if item.value else item
+                        if isinstance(item, yaml.ScalarNode):
+                            found.cidr(path, item.start_mark.line + 1, name, str(item.value))
+                        else:
+                            found.bad_line(path, item.start_mark.line + 1, "not an IP address")
+    return names
+
+
+def _ini(text: str, sections: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
+    """(line, section, key, value) of the named sections of an INI-style file (systemd units,
+    NetworkManager keyfiles); the lines of other sections are not even split."""
+    out = []
+    section = ""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        if section not in sections:
+            continue
+        key, eq, value = line.partition("=")
+        if eq:
+            out.append((lineno, section, key.strip(), value.strip()))
+    return out
+
+
+def _networkd(text: str, path: str, iface: str, found: _Addresses) -> None:
+    """systemd.network(5): ``Address=`` in [Network] and [Address] sections; ``DHCP=`` yes/ipv4/ipv6."""
+    for lineno, section, key, value in _ini(text, ("Network", "Address")):
+        if key == "Address" and section in ("Network", "Address") and value:
+            found.cidr(path, lineno, iface, value)
+        elif key == "DHCP" and section == "Network" and value.lower() in ("yes", "true", "on", "1", "ipv4",
+                                                                          "ipv6", "both"):
+            found.add(path, lineno, iface)
+
+
+def _keyfile(text: str, path: str, iface: str, found: _Addresses) -> None:
+    """NetworkManager keyfile: [ipv4]/[ipv6] ``addressN=10.0.0.5/24,gateway`` (also the older
+    ``addressesN=10.0.0.5;24;gateway;`` and ``addresses=a/p;b/p;``) and ``method=auto`` (DHCP). Only
+    those keys of those two sections are looked at."""
+    for lineno, _section, key, value in _ini(text, ("ipv4", "ipv6")):
+        if key == "method" and value == "auto":
+            found.add(path, lineno, iface)
+        elif re.fullmatch(r"address(es)?\d{0,4}", key) and value:
+            items = [i.strip() for i in value.split(";") if i.strip()]
+            if len(items) >= 2 and "/" not in items[0] and items[1].isdecimal():  # legacy ip;prefix;gateway
+                found.cidr(path, lineno, iface, items[0], prefix=items[1])
+                continue
+            for item in items:
+                found.cidr(path, lineno, iface, item.split(",", 1)[0])
+
+
+def _ifcfg(text: str, path: str, iface: str, found: _Addresses) -> None:
+    """RHEL ifcfg: ``IPADDR``/``IPADDRn`` with ``PREFIX``/``PREFIXn`` or ``NETMASK``/``NETMASKn``,
+    ``IPV6ADDR`` and ``IPV6ADDR_SECONDARIES`` (``addr/prefix`` each), ``BOOTPROTO=dhcp``. The last
+    assignment of a variable wins, as in the shell that sources the file."""
+    values: dict[str, tuple[int, str]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*([A-Z][A-Z0-9_]{0,40})=(.*)$", line)
+        if m:
+            values[m.group(1)] = (lineno, m.group(2).split(" #", 1)[0].strip().strip("\"'"))
+    boot = values.get("BOOTPROTO")
+    if boot and boot[1].lower() in ("dhcp", "bootp"):
+        found.add(path, boot[0], iface)
+    if "DHCPV6C" in values and _truthy(values["DHCPV6C"][1]):
+        found.add(path, values["DHCPV6C"][0], iface)
+    for var in sorted((v for v in values if re.fullmatch(r"IPADDR\d{0,4}", v)), key=lambda v: values[v][0]):
+        lineno, value = values[var]
+        if not value:
+            continue
+        n = var[6:]
+        prefix = values.get(f"PREFIX{n}") or values.get(f"NETMASK{n}")
+        found.cidr(path, lineno, iface, value, prefix=prefix[1] if prefix and prefix[1] else None)
+    for var in ("IPV6ADDR", "IPV6ADDR_SECONDARIES"):
+        if var in values:
+            lineno, value = values[var]
+            for item in value.split():
+                found.cidr(path, lineno, iface, item)

@@ -243,10 +243,23 @@ class HostEntry(Model):
     names: list[str]
 
 
+class InterfaceAddress(Model):
+    """An address the guest's network configuration gives one of its interfaces (ifupdown, netplan,
+    systemd-networkd, NetworkManager keyfile, RHEL ifcfg). ``method`` "dhcp" has no address: the guest
+    asks for one at boot. ``evidence.detail`` is the line ("line 12") the address was read from."""
+
+    interface: str | None = None  # as the file names it: eth0, "eth0 ens3" (a networkd Name= list), nm:office
+    method: Literal["static", "dhcp"] = "static"
+    address: str | None = None  # normalised IP (10.0.0.5, fd00::5)
+    prefixlen: int | None = None
+    evidence: Evidence
+
+
 class NetworkIdentity(Model):
     hostname: str | None = None
     hosts: list[HostEntry] = Field(default_factory=list)
     interfaces: list[str] = Field(default_factory=list)
+    addresses: list[InterfaceAddress] = Field(default_factory=list)
     nameservers: list[str] = Field(default_factory=list)
     evidence: list[Evidence] = Field(default_factory=list)
 
