@@ -2,15 +2,21 @@
 
 A cross-VM edge is a connection found in one member's inventory (``Inventory.connections``: the
 connection strings, nginx upstreams and proxy_pass targets, JDBC URLs, PHP connect calls ... that the
-analyzers already parsed) whose host is another member, matched against what each member calls
-itself: its hostname and the /etc/hosts entries for that name (``FleetMember.hostnames``) and the
-addresses of those entries (``FleetMember.addresses``), both filled from its inventory when it was
-inspected (migrate.fleet.worker.member_facts). Nothing here re-parses a guest file and nothing
-compares server kinds: an edge is an address that resolves to another member, whatever speaks on it.
+analyzers already parsed) whose host is another member, matched against what each member is known as:
 
-A name two members claim (cloned VMs that kept their hostname) matches neither: the edge would be a
-guess. Such names and hosts that are not members are kept as :class:`Unmatched` so the report can say
-what stays outside the fleet.
+- from its guest, filled when it was inspected (migrate.fleet.worker.member_facts): its hostname and
+  the /etc/hosts entries for that name (``FleetMember.hostnames``), the addresses of those entries and
+  the static addresses its network configuration gives its interfaces (``FleetMember.addresses``, each
+  with its file and line in ``address_evidence``);
+- from an RVTools export (``FleetMember.sizing``): the DNS name and IP addresses VMware Tools reported,
+  so a VM whose disk is not exported yet (an RVTools-only member) can be the target of an edge.
+
+Nothing here re-parses a guest file and nothing compares server kinds: an edge is an address that
+resolves to another member, whatever speaks on it, and it says why (``CrossVMEdge.target_evidence``).
+
+A name or address two members claim (cloned VMs that kept their hostname or static address, a stale
+RVTools row) matches neither: the edge would be a guess. Such names and hosts that are not members are
+kept as :class:`Unmatched` so the report can say what stays outside the fleet.
 """
 
 from __future__ import annotations
@@ -54,27 +60,52 @@ def _ip(text: str) -> str | None:
 
 
 class NameIndex:
-    """Who claims which name or address: lowercase hostnames/FQDNs and normalised IPs → member names."""
+    """Who claims which name or address: lowercase hostnames/FQDNs and normalised IPs → member names,
+    with why each member claims it (the first reason found per member)."""
 
     def __init__(self, members: Iterable[FleetMember]) -> None:
-        self.names: dict[str, set[str]] = {}
-        self.addresses: dict[str, set[str]] = {}
+        self.names: dict[str, dict[str, str]] = {}
+        self.addresses: dict[str, dict[str, str]] = {}
         for m in members:
             for n in m.hostnames:
-                if n.strip():
-                    self.names.setdefault(n.strip().lower().rstrip("."), set()).add(m.name)
+                self._name(n, m.name, "guest hostname" if n == m.hostnames[0] else "/etc/hosts")
             for a in m.addresses:
-                ip = _ip(a)
-                if ip and not is_loopback(ip):
-                    self.addresses.setdefault(ip, set()).add(m.name)
+                self._address(a, m.name, m.address_evidence.get(a, "guest"))
+            if m.sizing is not None:
+                where = _rvtools_row(m)
+                if m.sizing.dns_name:
+                    self._name(m.sizing.dns_name, m.name, f"{where}: DNS Name")
+                    self._name(m.sizing.dns_name.split(".")[0], m.name, f"{where}: DNS Name")
+                for i, a in enumerate(m.sizing.ip_addresses):
+                    self._address(a, m.name, f"{where}: {'Primary IP Address' if i == 0 else 'IP address'}")
+
+    def _name(self, name: str, member: str, why: str) -> None:
+        key = name.strip().lower().rstrip(".")
+        if key:
+            self.names.setdefault(key, {}).setdefault(member, why)
+
+    def _address(self, address: str, member: str, why: str) -> None:
+        ip = _ip(address)
+        if ip and not is_loopback(ip):
+            self.addresses.setdefault(ip, {}).setdefault(member, why)
+
+    def claims(self, host: str) -> tuple[dict[str, str], str]:
+        """({member: why it claims ``host``}, how it was matched: ip | fqdn | hostname)."""
+        ip = _ip(host)
+        if ip is not None:
+            return self.addresses.get(ip, {}), "ip"
+        name = host.strip().lower().rstrip(".")
+        return self.names.get(name, {}), "fqdn" if "." in name else "hostname"
 
     def lookup(self, host: str) -> tuple[set[str], str]:
         """(members claiming ``host``, how it was matched: ip | fqdn | hostname)."""
-        ip = _ip(host)
-        if ip is not None:
-            return self.addresses.get(ip, set()), "ip"
-        name = host.strip().lower().rstrip(".")
-        return self.names.get(name, set()), "fqdn" if "." in name else "hostname"
+        claims, how = self.claims(host)
+        return set(claims), how
+
+
+def _rvtools_row(m: FleetMember) -> str:
+    ref = next((r for r in reversed(m.sources) if r.kind == "rvtools"), None)
+    return f"RVTools vInfo row {ref.row}" if ref is not None and ref.row else "RVTools"
 
 
 def member_edges(member: FleetMember, inventory: Inventory, index: NameIndex) -> tuple[list[CrossVMEdge],
@@ -88,10 +119,10 @@ def member_edges(member: FleetMember, inventory: Inventory, index: NameIndex) ->
         if not host or c.unix_socket or is_loopback(host) or host.lower() in local:
             continue
         via = c.via or c.scheme
-        targets, how = index.lookup(host)
-        targets = targets - {member.name}
+        claims, how = index.claims(host)
+        targets = set(claims) - {member.name}
         if len(targets) != 1:
-            if not targets and member.name in index.lookup(host)[0]:
+            if not targets and member.name in claims:
                 continue  # its own address
             reason = ("not a fleet member" if not targets
                       else f"claimed by several members: {', '.join(sorted(targets))}")
@@ -101,7 +132,8 @@ def member_edges(member: FleetMember, inventory: Inventory, index: NameIndex) ->
         port = effective_port(c)
         key = (target, host, port, via)
         edges.setdefault(key, CrossVMEdge(source=member.name, target=target, matched_by=how, address=host,
-                                          port=port, via=via, evidence=c.evidence.path))
+                                          port=port, via=via, evidence=c.evidence.path,
+                                          target_evidence=claims[target]))
     return list(edges.values()), unmatched
 
 

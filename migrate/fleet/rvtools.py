@@ -6,18 +6,26 @@ for the same binary unit). Columns are found by header name, so their order and 
 (RVTools has ~90 in vInfo) do not matter; a required one that is missing is an error naming it.
 The workbook is read with openpyxl in read-only mode (rows stream; a large export is not loaded
 whole), and only the cells of the columns used are kept.
+
+Beside the sizing, the names VMware Tools reported from the running guest: vInfo "DNS Name" and
+"Primary IP Address", and, in a workbook, the vNetwork sheet's "IPv4 Address" of each NIC (RVTools
+before 4.x: "IP Address"). They let the fleet graph match a connection to a VM whose disk is not
+exported yet. Cells that are not a host name or an IP address are left out; the VM keeps its sizing.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
+import ipaddress
 import os
 import re
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from migrate.errors import FleetSourceInvalid
 from migrate.model.fleet import RVToolsSizing
@@ -51,7 +59,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "host": ("Host",),
 }
 REQUIRED = tuple(COLUMNS)
-OPTIONAL = {"template": ("Template",)}  # template rows are images of no running VM: skipped
+OPTIONAL = {"template": ("Template",),  # template rows are images of no running VM: skipped
+            "dns_name": ("DNS Name",), "primary_ip": ("Primary IP Address",)}
+NETWORK_SHEET = "vNetwork"
+NETWORK_COLUMNS = {"vm": ("VM",), "ipv4": ("IPv4 Address", "IP Address")}
+MAX_ADDRESSES_PER_VM = 32
+_HOSTNAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 NUMERIC = {"cpus": int, "memory_mib": int, "provisioned_mib": float, "in_use_mib": float}
 
 
@@ -59,7 +72,18 @@ def read_rvtools(path: str | os.PathLike[str]) -> list[tuple[int, RVToolsSizing]
     """(row number, sizing) for every VM of the export (row numbers as a spreadsheet shows them:
     the header is row 1). Template rows are left out."""
     p = Path(path)
-    rows = _xlsx_rows(p) if _is_xlsx(p) else _csv_rows(p)
+    if not _is_xlsx(p):
+        return _vinfo(_csv_rows(p), p)
+    with _workbook(p) as wb:
+        out = _vinfo(_sheet_rows(wb, SHEET, p), p)
+        nics = _vnetwork(_sheet_rows(wb, NETWORK_SHEET, p, required=False), p)
+    for _row, sizing in out:
+        extra = nics.get(sizing.vm.lower(), [])
+        sizing.ip_addresses = list(dict.fromkeys([*sizing.ip_addresses, *extra]))[:MAX_ADDRESSES_PER_VM]
+    return out
+
+
+def _vinfo(rows: Iterator[list[str]], p: Path) -> list[tuple[int, RVToolsSizing]]:
     header = next(rows, None)
     if header is None:
         raise FleetSourceInvalid("empty RVTools export (no header row)", path=str(p))
@@ -90,8 +114,64 @@ def read_rvtools(path: str | os.PathLike[str]) -> list[tuple[int, RVToolsSizing]
                 data[f] = _number(raw, NUMERIC[f], rowno, COLUMNS[f][0], p)
             else:
                 data[f] = raw or None
+        data["dns_name"] = _hostname(values.get("dns_name") or "")
+        data["ip_addresses"] = _addresses(values.get("primary_ip") or "")
         out.append((rowno, RVToolsSizing.model_validate(data)))
     return out
+
+
+def _vnetwork(rows: Iterator[list[str]] | None, p: Path) -> dict[str, list[str]]:
+    """Lowercase VM name -> the IPv4 addresses of its NICs in the vNetwork sheet, in sheet order. A sheet
+    without the columns is as good as none: the addresses are an extra, the sizing does not need them."""
+    found: dict[str, list[str]] = {}
+    header = next(rows, None) if rows is not None else None
+    if header is None:
+        return found
+    positions = {h.strip().lower(): i for i, h in reversed(list(enumerate(header))) if h}
+    vm_col, ip_col = (next((positions[n.lower()] for n in names if n.lower() in positions), None)
+                      for names in NETWORK_COLUMNS.values())
+    if vm_col is None or ip_col is None:
+        return found
+    for rowno, cells in enumerate(rows, start=2):
+        if rowno > MAX_ROWS:
+            raise FleetSourceInvalid(f"sheet {NETWORK_SHEET}: more than {MAX_ROWS} rows", path=str(p))
+        vm = _cell(cells, vm_col).lower()
+        if vm and len(found.get(vm, ())) < MAX_ADDRESSES_PER_VM:
+            have = found.setdefault(vm, [])
+            have.extend(a for a in _addresses(_cell(cells, ip_col)) if a not in have)
+    return found
+
+
+def _hostname(text: str) -> str | None:
+    """A DNS name as RVTools reports it, or None (empty, an IP, or anything a resolver would refuse)."""
+    text = text.strip()
+    if not text or _ip(text) or not _HOSTNAME.fullmatch(text):
+        return None
+    return text.rstrip(".")
+
+
+def _addresses(text: str) -> list[str]:
+    """The usable IP addresses of a cell ("10.0.0.5", "10.0.0.5, 10.0.0.6"): loopback, link-local,
+    multicast and unspecified addresses are no other VM's way to reach this one."""
+    out: list[str] = []
+    for item in re.split(r"[,;\s]+", text[:4096]):
+        ip = _ip(item)
+        if ip is not None and ip not in out and len(out) < MAX_ADDRESSES_PER_VM:
+            out.append(ip)
+    return out
+
+
+def _ip(text: str) -> str | None:
+    text = text.strip()
+    if not text or len(text) > 64:
+        return None
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return None
+    return str(ip)
 
 
 def _is_xlsx(p: Path) -> bool:
@@ -102,7 +182,8 @@ def _is_xlsx(p: Path) -> bool:
         raise FleetSourceInvalid(f"cannot read: {exc.strerror}", path=str(p)) from exc
 
 
-def _xlsx_rows(p: Path) -> Iterator[list[str]]:
+@contextlib.contextmanager
+def _workbook(p: Path) -> Iterator[Any]:
     import zipfile
     from xml.etree.ElementTree import ParseError
 
@@ -114,20 +195,33 @@ def _xlsx_rows(p: Path) -> Iterator[list[str]]:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, ParseError, EOFError) as exc:
         raise FleetSourceInvalid(f"not a readable .xlsx workbook: {str(exc)[:200]}", path=str(p)) from exc
     try:
-        names = {n.lower(): n for n in wb.sheetnames}
-        if SHEET.lower() not in names:
-            raise FleetSourceInvalid(f"no {SHEET!r} sheet (sheets: {', '.join(wb.sheetnames[:20])})", path=str(p))
-        rows = wb[names[SHEET.lower()]].iter_rows(values_only=True)
-        while True:
-            try:  # the sheet is parsed while rows stream: broken XML shows only now
-                row = next(rows)
-            except StopIteration:
-                break
-            except (ParseError, zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
-                raise FleetSourceInvalid(f"sheet {SHEET} is not readable: {str(exc)[:200]}", path=str(p)) from exc
-            yield ["" if v is None else str(v).strip() for v in row]
+        yield wb
     finally:
         wb.close()
+
+
+def _sheet_rows(wb: Any, sheet: str, p: Path, *, required: bool = True) -> Iterator[list[str]] | None:
+    names = {n.lower(): n for n in wb.sheetnames}
+    if sheet.lower() not in names:
+        if not required:
+            return None
+        raise FleetSourceInvalid(f"no {sheet!r} sheet (sheets: {', '.join(wb.sheetnames[:20])})", path=str(p))
+    return _stream(wb[names[sheet.lower()]], sheet, p)
+
+
+def _stream(ws: Any, sheet: str, p: Path) -> Iterator[list[str]]:
+    import zipfile
+    from xml.etree.ElementTree import ParseError
+
+    rows = ws.iter_rows(values_only=True)
+    while True:
+        try:  # the sheet is parsed while rows stream: broken XML shows only now
+            row = next(rows)
+        except StopIteration:
+            break
+        except (ParseError, zipfile.BadZipFile, ValueError, KeyError, EOFError, OSError) as exc:
+            raise FleetSourceInvalid(f"sheet {sheet} is not readable: {str(exc)[:200]}", path=str(p)) from exc
+        yield ["" if v is None else str(v).strip() for v in row]
 
 
 def _check_xlsx_sizes(p: Path) -> None:

@@ -385,7 +385,10 @@ def _with(refs: list[SourceRef], ref: SourceRef) -> list[SourceRef]:
 
 
 def _merge_sizing(old: RVToolsSizing | None, new: RVToolsSizing) -> RVToolsSizing:
-    return new if old is None else old.model_copy(update={k: v for k, v in new.model_dump().items() if v is not None})
+    """A later export updates what it reports; a cell it leaves empty (a powered-off VM has no IP
+    address in RVTools) keeps what an earlier export said."""
+    return new if old is None else old.model_copy(
+        update={k: v for k, v in new.model_dump().items() if v is not None and v != []})
 
 
 def _unique(stem: str, img: FoundImage, taken: object) -> str:

@@ -10,9 +10,10 @@ without its clients, splits an application across two platforms. Within that rul
 2. ready VMs without any cross-VM edge (each can move on its own, the lowest risk);
 3. ready groups connected by cross-VM edges;
 4. groups held back: a blocked member holds back its whole group (the reason names the blockers);
-   a member that failed inspection holds back the VMs connected to it;
+   a member that failed inspection holds back the VMs connected to it; a member not inspected yet
+   (no disk exported: an RVTools-only VM others connect to) holds back its group and is listed in it;
 5. members whose inspection failed (their error class);
-6. members not inspected (no exported disk, or not inspected yet).
+6. members not inspected (no exported disk, or not inspected yet) and connected to no movable member.
 
 Readiness comes from each member's plan (migrate.fleet.convert.plan_fleet): ready = no
 blocker-severity item. Every wave carries a reason a human can read; the order is deterministic.
@@ -60,12 +61,18 @@ def plan_waves(members: list[FleetMember], graph: FleetGraph) -> list[Wave]:
         stoppers = [m for m in group if m.readiness != "ready"]
         if stoppers:
             held += [m.name for m in movable]
+            # a VM not inspected yet (an RVTools row whose disk is not exported) that others call moves
+            # with them: it is listed in their wave, held back, not in the last wave on its own
+            waiting = [m.name for m in group if m.readiness == "not-inspected"]
+            held += waiting
+            pending = [n for n in pending if n not in waiting]
             for m in stoppers:
                 kinds: dict[str, int] = {}
                 for b in m.blockers:
                     kinds[b.split(":", 1)[0]] = kinds.get(b.split(":", 1)[0], 0) + 1
                 what = ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in sorted(kinds.items())) or (
-                    m.error.error_class if m.error else m.readiness)
+                    m.error.error_class if m.error
+                    else "not inspected: no disk image exported" if m.state == "no-image" else m.readiness)
                 held_why.append(f"{m.name} ({what})"
                                 + (f" holds back {', '.join(n for n in comp if n != m.name)}" if len(comp) > 1 else ""))
             continue

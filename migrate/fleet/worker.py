@@ -300,19 +300,40 @@ def _run(task: InspectTask) -> InspectResult:
 
 
 def member_facts(inventory: Any) -> dict[str, Any]:
-    """The inventory facts a FleetMember keeps (for the fleet graph and report)."""
+    """The inventory facts a FleetMember keeps (for the fleet graph and report): the names the guest
+    calls itself (its hostname and the /etc/hosts entries for it), the addresses of those entries and
+    the static addresses its network configuration gives its interfaces (loopback, link-local,
+    multicast and unspecified addresses are no other VM's way to reach it), each with where it was read."""
+    import ipaddress
+
     net = inventory.network
     hostname = (net.hostname or "").strip()
     short = hostname.split(".")[0].lower()
     names: list[str] = [hostname] if hostname else []
-    addresses: list[str] = []
+    evidence: dict[str, str] = {}
+
+    def reachable(address: str) -> str | None:
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return None
+        if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            return None
+        return str(ip)
+
     for entry in net.hosts:
         mine = [n for n in entry.names if short and n.split(".")[0].lower() == short]
         if not mine:
             continue
         names.extend(n for n in mine if n not in names)
-        if not (entry.address.startswith("127.") or entry.address in ("::1", "0.0.0.0")):
-            addresses.append(entry.address)
+        ip = reachable(entry.address)
+        if ip is not None:
+            evidence.setdefault(ip, "/etc/hosts")
+    for a in getattr(net, "addresses", []):
+        ip = reachable(a.address) if a.address else None
+        if ip is not None:
+            evidence.setdefault(ip, f"{a.evidence.path} {a.evidence.detail}".strip())
     kinds = sorted({s.role for s in inventory.services if s.role and not s.vm_only})
     return {"os_family": inventory.os.family, "distro": inventory.os.distro, "os_version": inventory.os.version,
-            "hostnames": names, "addresses": sorted(set(addresses)), "kinds": kinds}
+            "hostnames": names, "addresses": sorted(evidence), "address_evidence": dict(sorted(evidence.items())),
+            "kinds": kinds}

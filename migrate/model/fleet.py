@@ -28,7 +28,10 @@ class SourceRef(Model):
 
 
 class RVToolsSizing(Model):
-    """The vInfo columns the fleet uses. Memory and disk sizes in MiB as RVTools reports them."""
+    """The vInfo columns the fleet uses. Memory and disk sizes in MiB as RVTools reports them.
+    ``dns_name`` (vInfo "DNS Name") and ``ip_addresses`` (vInfo "Primary IP Address", then vNetwork
+    "IPv4 Address" of the workbook) are what VMware Tools reported from the running guest: the fleet
+    graph matches connections to them, so a VM whose disk is not exported yet can still be a target."""
 
     vm: str
     cpus: int | None = None
@@ -40,6 +43,8 @@ class RVToolsSizing(Model):
     datacenter: str | None = None
     cluster: str | None = None
     host: str | None = None
+    dns_name: str | None = None
+    ip_addresses: list[str] = Field(default_factory=list)
 
 
 class MemberError(Model):
@@ -71,6 +76,8 @@ class FleetMember(Model):
     os_version: str | None = None
     hostnames: list[str] = Field(default_factory=list)  # hostname and FQDNs the guest calls itself
     addresses: list[str] = Field(default_factory=list)  # static IP addresses configured in the guest
+    # where each of ``addresses`` was read: guest path and line ("/etc/network/interfaces line 6")
+    address_evidence: dict[str, str] = Field(default_factory=dict)
     kinds: list[str] = Field(default_factory=list)  # server kinds of its application services
     # filled from the plan
     readiness: Readiness = "not-inspected"
@@ -91,6 +98,9 @@ class CrossVMEdge(Model):
     port: int | None = None
     via: str  # what carried it: DATABASE_URL, proxy_pass upstream, jdbc url ...
     evidence: str  # guest path of the source member
+    # why the address is the target's: its guest file ("/etc/hosts", "/etc/network/interfaces line 6")
+    # or the RVTools row that reported it ("RVTools vInfo row 7: Primary IP Address")
+    target_evidence: str | None = None
 
 
 class Wave(Model):

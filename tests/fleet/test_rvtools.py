@@ -10,6 +10,8 @@ import pytest
 
 from migrate.errors import FleetSourceInvalid
 from migrate.fleet.rvtools import read_rvtools
+from migrate.fleet.sources import add_sources
+from migrate.fleet.store import FleetStore
 from tests.fleet.smallfleet import migrate_cli
 
 # the vInfo header of an RVTools 4.x export, abridged (the real sheet has ~90 columns): the ones the
@@ -125,3 +127,49 @@ def test_numbers_as_spreadsheets_write_them(tmp_path, raw, value):
     rows[0][HEADER.index("Provisioned MiB")] = raw
     [(_, shop)] = read_rvtools(_csv(tmp_path / "n.csv", rows=rows, delimiter=";"))
     assert shop.provisioned_mib == value
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_dns_name_and_primary_ip_are_the_vms_names(tmp_path, fmt):
+    p = _xlsx(tmp_path / "export.xlsx") if fmt == "xlsx" else _csv(tmp_path / "vinfo.csv")
+    [(_, shop), (_, db)] = read_rvtools(p)
+    assert (shop.dns_name, shop.ip_addresses) == ("shop-vm01.corp.example", ["10.0.0.11"])
+    assert (db.dns_name, db.ip_addresses) == (None, [])  # powered off: VMware Tools reported nothing
+
+
+def test_vnetwork_ipv4_addresses_join_the_primary_ip(tmp_path):
+    p = _xlsx(tmp_path / "export.xlsx")
+    wb = openpyxl.load_workbook(p)
+    ws = wb.create_sheet("vNetwork")
+    ws.append(["VM", "Powerstate", "NIC label", "Network", "Mac Address", "IPv4 Address", "IPv6 Address"])
+    ws.append(["SHOP-VM01", "poweredOn", "Network adapter 1", "VLAN10", "00:50:56:aa", "10.0.0.11, 10.0.1.11",
+               "fe80::250:56ff:feaa:1"])
+    ws.append(["DB01", "poweredOff", "Network adapter 1", "VLAN20", "00:50:56:bb", "169.254.3.4", ""])
+    ws.append(["DB01", "poweredOff", "Network adapter 2", "VLAN20", "00:50:56:bc", "10.0.2.12", ""])
+    ws.append(["not-in-vinfo", "poweredOn", "Network adapter 1", "VLAN20", "00:50:56:cc", "10.0.3.3", ""])
+    wb.save(p)
+    [(_, shop), (_, db)] = read_rvtools(p)
+    assert shop.ip_addresses == ["10.0.0.11", "10.0.1.11"] and db.ip_addresses == ["10.0.2.12"]
+
+
+def test_name_and_address_cells_that_are_not_are_left_out(tmp_path):
+    rows = [list(r) for r in ROWS[:2]]
+    dns, ip = HEADER.index("DNS Name"), HEADER.index("Primary IP Address")
+    rows[0][dns], rows[0][ip] = "=HYPERLINK(\"http://x\")", "9" * 5000
+    rows[1][dns], rows[1][ip] = "a" * 300 + ".example", "127.0.0.1"
+    [(_, shop), (_, db)] = read_rvtools(_csv(tmp_path / "hostile.csv", rows=rows))
+    assert (shop.dns_name, shop.ip_addresses, db.dns_name, db.ip_addresses) == (None, [], None, [])
+    assert shop.cpus == 2  # the sizing is kept
+
+
+def test_a_later_export_with_empty_cells_keeps_the_names_an_earlier_one_reported(tmp_path):
+    first = _csv(tmp_path / "first.csv")
+    rows = [list(r) for r in ROWS]
+    rows[0][HEADER.index("Primary IP Address")] = ""
+    rows[0][HEADER.index("CPUs")] = 4
+    second = _csv(tmp_path / "second.csv", rows=rows)
+    with FleetStore.create(tmp_path / "fleet") as s:
+        add_sources(s, [], rvtools=first)
+        add_sources(s, [], rvtools=second)
+        shop = next(m for m in s.members() if m.name == "shop-vm01")
+    assert (shop.state, shop.sizing.cpus, shop.sizing.ip_addresses) == ("no-image", 4, ["10.0.0.11"])

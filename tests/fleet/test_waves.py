@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from migrate.fleet.graph import build_fleet_graph
 from migrate.fleet.waves import hint_key, plan_waves
+from migrate.fleet.worker import member_facts
 from migrate.model.base import Evidence
-from migrate.model.fleet import FleetMember, MemberError
-from migrate.model.inventory import Connection, HostEntry, Inventory, NetworkIdentity
+from migrate.model.fleet import FleetMember, MemberError, RVToolsSizing, SourceRef
+from migrate.model.inventory import Connection, HostEntry, InterfaceAddress, Inventory, NetworkIdentity
 
 
 def member(name: str, *, ip: str | None = None, readiness: str = "ready", hint: str | None = None,
@@ -69,6 +70,69 @@ def test_members_without_inventory_are_nodes_without_outgoing_edges():
     g = build_fleet_graph(members, inventories)
     assert [(e.source, e.target) for e in g.edges] == [("web", "db")]  # names known to the store still match
     assert sorted(g.graph.nodes) == ["db", "gone", "web"]
+
+
+def static(ip: str, path: str = "/etc/network/interfaces", line: int = 6, iface: str = "eth0") -> InterfaceAddress:
+    return InterfaceAddress(interface=iface, address=ip, prefixlen=24,
+                            evidence=Evidence(analyzer="network", path=path, detail=f"line {line}"))
+
+
+def rv_only(name: str, row: int, *, ips: list[str], dns: str | None = None) -> FleetMember:
+    return FleetMember(name=name, state="no-image", sources=[SourceRef(kind="rvtools", path="/x/rv.xlsx", row=row)],
+                       sizing=RVToolsSizing(vm=name, dns_name=dns, ip_addresses=ips))
+
+
+def test_member_facts_keep_static_interface_addresses_with_their_file_and_line():
+    i = inv("db01", hosts=[HostEntry(address="127.0.1.1", names=["db01"]),
+                           HostEntry(address="10.0.0.7", names=["db01.corp.example", "db01"])])
+    dhcp = InterfaceAddress(interface="eth1", method="dhcp", evidence=Evidence(analyzer="network", path="/x"))
+    i.network.addresses = [static("10.0.0.5"), static("fd00::5", line=9), static("127.0.0.2"),
+                           static("fe80::1", line=11), dhcp, static("10.0.0.7", path="/etc/netplan/1.yaml", line=3)]
+    facts = member_facts(i)
+    assert facts["hostnames"] == ["db01", "db01.corp.example"]
+    assert facts["addresses"] == ["10.0.0.5", "10.0.0.7", "fd00::5"]  # no loopback, no link-local
+    assert facts["address_evidence"] == {"10.0.0.5": "/etc/network/interfaces line 6", "10.0.0.7": "/etc/hosts",
+                                         "fd00::5": "/etc/network/interfaces line 9"}
+
+
+def test_an_edge_by_ip_matches_a_static_interface_address_and_an_rvtools_only_member():
+    db_inv = inv("db01")  # no /etc/hosts entry for its address: only its interface configuration says it
+    db_inv.network.addresses = [static("10.0.0.5")]
+    facts = member_facts(db_inv)
+    db = FleetMember(name="db01", state="planned", readiness="ready", hostnames=facts["hostnames"],
+                     addresses=facts["addresses"], address_evidence=facts["address_evidence"])
+    members = [member("web01"), db, rv_only("mainframe-gw01", 7, ips=["10.9.0.1"], dns="mf-gw.corp.example")]
+    inventories = {"web01": inv("web01", ("postgresql", "10.0.0.5", 5432, "DATABASE_URL"),
+                                ("http", "10.9.0.1", 8443, "proxy_pass upstream"),
+                                ("jdbc:db2", "mf-gw.corp.example", 50000, "jdbc url"),
+                                ("jdbc:db2", "MF-GW", 50000, "jdbc url")),
+                   "db01": db_inv}
+    g = build_fleet_graph(members, inventories)
+    got = {(e.source, e.target, e.matched_by, e.address, e.target_evidence) for e in g.edges}
+    assert got == {("web01", "db01", "ip", "10.0.0.5", "/etc/network/interfaces line 6"),
+                   ("web01", "mainframe-gw01", "ip", "10.9.0.1", "RVTools vInfo row 7: Primary IP Address"),
+                   ("web01", "mainframe-gw01", "fqdn", "mf-gw.corp.example", "RVTools vInfo row 7: DNS Name"),
+                   ("web01", "mainframe-gw01", "hostname", "MF-GW", "RVTools vInfo row 7: DNS Name")}
+    assert g.unmatched == []
+    waves = plan_waves(members, g)
+    # the RVTools-only member others call cannot be ready: its group waits for it, and it is listed with them
+    assert [(w.number, w.members) for w in waves] == [(1, ["db01", "mainframe-gw01", "web01"])]
+    assert "mainframe-gw01 (not inspected: no disk image exported) holds back" in waves[0].reason
+
+
+def test_an_ip_two_members_claim_is_no_edge():
+    a = member("clone-a")
+    b = member("clone-b")
+    a.addresses, a.address_evidence = ["10.0.0.5"], {"10.0.0.5": "/etc/network/interfaces line 6"}
+    members = [member("app"), a, b, rv_only("stale-row", 3, ips=["10.0.0.5"]),
+               rv_only("other", 4, ips=["10.0.0.8"])]
+    b.addresses = ["10.0.0.8"]
+    g = build_fleet_graph(members, {"app": inv("app", ("postgresql", "10.0.0.5", 5432, "DATABASE_URL"),
+                                                ("redis", "10.0.0.8", 6379, "REDIS_URL"))})
+    assert g.edges == []
+    assert [(u.address, u.reason) for u in g.unmatched] == [
+        ("10.0.0.5", "claimed by several members: clone-a, stale-row"),
+        ("10.0.0.8", "claimed by several members: clone-b, other")]
 
 
 def _waves(members, inventories):
