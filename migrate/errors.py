@@ -290,6 +290,13 @@ class KeyFileRefused(UsageError):
     exit_code = 39
 
 
+class KeysNeedTls(UsageError):
+    """Keys for encrypted guests were given with a remote Dask scheduler whose address is not ``tls://``:
+    they would cross the network unencrypted inside the tasks (migrate.fleet.keys)."""
+
+    exit_code = 37
+
+
 # -- plan -> edit -> generate (issue 10, exit codes 47-49) -------------------------------------
 
 
@@ -337,6 +344,7 @@ EXIT_CODES: dict[str, int] = {
         PushFailed,
         WrongKey,
         KeyFileRefused,
+        KeysNeedTls,
         FleetNotFound,
         FleetSourceInvalid,
         FleetSourceOutside,

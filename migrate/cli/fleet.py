@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from migrate.cli.common import console, err_console, print_json
+from migrate.cli.keys import FleetKeyOpt, FleetKeysFromStdin, fleet_keys_of
 from migrate.errors import UsageError
 
 fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once: add sources, inspect them in "
@@ -93,12 +94,16 @@ def inspect(
     full_hash: Annotated[bool, typer.Option(help="Fingerprint images by hashing every byte, not samples.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Inspect failed members again.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    key: FleetKeyOpt = None,
+    keys_from_stdin: FleetKeysFromStdin = False,
 ) -> None:
-    """Inspect every member that needs it, in parallel; resumable (kill it, run it again)."""
+    """Inspect every member that needs it, in parallel; resumable (kill it, run it again). Members that
+    failed for want of a key are inspected again when keys are given."""
     from migrate.fleet.engine import EngineOptions
 
     opts = EngineOptions(workers=workers, scheduler=scheduler, backend=backend, timeout=timeout,
-                         memory_mib=memory_cap, full_hash=full_hash, retry_failed=retry_failed)
+                         memory_mib=memory_cap, full_hash=full_hash, retry_failed=retry_failed,
+                         keys=fleet_keys_of(key, keys_from_stdin))
     _inspect(fleet, opts, as_json)
 
 
@@ -183,11 +188,14 @@ def run(
                                                 min=1)] = None,
     scheduler: Annotated[str | None, typer.Option(help="Attach to an existing Dask scheduler.")] = None,
     backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
+    key: FleetKeyOpt = None,
+    keys_from_stdin: FleetKeysFromStdin = False,
 ) -> None:
     """Everything after `fleet add`: inspect, then every registered step (plan, convert, report)."""
     from migrate.fleet.engine import EngineOptions
 
-    _inspect(fleet, EngineOptions(workers=workers, scheduler=scheduler, backend=backend), False)
+    _inspect(fleet, EngineOptions(workers=workers, scheduler=scheduler, backend=backend,
+                                  keys=fleet_keys_of(key, keys_from_stdin)), False)
     if not RUN_STAGES:
         err_console.print("no further fleet steps are installed (plan/convert/report)")
     for name, fn in RUN_STAGES:

@@ -3,17 +3,21 @@
 
 The keys become a :class:`migrate.image.keys.KeyStore` that lives in this process only: it is passed
 as ``keys=`` down to ``migrate.inspect.open_vm`` and never written to a file, a log, the inventory,
-a plan or a child's argv (see migrate/image/keys.py).
+a plan or a child's argv (see migrate/image/keys.py). ``fleet inspect`` and ``fleet run`` take the same
+forms plus ``MEMBER@ID:...`` (FleetKeyOpt; migrate/fleet/keys.py).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from migrate.image.keys import KeyStore, key_store
+
+if TYPE_CHECKING:
+    from migrate.fleet.keys import FleetKeys
 
 MAX_STDIN_BYTES = 1 << 20  # 64 keys of at most 8 KiB each fit; more is not a key list
 
@@ -34,3 +38,25 @@ def keys_of(key: list[str] | None, keys_from_stdin: bool) -> KeyStore | None:
     if not key and not keys_from_stdin:
         return None
     return key_store(key or (), sys.stdin.read(MAX_STDIN_BYTES) if keys_from_stdin else None)
+
+
+# `migrate fleet inspect` / `fleet run`: the same forms, each optionally scoped to one member
+FleetKeyOpt = Annotated[list[str] | None, typer.Option(
+    "--key", metavar="SELECTOR",
+    help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:[b]key[/b]:PASSPHRASE, "
+         "ID:[b]file[/b]:FILENAME (ID: a device such as /dev/sda2, or the LUKS UUID), /dev/sda2:PASSPHRASE, or "
+         "PASSPHRASE (tried on every encrypted volume of every member); MEMBER@ID:... (ID may be 'all') scopes "
+         "it to one fleet member. Repeatable. Refused with a --scheduler that is not tls://. A passphrase on "
+         "the command line is visible to other local users: prefer --keys-from-stdin or a key file.")]
+FleetKeysFromStdin = Annotated[bool, typer.Option(
+    "--keys-from-stdin", help="Read keys from standard input, one per line, each tried on every "
+                              "encrypted volume of every member.")]
+
+
+def fleet_keys_of(key: list[str] | None, keys_from_stdin: bool) -> FleetKeys | None:
+    """The keys a fleet command was given (None when none were)."""
+    from migrate.fleet.keys import fleet_keys
+
+    if not key and not keys_from_stdin:
+        return None
+    return fleet_keys(key or (), sys.stdin.read(MAX_STDIN_BYTES) if keys_from_stdin else None)

@@ -24,6 +24,7 @@ from typing import Any
 
 from migrate.errors import MigrateError, ResourceBudgetExceeded, UsageError
 from migrate.fleet.fingerprint import stat_changed
+from migrate.fleet.keys import KEY_ERRORS, FleetKeys, check_scheduler
 from migrate.fleet.store import DEFAULT_LEASE, MEMBERS_DIR, FleetStore, RunOwner, member_slug
 from migrate.fleet.worker import InspectResult, InspectTask, inspect_member
 from migrate.model.fleet import FleetMember, MemberError
@@ -42,6 +43,8 @@ class EngineOptions:
     full_hash: bool = False
     lease: float = DEFAULT_LEASE
     retry_failed: bool = False
+    # keys for encrypted members (migrate.fleet.keys): memory only, each task gets its member's
+    keys: FleetKeys | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -131,7 +134,26 @@ def _task(store: FleetStore, m: FleetMember, opts: EngineOptions) -> InspectTask
                        member_dir=f"{MEMBERS_DIR}/{member_slug(m.name)}", backend=opts.backend,
                        timeout=opts.timeout, memory_mib=opts.memory_mib, full_hash=opts.full_hash,
                        disks=tuple(m.disks),
-                       previous_fingerprint=m.fingerprint if store.stale_from(m.name) else None)
+                       previous_fingerprint=m.fingerprint if store.stale_from(m.name) else None,
+                       keys=opts.keys.for_member(m.name) if opts.keys else None)
+
+
+def check_keys(store: FleetStore, opts: EngineOptions) -> None:
+    """Before anything is written: keys only over local or tls:// comms, scoped to members that exist."""
+    if opts.keys:
+        check_scheduler(opts.scheduler, opts.keys)
+        opts.keys.check_members(m.name for m in store.members())
+
+
+def requeue_for_keys(store: FleetStore, opts: EngineOptions) -> int:
+    """Members that failed for want of a key (no key, or none that opened them) are inspected again when
+    keys that may open them are given; their fingerprint is unchanged, so nothing else would redo them.
+    Keys are never stored: a run without keys leaves such a member failed."""
+    if not opts.keys:
+        return 0
+    names = [m.name for m in store.members(state="failed")
+             if m.error is not None and m.error.error_class in KEY_ERRORS and opts.keys.for_member(m.name)]
+    return store.requeue_failed(names) if names else 0
 
 
 def record(store: FleetStore, owner: RunOwner, member: FleetMember, r: InspectResult) -> str:
@@ -153,12 +175,14 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
     """Inspect every member that needs it (see the module docstring)."""
     from distributed import wait
 
+    check_keys(store, opts)
     start = time.monotonic()
     summary = InspectSummary()
     owner = RunOwner.current()
     summary.reclaimed = store.reap_dead()
     if opts.retry_failed:
         store.requeue("failed")
+    requeue_for_keys(store, opts)
     summary.stale = refresh(store)
     total = store.claimable()
     if total == 0:  # nothing to do: no cluster to start

@@ -334,6 +334,14 @@ class FleetStore:
             return db.execute("UPDATE members SET state='pending', stale_from=NULL, updated=? WHERE state=? "
                               "AND image IS NOT NULL", (time.time(), state)).rowcount
 
+    def requeue_failed(self, names: list[str]) -> int:
+        """These members, where they failed, are inspected again on the next run (e.g. the ones that
+        failed for want of a key, when keys are given: migrate.fleet.engine)."""
+        now = time.time()
+        with self._tx() as db:
+            return sum(db.execute("UPDATE members SET state='pending', stale_from=NULL, updated=? WHERE name=? "
+                                  "AND state='failed' AND image IS NOT NULL", (now, n)).rowcount for n in names)
+
     def stale_from(self, name: str) -> str | None:
         row = self._db.execute("SELECT stale_from FROM members WHERE name=?", (name,)).fetchone()
         return row[0] if row else None

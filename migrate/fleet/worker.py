@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.errors import MigrateError, ResourceBudgetExceeded, TimeBudgetExceeded
+from migrate.image.keys import KeyStore
 
 GRACE_SECONDS = 0.5  # after the image layer's own deadline, before the worker kills the child
 WATCH_INTERVAL = 0.1  # how often the worker looks at the child's memory
@@ -53,6 +54,9 @@ class InspectTask:
     full_hash: bool = False
     disks: tuple[str, ...] = ()  # further disks of the VM, in order
     previous_fingerprint: str | None = None  # a stale member's: equal again → "unchanged", no inspection
+    # the keys that may open this member's encrypted volumes (migrate.fleet.keys): in memory only, left out
+    # of repr (a worker logs a failed task's repr) and of equality; the child gets them by fork
+    keys: KeyStore | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -74,6 +78,8 @@ class InspectResult:
 def inspect_member(task: InspectTask) -> InspectResult:
     """Inspect one member's image in a forked, capped child and return what it found."""
     warm()
+    if task.keys:
+        no_core_dumps()
     start = time.monotonic()
     rfd, wfd = os.pipe()
     parent = os.getpid()
@@ -115,6 +121,13 @@ def inspect_member(task: InspectTask) -> InspectResult:
     result.seconds, result.peak_rss_kib, result.worker_pid = seconds, rss, parent
     result.peak_private_kib = peak[0] // 1024
     return result
+
+
+def no_core_dumps() -> None:
+    """A process that holds keys writes no core file (the soft limit, which the kernel applies to a core
+    file; the child inherits it): a crash would otherwise put them on disk."""
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
 
 
 _warm = False
@@ -287,7 +300,7 @@ def _run(task: InspectTask) -> InspectResult:
     if task.previous_fingerprint and fp_value == task.previous_fingerprint:
         return InspectResult(task.name, True, unchanged=True, fingerprint=fp_value, stat_key=key)
     try:
-        inventory = inspect_images([Path(image), *map(Path, task.disks)], task.backend)
+        inventory = inspect_images([Path(image), *map(Path, task.disks)], task.backend, keys=task.keys)
     except BaseException as exc:
         return InspectResult(task.name, False, fingerprint=fp_value, stat_key=key, error=error_dict(exc))
     rel = f"{task.member_dir}/inventory.json"
