@@ -18,6 +18,9 @@ from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable, l
 from migrate.errors import GuestPathError
 from migrate.kinds import scheme_ports
 from migrate.model.inventory import ConfigFile, Connection, Findings, PersistentPath, Secret, Service, Unknown
+from migrate.numbers import ID as ID  # re-exported: analyzers take their numbers from here
+from migrate.numbers import PORT, small_int
+from migrate.numbers import PORT_OR_ZERO as PORT_OR_ZERO
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
@@ -60,6 +63,29 @@ def main_config(ctx: Context, candidates: Iterable[str], what: str) -> str:
 
 def unknown(analyzer: Analyzer, path: str | None, message: str) -> Unknown:
     return Unknown(analyzer=analyzer.name, path=path, message=message)
+
+
+def guest_number(analyzer: Analyzer, findings: Findings, text: str | None, bounds: tuple[int, int], *,
+                 path: str | None, what: str, line: int | None = None, base: int = 10) -> int | None:
+    """``small_int`` of a number the guest wrote where one belongs (a port, a uid, an fstab field):
+    None, and an unknown naming the file, the line and ``what`` (never the text), when it is not one
+    in ``bounds``. The caller then treats that line as absent; the analyzer's other facts stand."""
+    value = small_int(text, lo=bounds[0], hi=bounds[1], base=base)
+    if value is None:
+        where = f"line {line}: " if line is not None else ""
+        findings.unknowns.append(unknown(analyzer, path, f"{where}{what} is not a number from {bounds[0]} to "
+                                                         f"{bounds[1]}; the setting is taken as absent"))
+    return value
+
+
+def digits_port(analyzer: Analyzer, findings: Findings, text: str | None, *, path: str | None, what: str,
+                line: int | None = None) -> int | None:
+    """A port where a value only may be one (an app's ``-p``, a PHP argument, a DSN field): text that
+    does not start with a digit (``$PORT``, java's ``-p`` module path) is passed over quietly, digits
+    that make no port (99999, 5000 of them, ``²``) are an unknown as in ``guest_number``."""
+    if not text or not text[0].isdigit():
+        return None
+    return guest_number(analyzer, findings, text, PORT, path=path, what=what, line=line)
 
 
 def expand_glob(ctx: Context, pattern: str) -> list[str]:
@@ -217,7 +243,7 @@ def parse_connection(url: str) -> tuple[str, str, int | None, str | None, str | 
         if scheme == "jdbc:oracle:thin":
             m = re.search(r"@(?://)?([^:/]+):(\d+)[:/](\w+)", url)
             if m:
-                return scheme, m.group(1), int(m.group(2)), m.group(3), None
+                return scheme, m.group(1), small_int(m.group(2), lo=PORT[0], hi=PORT[1]), m.group(3), None
             return scheme, "unknown", None, None, None
     try:
         parts = urlsplit(inner)
@@ -287,7 +313,7 @@ class SecretSink:
         if not urls and "MEMCACHE" in key.upper():
             for item in re.split(r"[,\s]+", value.strip()):
                 m = HOSTPORT_RE.match(item)
-                if m:
+                if m and small_int(m.group(2), lo=PORT[0], hi=PORT[1]):
                     self.findings.connections.append(Connection(
                         from_service=self.service, scheme="memcached", host=m.group(1).strip("[]"),
                         port=int(m.group(2)), url_redacted=item, via=key, evidence=self.analyzer.evidence(path)))
@@ -402,13 +428,13 @@ def parse_env_file(text: str) -> list[tuple[str, str, int]]:
 
 
 def _port_number(text: str) -> int | None:
-    return int(text) if text.isdecimal() and len(text) <= 10 else None
+    return small_int(text, lo=PORT[0], hi=PORT[1])
 
 
 def split_host_port(text: str) -> tuple[str | None, int | None]:
     """'127.0.0.1:80' / '[::1]:80' / '80' / '*:80' / 'host' → (address or None for all, port).
-    A port is decimal digits, at most 10 of them (``isdigit`` admits ``²`` and int() refuses it, as
-    it refuses 5000 digits: one such line in a guest's config cost the analyzer all its facts)."""
+    A port is ASCII digits from 1 to 65535 (``small_int``: ``isdigit`` admits ``²`` and int() refuses it,
+    as it refuses 5000 digits: one such line in a guest's config cost the analyzer all its facts)."""
     text = text.strip()
     m = re.match(r"^\[([0-9a-fA-F:.]+)\](?::(\d+))?$", text)
     if m:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import posixpath
 import re
 
-from migrate.analyzers._support import enrich, persistent_path, read_bytes, read_text, split_host_port
+from migrate.analyzers._support import (
+    digits_port,
+    enrich,
+    persistent_path,
+    read_bytes,
+    read_text,
+    split_host_port,
+)
 from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Port, Service
 
@@ -29,6 +36,8 @@ SOURCE_ENV_PORT = re.compile(
     r"""|process\.env\.(?P<key2>\w*PORT\w*)\s*(?:\|\||\?\?)\s*["']?(?P<default2>\d{2,5})""")
 SOURCE_LITERAL_PORT = re.compile(
     r"""(?:\.listen\(\s*|\.run\([^)]*\bport\s*=\s*|\(\s*["'][\w.:]*["']\s*,\s*)(\d{2,5})\s*[,)]""")
+
+
 # options taking a value, per interpreter family (so the script is the first real operand)
 VALUE_OPTS = {
     "python": {"-X", "-W", "-c", "--check-hash-based-pycs"},
@@ -109,7 +118,7 @@ class AppAnalyzer(Analyzer):
         record.evidence[0].detail = "; ".join(["role app", *detail])
         f.services.append(record)
         if not self._ports(f, svc, args, path):
-            self._ports_from_source(ctx, f, svc, script)
+            self._ports_from_source(ctx, f, svc, script, path)
         self._data_dirs(ctx, f, svc, path)
 
     def _shebang(self, ctx: Context, f: Findings, exe: str) -> str | None:
@@ -156,7 +165,7 @@ class AppAnalyzer(Analyzer):
                 return cand
         return None
 
-    def _ports_from_source(self, ctx: Context, f: Findings, svc: Service, script: str | None) -> None:
+    def _ports_from_source(self, ctx: Context, f: Findings, svc: Service, script: str | None, unit: str) -> None:
         """The listening port as the application's own source reads it: an environment variable with a
         default (``os.environ.get("SHOP_PORT", "8080")``, ``process.env.PORT || 3000``), the unit's value
         for that variable winning; else a literal ``.listen(3000)`` / ``run(port=5000)``."""
@@ -173,8 +182,9 @@ class AppAnalyzer(Analyzer):
             if key.startswith(CLIENT_PREFIXES):
                 continue
             value = svc.environment.get(key)
-            if value and value.isdecimal():
-                found.append((int(value), f"{key}={value} (read by {script})"))
+            number = digits_port(self, f, value, path=unit, what="a port variable")
+            if number is not None:
+                found.append((number, f"{key}={value} (read by {script})"))
             elif default:
                 found.append((int(default), f"default of {key} in {script}"))
         if not found:
@@ -193,8 +203,9 @@ class AppAnalyzer(Analyzer):
             if not sep and i + 1 < len(args):
                 value = args[i + 1]
             if key in ("--port", "-p", "--http-port", "--listen-port", "-Dserver.port", "--server.port"):
-                if value.isdecimal():
-                    found.append((None, int(value), f"{key} {value}"))
+                number = digits_port(self, f, value, path=path, what="a port option")
+                if number is not None:
+                    found.append((None, number, f"{key} {value}"))
             elif key in ("--bind", "-b", "--listen", "--address", "--http", "--socket", "--http-socket"):
                 addr, port = split_host_port(value)
                 if port is not None:
@@ -205,8 +216,10 @@ class AppAnalyzer(Analyzer):
         for key, value in sorted(svc.environment.items()):
             if value == REDACTED or key.startswith(CLIENT_PREFIXES):
                 continue
-            if re.match(rf"^((HTTP_|LISTEN_|SERVER_|APP_|WEB_)?PORT|{name}_(HTTP_)?PORT)$", key) and value.isdecimal():
-                found.append((host_env, int(value), f"{key}={value}"))
+            if re.match(rf"^((HTTP_|LISTEN_|SERVER_|APP_|WEB_)?PORT|{name}_(HTTP_)?PORT)$", key):
+                number = digits_port(self, f, value, path=path, what="a port variable")
+                if number is not None:
+                    found.append((host_env, number, f"{key}={value}"))
             elif re.search(r"(^|_)(BIND|LISTEN|LISTEN_ADDR(ESS)?|BIND_ADDR(ESS)?)$", key):
                 addr, port = split_host_port(value)
                 if port is not None:

@@ -23,7 +23,7 @@ import re
 
 import yaml
 
-from migrate.analyzers._support import SecretSink, config_file, parse_env_file, read_text, unknown
+from migrate.analyzers._support import SecretSink, config_file, digits_port, parse_env_file, read_text, unknown
 from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable, looks_secret_key
 from migrate.errors import GuestPathError
 from migrate.model.inventory import Connection, Findings, Service
@@ -194,8 +194,8 @@ class AppConfigAnalyzer(Analyzer):
             host, _, rest = host.partition(":")  # WordPress DB_HOST "localhost:3307" or "localhost:/run/x.sock"
             if rest.startswith("/"):
                 socket = rest
-            elif rest.isdecimal():
-                port = int(rest)
+            else:
+                port = digits_port(self, self.f, rest, path=path, what="the port") or port
         if scheme == "mysql" and host == "localhost" and socket is None:
             socket = self.mysql_socket  # libmysqlclient/mysqlnd: "localhost" means the Unix socket
         port = port or {"mysql": 3306, "postgresql": 5432, "oracle": 1521}.get(scheme)
@@ -281,7 +281,7 @@ class AppConfigAnalyzer(Analyzer):
             if args and args[0].strip().startswith("$") and "mysqli_real_connect" in m.group(0):
                 args = args[1:]  # the link object
             vals = [arg(a) for a in args] + [None] * 6
-            port = int(vals[4]) if vals[4] and vals[4].isdecimal() else None
+            port = digits_port(self, self.f, vals[4], path=path, what="the port")
             self._connection(sink, path, scheme="mysql", host=vals[0], port=port, database=vals[3], user=vals[1],
                              password=vals[2], via=m.group(0).split("(")[0].strip(), socket=vals[5],
                              secret_id=password_secret(args[2]) if len(args) > 2 else None)
@@ -293,7 +293,8 @@ class AppConfigAnalyzer(Analyzer):
             if host and "new redis" not in code.lower() and scheme == "redis":
                 continue
             if host:
-                port = int(port_s) if port_s and port_s.isdecimal() else {"memcached": 11211, "redis": 6379}[scheme]
+                port = (digits_port(self, self.f, port_s, path=path, what="the port")
+                        or {"memcached": 11211, "redis": 6379}[scheme])
                 self.f.connections.append(Connection(
                     from_service=sink.service, scheme=scheme, host=host, port=port,
                     url_redacted=f"{scheme}://{host}:{port}", via=f"->{m.group(1)}()", evidence=self.evidence(path)))
@@ -309,8 +310,9 @@ class AppConfigAnalyzer(Analyzer):
             secret_id = None
             if not params.get("password") and pw_key:
                 secret_id = sink.secret(items[pw_key], key=pw_key, kind="password", redacted=REDACTED, path=path).id
-            self._connection(sink, path, scheme=scheme, host=params.get("host"), port=int(port) if port.isdecimal()
-                             else None, database=params.get("dbname"), user=user,
+            self._connection(sink, path, scheme=scheme, host=params.get("host"),
+                             port=digits_port(self, self.f, port, path=path, what="the port"),
+                             database=params.get("dbname"), user=user,
                              password=params.get("password"), via=f"PDO {kind}: DSN",
                              socket=params.get("unix_socket"), secret_id=secret_id)
 
@@ -332,7 +334,8 @@ class AppConfigAnalyzer(Analyzer):
         if scheme and laravel:
             port = values.get("DB_PORT", "")
             self._connection(sink, path, scheme=scheme, host=values.get("DB_HOST"),
-                             port=int(port) if port.isdecimal() else None, database=values.get("DB_DATABASE"),
+                             port=digits_port(self, self.f, port, path=path, what="the port"),
+                             database=values.get("DB_DATABASE"),
                              user=values.get("DB_USERNAME"), password=values.get("DB_PASSWORD"), via="DB_PASSWORD",
                              socket=values.get("DB_SOCKET") or None)
 
@@ -395,7 +398,8 @@ class AppConfigAnalyzer(Analyzer):
         socket = host if host.startswith("/") else None
         port = db.get("PORT", "")
         self._connection(sink, path, scheme=scheme, host=None if socket else (host or "localhost"),
-                         port=int(port) if port.isdecimal() else None, database=db.get("NAME"), user=db.get("USER"),
+                         port=digits_port(self, self.f, port, path=path, what="the port"), database=db.get("NAME"),
+                         user=db.get("USER"),
                          password=db.get("PASSWORD"), via=f"DATABASES.{alias}.PASSWORD",
                          socket=socket or (None if host or scheme != "mysql" else self.mysql_socket))
 

@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass, field
 
 from migrate.analyzers._support import (
+    PORT,
     SecretSink,
     config_file,
     enrich,
+    guest_number,
     main_config,
     persistent_path,
     pick_service,
@@ -115,7 +117,11 @@ class BindAnalyzer(Analyzer):
                     if o.words[0] == "directory" and len(o.words) > 1:
                         directory = o.words[1]
                     elif o.words[0] in ("listen-on", "listen-on-v6"):
-                        port = int(o.words[o.words.index("port") + 1]) if "port" in o.words else 53
+                        port = 53
+                        if "port" in o.words:
+                            at = o.words.index("port") + 1
+                            port = guest_number(self, self.f, o.words[at] if at < len(o.words) else None, PORT,
+                                                path=o.path, what=f"the port of {o.words[0]}") or 53
                         listens.append((o.words[0], port, o.path))
         for fam, port, path in listens or [("listen-on", 53, main)]:
             for proto in ("udp", "tcp"):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from migrate.analyzers._support import read_text, unknown
+from migrate.analyzers._support import guest_number, read_text, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Mount
 from migrate.rootfs import normalize
 
 FSTAB = "/etc/fstab"
+FIELD = (0, 255)  # dump and fsck pass: 0, 1, 2 in practice; an absurd one is an unknown, not a fact
 
 
 class FstabAnalyzer(Analyzer):
@@ -33,8 +34,8 @@ class FstabAnalyzer(Analyzer):
                 f.unknowns.append(unknown(self, FSTAB, f"line {lineno}: the mount point is not an absolute path"))
                 continue
             options = parts[3].split(",") if len(parts) > 3 else []
-            dump = int(parts[4]) if len(parts) > 4 and parts[4].isdecimal() else 0
-            passno = int(parts[5]) if len(parts) > 5 and parts[5].isdecimal() else 0
+            dump, passno = (guest_number(self, f, parts[i], FIELD, path=FSTAB, what=what, line=lineno) or 0
+                            if len(parts) > i else 0 for i, what in ((4, "the dump field"), (5, "the pass number")))
             mp_norm = normalize(mp) if mp.startswith("/") else mp
             f.mounts.append(Mount(spec=spec, mountpoint=mp, fstype=fstype, options=options, dump=dump,
                                   passno=passno, mounted=mp_norm in mounted,

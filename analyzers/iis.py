@@ -18,7 +18,15 @@ from xml.etree.ElementTree import Element
 
 from defusedxml import ElementTree as SafeET
 
-from migrate.analyzers._support import DEFAULT_PORTS, SecretSink, config_file, persistent_path, read_text
+from migrate.analyzers._support import (
+    DEFAULT_PORTS,
+    PORT,
+    SecretSink,
+    config_file,
+    persistent_path,
+    read_text,
+    small_int,
+)
 from migrate.analyzers.base import REDACTED, Analyzer, Context, NotApplicable
 from migrate.analyzers.windows_hive import find_path, guest_path_of, windows_guest
 from migrate.model.inventory import Connection, Findings, IISBinding, IISSite, Port, Service, Unknown
@@ -91,8 +99,7 @@ def _server(value: str) -> tuple[str, int | None, str | None]:
 
 def _port(text: str) -> int | None:
     """A TCP port from guest text, or None (``isdigit`` alone admits ``²``, which int() refuses)."""
-    text = text.strip()
-    return int(text) if text.isdecimal() and len(text) <= 5 and 0 < int(text) < 65536 else None
+    return small_int(text.strip(), lo=PORT[0], hi=PORT[1])
 
 
 def _root_directory(site: Element) -> str | None:

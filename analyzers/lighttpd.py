@@ -9,9 +9,11 @@ import posixpath
 import re
 
 from migrate.analyzers._support import (
+    PORT,
     config_file,
     enrich,
     expand_glob,
+    guest_number,
     main_config,
     persistent_path,
     pick_service,
@@ -45,7 +47,7 @@ class LighttpdAnalyzer(Analyzer):
         self.sockets: list[tuple[str, str]] = []
         self._load(main, 0)
         port_s, port_file = self.vars.get("server.port", ("80", main))
-        port = int(port_s) if port_s.isdecimal() else 80
+        port = guest_number(self, f, port_s, PORT, path=port_file, what="the server port") or 80
         bind, bind_file = self.vars.get("server.bind", ("", main))
         addr = None if bind in ("", "0.0.0.0", "::") else bind
         if bind.startswith("/"):
@@ -121,9 +123,12 @@ class LighttpdAnalyzer(Analyzer):
                     for inc in expand_glob(self.ctx, pattern) if any(c in pattern for c in "*?[") else [pattern]:
                         self._load(inc, depth + 1)
                 continue
-            for host, port in HOSTPORT_RE.findall(s):
+            for host, port_s in HOSTPORT_RE.findall(s):
+                port = guest_number(self, self.f, port_s, PORT, path=path, what="a backend port")
+                if port is None:
+                    continue
                 self.f.connections.append(Connection(
-                    from_service=self.service, scheme="http", host=host, port=int(port),
+                    from_service=self.service, scheme="http", host=host, port=port,
                     url_redacted=f"{host}:{port}", via="lighttpd proxy/fastcgi server", evidence=self.evidence(path)))
             m = ASSIGN_RE.match(s)
             if m and m.group(2) in ("=", ":="):

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import shlex
 
-from migrate.analyzers._support import config_file, enrich, parse_env_file, pick_service, read_text
+from migrate.analyzers._support import (
+    PORT_OR_ZERO,
+    config_file,
+    enrich,
+    guest_number,
+    parse_env_file,
+    pick_service,
+    read_text,
+)
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Port
 
@@ -61,17 +69,20 @@ class MemcachedAnalyzer(Analyzer):
             argv += shlex.split(env.get("OPTIONS", ""))
         opts = parse_options(argv)
         f.configs.append(config_file(ctx, self, path, service=service, kind="memcached.conf", content=text))
-        port = int(opts["-p"]) if opts.get("-p", "").isdecimal() else 11211
+        tcp = guest_number(self, f, opts["-p"], PORT_OR_ZERO, path=path, what="the TCP port") if "-p" in opts else None
+        port = 11211 if tcp is None else tcp  # 0 turns TCP off
+        udp = guest_number(self, f, opts["-U"], PORT_OR_ZERO, path=path, what="the UDP port") if "-U" in opts else None
         if "-s" in opts:
             f.ports.append(Port(service=service, proto="unix", path=opts["-s"], evidence=self.evidence(path, "-s")))
         else:
             addrs = [a.strip() for a in opts.get("-l", "").split(",") if a.strip()] or [None]
             for addr in addrs:
-                f.ports.append(Port(service=service, port=port, address=None if addr in (None, "0.0.0.0") else addr,
-                                    evidence=self.evidence(path, f"-p {port}" + (f" -l {addr}" if addr else ""))))
-                udp = opts.get("-U", "0")
-                if udp.isdecimal() and int(udp):
-                    f.ports.append(Port(service=service, proto="udp", port=int(udp), address=addr,
+                if port:
+                    f.ports.append(Port(service=service, port=port, address=None if addr in (None, "0.0.0.0")
+                                        else addr, evidence=self.evidence(path, f"-p {port}" + (f" -l {addr}"
+                                                                                               if addr else ""))))
+                if udp:
+                    f.ports.append(Port(service=service, proto="udp", port=udp, address=addr,
                                         evidence=self.evidence(path, f"-U {udp}")))
         f.services.append(enrich(ctx, self, service, path, role="memcached",
                                  user=opts.get("-u") or None))

@@ -7,10 +7,12 @@ from __future__ import annotations
 import posixpath
 
 from migrate.analyzers._support import (
+    PORT_OR_ZERO,
     SecretSink,
     config_file,
     enrich,
     expand_glob,
+    guest_number,
     main_config,
     persistent_path,
     pick_service,
@@ -41,22 +43,23 @@ class MosquittoAnalyzer(Analyzer):
             if text is None:
                 continue
             f.configs.append(config_file(ctx, self, path, service=service, kind="mosquitto.conf", content=text))
-            for line in text.splitlines():
+            for lineno, line in enumerate(text.splitlines(), 1):
                 w = line.split("#", 1)[0].split()
                 if not w:
                     continue
                 key, args = w[0], w[1:]
                 if key == "include_dir" and args:
                     files += [p for p in expand_glob(ctx, posixpath.join(args[0], "*.conf")) if p not in files]
-                elif key == "listener" and args and args[0].isdecimal():
-                    port = int(args[0])
-                    where = args[1] if len(args) > 1 else None
-                    if port == 0 and where:
+                elif key in ("listener", "port") and args:
+                    port = guest_number(self, f, args[0], PORT_OR_ZERO, path=path, what=f"the {key} port",
+                                        line=lineno)
+                    where = args[1] if key == "listener" and len(args) > 1 else None
+                    if port is None:
+                        continue
+                    if port == 0 and where:  # listener 0 /run/mosquitto.sock: a Unix socket
                         listeners.append((0, None, where, path))
                     else:
                         listeners.append((port, where, None, path))
-                elif key == "port" and args and args[0].isdecimal():
-                    listeners.append((int(args[0]), None, None, path))
                 elif args:
                     settings[key] = (args[0], path)
         if listeners:

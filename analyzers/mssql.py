@@ -9,7 +9,7 @@ MSSQLSERVER (the default instance) or MSSQL$<name>: that service gets the role "
 
 from __future__ import annotations
 
-from migrate.analyzers._support import persistent_path
+from migrate.analyzers._support import PORT, persistent_path, small_int
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.analyzers.windows_hive import Hive, find_path, guest_path_of, readable_hive, windows_guest
 from migrate.model.inventory import Findings, Port, Service, SQLServerInstance
@@ -26,9 +26,9 @@ def tcp_ports(text: str | None) -> list[int]:
     """TcpPort may list several ports, comma-separated; empty means none fixed."""
     out = []
     for part in (text or "").split(","):
-        part = part.strip()
-        if part.isdecimal() and len(part) <= 5 and 0 < int(part) < 65536:  # isdigit admits "²", int() not
-            out.append(int(part))
+        port = small_int(part.strip(), lo=PORT[0], hi=PORT[1])  # isdigit admits "²", int() refuses it
+        if port is not None:
+            out.append(port)
     return out
 
 

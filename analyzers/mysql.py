@@ -7,9 +7,11 @@ import posixpath
 import re
 
 from migrate.analyzers._support import (
+    PORT_OR_ZERO,
     SecretSink,
     config_file,
     enrich,
+    guest_number,
     persistent_path,
     pick_service,
     read_text,
@@ -48,7 +50,7 @@ class MysqlAnalyzer(Analyzer):
         for path in [mains[0], *EXTRA]:
             self._load(path, server, 0)
         port_s, port_file = server.get("port", ("3306", mains[0]))
-        port = int(port_s) if port_s.isdecimal() else 3306
+        port = guest_number(self, f, port_s, PORT_OR_ZERO, path=port_file, what="the port") or 3306  # 0: default
         skip_networking = server.get("skip-networking", ("0", ""))[0].lower() in ("", "1", "on", "true")
         if not skip_networking:
             bind, bind_file = server.get("bind-address", ("*", port_file))

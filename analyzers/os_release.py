@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from migrate.analyzers._support import read_text, unknown
+from migrate.analyzers._support import read_text, small_int, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.errors import GuestPathError
 from migrate.model.inventory import Findings, OSInfo
@@ -48,6 +48,7 @@ ROLLING = {"arch", "gentoo", "void"}
 RELEASE_VERSION = re.compile(r"release (\d+)(?:\.(\d+))?(?:.*Update (\d+))?")
 MAJOR_MINOR = re.compile(r"(\d+)\.(\d+)")
 MAJOR = re.compile(r"(\d+)")
+VERSION_MAX = 999_999_999  # a release number; 5000 digits in an os-release are no version
 
 
 def parse_os_release(text: str) -> dict[str, str]:
@@ -74,13 +75,20 @@ def family_of(ids: list[str]) -> str:
     return "unknown"
 
 
+def _version(*parts: str | None) -> tuple[int, int] | None:
+    """(major, minor) from the digits a pattern matched; None when one is not a plausible version
+    number (``\\d`` matches any script's digits, and int() refuses 5000 of them)."""
+    major, minor = (small_int(p or "0", lo=0, hi=VERSION_MAX) for p in parts)
+    return None if major is None or minor is None else (major, minor)
+
+
 def major_minor(text: str) -> tuple[int, int] | None:
     """libguestfs's parse_version_from_major_minor: the first "N.M" anywhere, else the first "N" (minor 0)."""
     m = MAJOR_MINOR.search(text)
     if m:
-        return int(m.group(1)), int(m.group(2))
+        return _version(m.group(1), m.group(2))
     m = MAJOR.search(text)
-    return (int(m.group(1)), 0) if m else None
+    return _version(m.group(1), None) if m else None
 
 
 def release_file_version(first_line: str) -> tuple[int, int] | None:
@@ -89,7 +97,7 @@ def release_file_version(first_line: str) -> tuple[int, int] | None:
     reads with one pattern per distribution; the others are read as "N.M" anywhere."""
     m = RELEASE_VERSION.search(first_line)
     if m:
-        return int(m.group(1)), int(m.group(2) or m.group(3) or 0)
+        return _version(m.group(1), m.group(2) or m.group(3))
     return major_minor(first_line)
 
 

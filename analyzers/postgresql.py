@@ -8,8 +8,10 @@ import posixpath
 import re
 
 from migrate.analyzers._support import (
+    PORT,
     config_file,
     enrich,
+    guest_number,
     persistent_path,
     pick_service,
     read_text,
@@ -68,7 +70,7 @@ class PostgresqlAnalyzer(Analyzer):
                 return (v[0], v[1]) if v else (default, conf)
 
             port_s, port_file = get("port", "5432")
-            port = int(port_s) if port_s.isdecimal() else 5432
+            port = guest_number(self, f, port_s, PORT, path=port_file, what="the port") or 5432
             listen, listen_file = get("listen_addresses", "localhost")
             for addr in [a.strip() for a in listen.split(",") if a.strip()]:
                 f.ports.append(Port(service=service, port=port, address=None if addr in ("*", "0.0.0.0", "::")

@@ -7,9 +7,11 @@ import posixpath
 import shlex
 
 from migrate.analyzers._support import (
+    PORT_OR_ZERO,
     SecretSink,
     config_file,
     enrich,
+    guest_number,
     main_config,
     persistent_path,
     pick_service,
@@ -37,7 +39,8 @@ class RedisAnalyzer(Analyzer):
         self._loaded: set[str] = set()
         self._load(main, conf, 0, set())
         port_s, port_file = conf.get("port", (["6379"], main))
-        port = int(port_s[0]) if port_s and port_s[0].isdecimal() else 6379
+        value = guest_number(self, f, port_s[0] if port_s else None, PORT_OR_ZERO, path=port_file, what="the port")
+        port = 6379 if value is None else value  # 0: no TCP listener
         if port:
             binds, bind_file = conf.get("bind", (["*"], main))
             for addr in binds:

@@ -11,6 +11,7 @@ import shlex
 from migrate.analyzers._support import (
     SecretSink,
     config_file,
+    digits_port,
     enrich,
     known_services,
     parse_env_file,
@@ -125,7 +126,8 @@ class SlapdAnalyzer(Analyzer):
                 f.ports.append(Port(service=service, proto="unix", path=sock, evidence=self.evidence(where, url)))
                 continue
             host, _, port_s = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-            f.ports.append(Port(service=service, port=int(port_s) if port_s.isdecimal() else URL_PORTS[scheme],
+            port = digits_port(self, f, port_s, path=where, what="a listener port") or URL_PORTS[scheme]
+            f.ports.append(Port(service=service, port=port,
                                 address=host or None, evidence=self.evidence(where, url)))
         extra: dict[str, object] = {}
         known = known_services(ctx).get(service)

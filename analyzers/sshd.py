@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from migrate.analyzers._support import config_file, enrich, pick_service, read_text, split_host_port
+from migrate.analyzers._support import (
+    PORT,
+    config_file,
+    enrich,
+    guest_number,
+    pick_service,
+    read_text,
+    split_host_port,
+)
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Port
 
@@ -29,7 +37,7 @@ class SshdAnalyzer(Analyzer):
             path, body = files[i]
             i += 1
             f.configs.append(config_file(ctx, self, path, service=service, kind="sshd_config", content=body))
-            for line in body.splitlines():
+            for lineno, line in enumerate(body.splitlines(), 1):
                 parts = line.split("#", 1)[0].split()
                 if len(parts) < 2:
                     continue
@@ -43,8 +51,10 @@ class SshdAnalyzer(Analyzer):
                             inc_text = read_text(ctx, self, inc, f)
                             if inc_text is not None:
                                 files.append((inc, inc_text))
-                elif key == "port" and parts[1].isdecimal():
-                    ports.append((int(parts[1]), path))
+                elif key == "port":
+                    number = guest_number(self, f, parts[1], PORT, path=path, what="Port", line=lineno)
+                    if number is not None:
+                        ports.append((number, path))
                 elif key == "listenaddress":
                     listens.append((parts[1], path))
         if not ports:

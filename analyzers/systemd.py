@@ -14,14 +14,17 @@ import shlex
 from dataclasses import dataclass, field
 
 from migrate.analyzers._support import (
+    ID,
     URL_RE,
     SecretSink,
     cache,
     config_file,
+    guest_number,
     persistent_path,
     read_text,
     redact_connection_url,
     secret_kind,
+    small_int,
     split_host_port,
     unknown,
     user_ids,
@@ -354,8 +357,13 @@ class SystemdAnalyzer(Analyzer):
             user = sub(user)
         if group:
             group = sub(group)
-        uid = int(user) if user and user.isdecimal() else uids.get(user) if user else None
-        gid = int(group) if group and group.isdecimal() else gids.get(group) if group else None
+        uid = gid = None
+        if user:
+            uid = (guest_number(self, f, user, ID, path=path, what="the numeric User") if user.isdecimal()
+                   else uids.get(user))
+        if group:
+            gid = (guest_number(self, f, group, ID, path=path, what="the numeric Group") if group.isdecimal()
+                   else gids.get(group))
         if gid is None and user and uid is not None:
             gid = next((u.gid for u in ctx.findings("users_groups").users if u.uid == uid), None)
         if s.get("Service", "DynamicUser") in ("yes", "true", "1", "on"):
@@ -478,10 +486,8 @@ class SystemdAnalyzer(Analyzer):
         out: list[UnitDirectory] = []
         for kind, (key, base) in DIRECTORY_KEYS.items():
             mode_text = s.get("Service", f"{key}Mode")
-            try:
-                mode = int(mode_text, 8) if mode_text else 0o755
-            except ValueError:
-                mode = 0o755
+            mode = small_int(mode_text, lo=0, hi=0o7777, base=8) if mode_text else None
+            mode = 0o755 if mode is None else mode
             for word in s.words("Service", key):
                 rel = sub(word).split(":", 1)[0].strip("/")
                 if not rel or ".." in rel.split("/"):

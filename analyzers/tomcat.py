@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from migrate.analyzers._support import (
     SecretSink,
     config_file,
+    digits_port,
     enrich,
     persistent_path,
     pick_service,
@@ -52,13 +53,13 @@ class TomcatAnalyzer(Analyzer):
                 f.services.append(enrich(ctx, self, service, server_xml, role="tomcat"))
                 continue
             for conn in root.iter("Connector"):
-                port = conn.get("port", "")
-                if not port.isdecimal():
+                port = digits_port(self, f, conn.get("port", ""), path=server_xml, what="a connector port")
+                if port is None:  # ${http.port} and the like: not a number we can read
                     continue
                 proto = conn.get("protocol", "HTTP/1.1")
                 ssl = conn.get("SSLEnabled", "false").lower() == "true"
                 addr = conn.get("address")
-                f.ports.append(Port(service=service, port=int(port), tls=ssl,
+                f.ports.append(Port(service=service, port=port, tls=ssl,
                                     address=None if addr in (None, "0.0.0.0", "::") else addr,
                                     evidence=self.evidence(server_xml, f"Connector {proto}" + (" ssl" if ssl else ""))))
             docbases: list[tuple[str, str]] = []

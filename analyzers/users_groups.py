@@ -3,7 +3,7 @@ usable password; the hash is never kept."""
 
 from __future__ import annotations
 
-from migrate.analyzers._support import read_text, unknown
+from migrate.analyzers._support import ID, guest_number, read_text, small_int, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, Group, User
 
@@ -19,10 +19,12 @@ class UsersGroupsAnalyzer(Analyzer):
             raise NotApplicable("no /etc/passwd or /etc/group")
         uid_min = 1000
         defs = read_text(ctx, self, "/etc/login.defs", f) or ""
-        for line in defs.splitlines():
+        for lineno, line in enumerate(defs.splitlines(), 1):
             parts = line.split()
-            if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdecimal():
-                uid_min = int(parts[1])
+            if len(parts) >= 2 and parts[0] == "UID_MIN":
+                value = guest_number(self, f, parts[1], ID, path="/etc/login.defs", what="the lowest user id",
+                                     line=lineno)
+                uid_min = uid_min if value is None else value
         usable: dict[str, bool] = {}
         shadow = read_text(ctx, self, "/etc/shadow", f)
         for line in (shadow or "").splitlines():
@@ -35,23 +37,25 @@ class UsersGroupsAnalyzer(Analyzer):
             if not line.strip() or line.startswith(("#", "+", "-")):
                 continue
             fields = line.split(":")
-            if len(fields) < 7 or not fields[2].isdecimal() or not fields[3].isdecimal():
+            uid_i = small_int(fields[2], lo=ID[0], hi=ID[1]) if len(fields) >= 7 else None
+            gid_i = small_int(fields[3], lo=ID[0], hi=ID[1]) if len(fields) >= 7 else None
+            if uid_i is None or gid_i is None:  # 5000 digits or a uid past 2^32: this line only
                 f.unknowns.append(unknown(self, "/etc/passwd", f"line {lineno}: not a passwd entry"))
                 continue
-            name, pw, uid, gid, gecos, home, shell = fields[:7]
-            uid_i = int(uid)
+            name, pw, _uid, _gid, gecos, home, shell = fields[:7]
             has_pw = usable.get(name, False) if pw == "x" else bool(pw) and not pw.startswith(("!", "*"))
-            f.users.append(User(name=name, uid=uid_i, gid=int(gid), home=home or None, shell=shell or None,
+            f.users.append(User(name=name, uid=uid_i, gid=gid_i, home=home or None, shell=shell or None,
                                 gecos=gecos or None, system=uid_i < uid_min or uid_i == 65534,
                                 has_password=has_pw, evidence=self.evidence("/etc/passwd")))
         for lineno, line in enumerate((group or "").splitlines(), 1):
             if not line.strip() or line.startswith(("#", "+", "-")):
                 continue
             fields = line.split(":")
-            if len(fields) < 3 or not fields[2].isdecimal():
+            gid_i = small_int(fields[2], lo=ID[0], hi=ID[1]) if len(fields) >= 3 else None
+            if gid_i is None:
                 f.unknowns.append(unknown(self, "/etc/group", f"line {lineno}: not a group entry"))
                 continue
             members = [m for m in (fields[3].split(",") if len(fields) > 3 else []) if m]
-            f.groups.append(Group(name=fields[0], gid=int(fields[2]), members=members,
+            f.groups.append(Group(name=fields[0], gid=gid_i, members=members,
                                   evidence=self.evidence("/etc/group")))
         return f

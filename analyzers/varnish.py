@@ -9,6 +9,7 @@ import shlex
 
 from migrate.analyzers._support import (
     config_file,
+    digits_port,
     enrich,
     known_services,
     parse_env_file,
@@ -107,7 +108,7 @@ class VarnishAnalyzer(Analyzer):
             if not host:
                 continue
             h, p = split_host_port(host)
-            port = int(fields["port"]) if fields.get("port", "").isdecimal() else (p or 80)
+            port = digits_port(self, f, fields.get("port"), path=path, what="a backend port") or p or 80
             f.connections.append(Connection(from_service=service, scheme="http", host=h or host, port=port,
                                             url_redacted=f"http://{h or host}:{port}", via=f"vcl backend {name}",
                                             evidence=self.evidence(path, f"backend {name}")))

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from migrate.kinds.base import Foreground, Kind, KindContext, Probe, executable_name
 from migrate.model.inventory import ConfigFile
 from migrate.model.plan import FileEdit, Healthcheck
+from migrate.numbers import small_int
 
 
 class PostgreSQL(Kind):
@@ -68,7 +69,8 @@ class PostgreSQL(Kind):
     def config_edits(self, config: ConfigFile, ctx: KindContext) -> list[FileEdit]:
         if config.kind != "pg_hba.conf":
             return []
-        ver = next((int(m.group(1)) for m in [re.search(r"/(\d+)/", config.path)] if m), 15)
+        m = re.search(r"/(\d+)/", config.path)
+        ver = (small_int(m.group(1), lo=1, hi=999) if m else None) or 15
         method = "scram-sha-256" if ver >= 14 else "md5"
         return [FileEdit(append=f"host all all samenet {method}",
                          reason="clients now connect from other containers on the stack network; "
@@ -81,8 +83,9 @@ def pg_cluster(ctx: KindContext) -> tuple[str, str]:
         m = re.fullmatch(r"/var/lib/postgresql/(\d+)/([\w-]+)", target)
         if m:
             return m.group(1), m.group(2)
-    versions = sorted((int(m.group(1)) for n in ctx.installed if (m := re.fullmatch(r"postgresql-(\d+)", n))),
-                      reverse=True)
+    # a package name is guest text: postgresql-<5000 digits> made int() raise and the plan fail
+    versions = sorted((v for n in ctx.installed if (m := re.fullmatch(r"postgresql-(\d+)", n))
+                       and (v := small_int(m.group(1), lo=1, hi=999)) is not None), reverse=True)
     return (str(versions[0]) if versions else "15"), "main"
 
 

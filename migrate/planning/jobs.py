@@ -3,10 +3,10 @@ service for short intervals or from the host's cron for calendar schedules."""
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from migrate.model.plan import Container, Job, ReportItem
+from migrate.numbers import small_int
 from migrate.planning.context import PlanContext
 
 
@@ -82,9 +82,14 @@ def cron_interval(schedule: str) -> int | None:
     if hour == "*":
         if minute == "*":
             return 60
-        m = re.fullmatch(r"\*/(\d+)", minute)
-        return int(m.group(1)) * 60 if m and 60 % int(m.group(1)) == 0 else None
-    m = re.fullmatch(r"\*/(\d+)", hour)
-    if m and re.fullmatch(r"\d+", minute) and 24 % int(m.group(1)) == 0:
-        return int(m.group(1)) * 3600
+        step = _step(minute, 60)
+        return step * 60 if step and 60 % step == 0 else None
+    step = _step(hour, 24)
+    if step and small_int(minute, lo=0, hi=59) is not None and 24 % step == 0:
+        return step * 3600
     return None
+
+
+def _step(field: str, most: int) -> int | None:
+    """N of a ``*/N`` cron field (guest text: ``*/0`` divided by zero, ``*/`` + 5000 digits made int() raise)."""
+    return small_int(field[2:], lo=1, hi=most) if field.startswith("*/") else None

@@ -21,8 +21,9 @@ def test_listen_addresses_with_odd_numbers(text: str, expected: tuple[str | None
 
 
 def test_superscript_digits_in_older_analyzers_cost_nothing(tmp_path) -> None:
-    """``²`` where a number belongs (a uid, an sshd port, an fstab pass number): the line is passed over,
-    the analyzer's other findings stay, no analyzer ends in an unknown (it raised ValueError before)."""
+    """``²`` where a number belongs (a uid, an sshd port, an fstab pass number): the line is passed over
+    with an unknown naming it, the analyzer's other findings stay (it raised ValueError before).
+    5000 digits and absurd values: test_analyzer_numbers.py."""
     from migrate.inspect import inspect_images
 
     etc = tmp_path / "etc"
@@ -37,7 +38,11 @@ def test_superscript_digits_in_older_analyzers_cost_nothing(tmp_path) -> None:
     inv = inspect_images([tmp_path], "auto")
     odd = [(u.analyzer, u.path, u.message) for u in inv.unknowns if u.analyzer in ("users_groups", "sshd", "fstab")]
     # the odd lines are named as such; nothing else of the analyzer is lost
-    assert sorted(odd) == [("users_groups", "/etc/group", "line 2: not a group entry"),
+    absent = "is not a number from {}; the setting is taken as absent"
+    assert sorted(odd) == [("fstab", "/etc/fstab", f"line 1: the dump field {absent.format('0 to 255')}"),
+                           ("fstab", "/etc/fstab", f"line 1: the pass number {absent.format('0 to 255')}"),
+                           ("sshd", "/etc/ssh/sshd_config", f"line 1: Port {absent.format('1 to 65535')}"),
+                           ("users_groups", "/etc/group", "line 2: not a group entry"),
                            ("users_groups", "/etc/passwd", "line 2: not a passwd entry")], odd
     assert {u.name for u in inv.users} >= {"root", "app"}
     assert "odd" not in {u.name for u in inv.users}
