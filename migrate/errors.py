@@ -269,6 +269,22 @@ class FleetBusy(MigrateError):
     exit_code = 43
 
 
+class FleetInUse(FleetBusy):
+    """Another live run holds the fleet: ``fleet plan`` and ``fleet convert`` run alone on a fleet, and
+    ``fleet inspect`` runs beside other inspect runs only. The message names that run (command, pid,
+    host, since when). A run whose process is gone (same host) or that has not renewed its heartbeat
+    within the lease (another host) no longer holds the fleet: the next run takes over."""
+
+    exit_code = 43
+
+
+class FleetMembersFailed(StrictModeFailure):
+    """``--strict`` on a fleet step (inspect, plan, convert) and at least one member failed: the
+    message names how many and the first few with their error class."""
+
+    exit_code = 3
+
+
 class FleetSchemaTooNew(MigrateError):
     """fleet.db was written by a newer migrate (its schema version is above the one this one knows)."""
 
@@ -349,6 +365,8 @@ EXIT_CODES: dict[str, int] = {
         FleetSourceInvalid,
         FleetSourceOutside,
         FleetBusy,
+        FleetInUse,
+        FleetMembersFailed,
         FleetSchemaTooNew,
         FilesToProvide,
     )

@@ -20,6 +20,23 @@ Workers = Annotated[int | None, typer.Option(help="Processes planning/converting
                                              min=1)]
 
 
+def strict_option(step: str) -> object:
+    return typer.Option(help=f"Exit 3 when any member failed to {step} (default: 0 once the step ran; the "
+                             "failed rows are in the output and in `fleet status`).")
+
+
+def fail_if_strict(fleet: Path, failed: list[tuple[str, str]], step: str, shown: int = 5) -> None:
+    """--strict: FleetMembersFailed (exit 3) naming how many members failed and the first few with their
+    error class; ``failed`` is (member, error class) in member order."""
+    from migrate.errors import FleetMembersFailed
+
+    if not failed:
+        return
+    first = ", ".join(f"{name} ({cls})" for name, cls in failed[:shown])
+    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
+    raise FleetMembersFailed(f"{len(failed)} member(s) failed to {step} (--strict): {first}{more}", path=str(fleet))
+
+
 def _check_backend(backend: str) -> None:
     from migrate.errors import UsageError
     from migrate.inspect import BACKENDS
@@ -28,28 +45,37 @@ def _check_backend(backend: str) -> None:
         raise UsageError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def plan(fleet: FleetArg, backend: Backend = "auto", workers: Workers = None, as_json: AsJson = False) -> None:
-    """Plan every inspected member: members/<name>/plan.yaml, readiness (ready = no blocker in its plan)
-    and its blockers as "kind: detail"."""
+def plan(fleet: FleetArg, backend: Backend = "auto", workers: Workers = None, as_json: AsJson = False,
+         strict: Annotated[bool, strict_option("plan")] = False,
+         again: Annotated[bool, typer.Option(help="Plan members planned or converted already again "
+                                                  "(default: only those not planned yet).")] = False) -> None:
+    """Plan every inspected member not planned yet: members/<name>/plan.yaml, readiness (ready = no blocker
+    in its plan) and its blockers as "kind: detail". Runs alone on the fleet (exit 43 if another run holds it)."""
     from migrate.fleet.convert import plan_fleet
     from migrate.fleet.store import FleetStore
 
     _check_backend(backend)
     with FleetStore.open(fleet) as store:
         if as_json:
-            res = plan_fleet(store, backend=backend, workers=workers)
+            res = plan_fleet(store, backend=backend, workers=workers, again=again)
         else:
             with err_console.status("planning") as status:
-                res = plan_fleet(store, backend=backend, workers=workers, progress=lambda msg: status.update(msg))
+                res = plan_fleet(store, backend=backend, workers=workers, again=again,
+                                 progress=lambda msg: status.update(msg))
         members = store.members()
     ready = sorted(m.name for m in members if m.readiness == "ready")
     blocked = sorted((m.name, m.blockers) for m in members if m.readiness == "blocked")
+    plan_failed = [(m.name, m.error.error_class if m.error else "MigrateError") for m in members
+                   if m.name in res.failed]
     if as_json:
-        print_json({"planned": res.done, "failed": res.failed, "skipped": res.skipped, "ready": ready,
-                    "blocked": {n: b for n, b in blocked}, "seconds": res.seconds})
+        print_json({"planned": res.done, "failed": res.failed, "skipped": res.skipped, "kept": res.kept,
+                    "ready": ready, "blocked": {n: b for n, b in blocked}, "seconds": res.seconds})
+        if strict:
+            fail_if_strict(fleet, plan_failed, "plan")
         return
     console.print(f"{len(res.done)} planned ({len(ready)} ready, {len(blocked)} blocked), {len(res.failed)} failed, "
-                  f"{len(res.skipped)} not inspected, in {res.seconds:.1f} s", highlight=False)
+                  f"{len(res.skipped)} not inspected, {len(res.kept)} planned before (kept; --again redoes them), "
+                  f"in {res.seconds:.1f} s", highlight=False)
     if blocked:
         table = Table(title="Blocked members")
         table.add_column("member")
@@ -63,6 +89,8 @@ def plan(fleet: FleetArg, backend: Backend = "auto", workers: Workers = None, as
                               for k, d in sorted(by_kind.items()))
             table.add_row(escape(name), escape(shown))  # guest strings: text, never rich markup
         console.print(table)
+    if strict:
+        fail_if_strict(fleet, plan_failed, "plan")
 
 
 def convert(
@@ -75,38 +103,49 @@ def convert(
                         "and shared by tag.")] = False,
     workers: Workers = None,
     as_json: AsJson = False,
+    strict: Annotated[bool, strict_option("convert (or, with --build, to build)")] = False,
+    again: Annotated[bool, typer.Option(help="Convert members converted already again (default: only those "
+                                             "without a stack yet; --member always converts).")] = False,
 ) -> None:
-    """Convert every ready member to a stack under members/<name>/stack (plan first with `fleet plan`)."""
+    """Convert every ready member not converted yet to a stack under members/<name>/stack (plan first with
+    `fleet plan`). Runs alone on the fleet (exit 43 if another run holds it); resumable."""
     from migrate.fleet.convert import build_fleet_stacks, convert_fleet
     from migrate.fleet.store import FleetStore
 
     _check_backend(backend)
-    with FleetStore.open(fleet) as store:
+    # the fleet is held (alone: FleetInUse otherwise) from the first stack written to the last image built
+    with FleetStore.open(fleet) as store, store.hold("convert"):
         if as_json:
-            res = convert_fleet(store, backend=backend, members=member, workers=workers)
+            res = convert_fleet(store, backend=backend, members=member, workers=workers, again=again)
         else:
             with err_console.status("converting") as status:
-                res = convert_fleet(store, backend=backend, members=member, workers=workers,
+                res = convert_fleet(store, backend=backend, members=member, workers=workers, again=again,
                                     progress=lambda m: status.update(m))
         members = store.members()
+        if build:
+            converted = [m for m in members if m.state == "converted" and (not member or m.name in member)]
+            if as_json:
+                b = build_fleet_stacks(fleet, converted)
+            else:
+                with err_console.status("building") as status:
+                    b = build_fleet_stacks(fleet, converted, progress=lambda m: status.update(m))
     errors = {m.name: f"{m.error.error_class}: {m.error.message}" for m in members
               if m.name in res.failed and m.error}
-    out: dict[str, object] = {"converted": res.done, "failed": errors, "seconds": res.seconds}
+    failed = [(m.name, m.error.error_class if m.error else "MigrateError") for m in members if m.name in res.failed]
+    out: dict[str, object] = {"converted": res.done, "failed": errors, "kept": res.kept, "seconds": res.seconds}
     if build:
-        converted = [m for m in members if m.state == "converted" and (not member or m.name in member)]
-        if as_json:
-            b = build_fleet_stacks(fleet, converted)
-        else:
-            with err_console.status("building") as status:
-                b = build_fleet_stacks(fleet, converted, progress=lambda m: status.update(m))
+        failed += [(name, "BuildFailed") for name in sorted(b.failed) if name not in res.failed]
         out["build"] = {"base_images": b.base_images, "stacks": b.stacks, "services": b.services,
                         "images_built": b.images_built, "failed": b.failed, "seconds": b.seconds,
                         "shared": [{"tag": g.tag, "image_id": g.image_id, "built_for": g.built_for,
                                     "used_by": [f"{m}/{s}" for m, s, _ in g.users]} for g in b.shared]}
     if as_json:
         print_json(out)
+        if strict:
+            fail_if_strict(fleet, failed, "convert")
         return
-    console.print(f"{len(res.done)} stack(s) written, {len(errors)} failed, in {res.seconds:.1f} s", highlight=False)
+    console.print(f"{len(res.done)} stack(s) written, {len(errors)} failed, {len(res.kept)} converted before "
+                  f"(kept; --again redoes them), in {res.seconds:.1f} s", highlight=False)
     for name, why in sorted(errors.items()):
         err_console.print(f"{name}: {why}", highlight=False, markup=False)
     if build:
@@ -115,6 +154,8 @@ def convert(
                       highlight=False)
         for name, why in sorted(b.failed.items()):
             err_console.print(f"build {name}: {why}", highlight=False, markup=False)
+    if strict:
+        fail_if_strict(fleet, failed, "convert")
 
 
 def waves(fleet: FleetArg, as_json: AsJson = False) -> None:

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -68,6 +69,7 @@ class FleetStepResult:
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # done by an earlier run and left as they are (again=False)
     seconds: float = 0.0
 
 
@@ -114,20 +116,27 @@ def default_workers() -> int:
 
 
 def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = None,
-               progress: Progress = _noop) -> FleetStepResult:
+               progress: Progress = _noop, again: bool = False) -> FleetStepResult:
     """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore) on ``workers``
-    processes (default: one per CPU); the store is written by this process only."""
+    processes (default: one per CPU); the store is written by this process only. Members planned (or
+    converted) already are kept as they are unless ``again``: a rerun after a kill plans only the rest
+    (a re-inspected member is back in state inspected, so it is planned again; one whose plan failed
+    is tried again)."""
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
-    todo = []
-    for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
-        if m.state in PLANNABLE:
-            todo.append((str(root), m.model_dump_json(), backend))
-        else:
-            res.skipped.append(m.name)
-    _on_members(store, _plan_task, todo, workers, res, progress, "plan",
-                ok=lambda new: new.readiness != "failed", say=lambda new: new.readiness)
+    with store.hold("plan"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
+        sweep_debris(root, (".plan.yaml.",))
+        todo = []
+        for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
+            if m.state in PLANNABLE and (again or m.state == "inspected" or m.readiness == "failed"):
+                todo.append((str(root), m.model_dump_json(), backend))
+            elif m.state in PLANNABLE:
+                res.kept.append(m.name)
+            else:
+                res.skipped.append(m.name)
+        _on_members(store, _plan_task, todo, workers, res, progress, "plan",
+                    ok=lambda new: new.readiness != "failed", say=lambda new: new.readiness)
     res.seconds = round(time.monotonic() - t0, 2)
     return res
 
@@ -153,23 +162,55 @@ def _convert_task(task: tuple[str, str, str]) -> str:
 
 
 def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | None = None,
-                  workers: int | None = None, progress: Progress = _noop) -> FleetStepResult:
+                  workers: int | None = None, progress: Progress = _noop, again: bool = False) -> FleetStepResult:
     """Convert every ready member (or the named ones) to a stack beside the others, on ``workers``
-    processes (default: one per CPU); the store is written by this process only."""
+    processes (default: one per CPU); the store is written by this process only. A member converted
+    already whose stack is there is kept as it is unless named or ``again``: a rerun after a kill
+    converts only the rest (a member planned again is back in state planned, so it is converted again)."""
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
-    todo = []
-    for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
-        if (members is not None and m.name not in members) or m.readiness != "ready" or not m.image:
-            res.skipped.append(m.name)
-        else:
-            todo.append((str(root), m.model_dump_json(), backend))
-    _on_members(store, _convert_task, todo, workers, res, progress, "convert",
-                ok=lambda new: new.state == "converted" and new.error is None,
-                say=lambda new: "stack written" if new.state == "converted" and new.error is None else "failed")
+    with store.hold("convert"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
+        sweep_debris(root, (".stack.tmp-", ".stack.old-"))
+        todo = []
+        for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
+            if (members is not None and m.name not in members) or m.readiness != "ready" or not m.image:
+                res.skipped.append(m.name)
+            elif (members is None and not again and m.state == "converted" and m.stack_path
+                  and (root / m.stack_path / "compose.yaml").is_file()):
+                res.kept.append(m.name)
+            else:
+                todo.append((str(root), m.model_dump_json(), backend))
+        _on_members(store, _convert_task, todo, workers, res, progress, "convert",
+                    ok=lambda new: new.state == "converted" and new.error is None,
+                    say=lambda new: "stack written" if new.state == "converted" and new.error is None else "failed")
     res.seconds = round(time.monotonic() - t0, 2)
     return res
+
+
+def sweep_debris(root: Path, prefixes: tuple[str, ...]) -> list[Path]:
+    """Remove what a killed plan/convert left in member folders: generate's temporary stack
+    (``.stack.tmp-*``, ``.stack.old-*``) and atomic_write_text's temporary files (``.plan.yaml.*``).
+    Only called while this run holds the fleet alone, so nothing else can be writing them. Links are
+    unlinked, never followed."""
+    removed: list[Path] = []
+    members_dir = Path(root) / "members"
+    try:
+        folders = [e for e in os.scandir(members_dir) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return removed
+    for folder in folders:
+        with os.scandir(folder.path) as entries:
+            for e in entries:
+                if not e.name.startswith(prefixes):
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(e.path)
+                removed.append(Path(e.path))
+    return removed
 
 
 def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo: list[tuple[str, str, str]],
@@ -183,12 +224,26 @@ def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo
     if not todo:
         return
     n = min(workers or default_workers(), len(todo))
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with,
+                             initargs=(os.getpid(),)) as pool:
         for doc in pool.map(task, todo):
             new = FleetMember.model_validate_json(doc)
             (res.done if ok(new) else res.failed).append(new.name)
             store.upsert_member(new)  # type: ignore[attr-defined]
             progress(f"{step} {new.name}: {say(new)}")
+
+
+def _die_with(parent: int) -> None:
+    """A pool process dies with the coordinator (PR_SET_PDEATHSIG): a kill -9 of `fleet convert` leaves
+    no process converting on behind the next run's back. (The pool starts its processes from the
+    coordinator's main thread, which lives as long as the pool.)"""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the coordinator died before the line above
+        os._exit(1)
 
 
 # --------------------------------------------------------------------------------------------------

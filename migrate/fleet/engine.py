@@ -179,17 +179,22 @@ def run_inspect(store: FleetStore, opts: EngineOptions, *, progress: Progress | 
     start = time.monotonic()
     summary = InspectSummary()
     owner = RunOwner.current()
-    summary.reclaimed = store.reap_dead()
-    if opts.retry_failed:
-        store.requeue("failed")
-    requeue_for_keys(store, opts)
-    summary.stale = refresh(store)
-    total = store.claimable()
+    store.register_run(owner, "inspect")  # before any write: refused (FleetInUse) while a plan/convert runs
+    try:
+        summary.reclaimed = store.reap_dead()
+        if opts.retry_failed:
+            store.requeue("failed")
+        requeue_for_keys(store, opts)
+        summary.stale = refresh(store)
+        total = store.claimable()
+    except BaseException:
+        store.end_run(owner)
+        raise
     if total == 0:  # nothing to do: no cluster to start
+        store.end_run(owner)
         summary.seconds = time.monotonic() - start
         summary.counts = store.counts()
         return summary
-    store.register_run(owner)
     try:
         with dask_client(opts) as client:
             summary.startup_seconds = time.monotonic() - start

@@ -31,13 +31,14 @@ from pathlib import Path
 
 import psutil
 
-from migrate.errors import FleetBusy, FleetNotFound, FleetSchemaTooNew, OutputError
+from migrate.errors import FleetBusy, FleetInUse, FleetNotFound, FleetSchemaTooNew, OutputError
 from migrate.model.fleet import FleetMember, MemberError
 
 DB_NAME = "fleet.db"
 MEMBERS_DIR = "members"
 BUSY_TIMEOUT_MS = 30_000
 DEFAULT_LEASE = 120.0  # seconds a claim lives without a heartbeat
+EXCLUSIVE_COMMANDS = ("plan", "convert")  # runs that hold a fleet alone (FleetStore.register_run)
 
 # Ordered migrations. Never edit a released one: append. Index i brings the schema to version i+1.
 MIGRATIONS: tuple[str, ...] = (
@@ -151,6 +152,7 @@ class FleetStore:
     def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
         self.root = root
         self._db = conn
+        self._holding: RunOwner | None = None  # the run ``hold`` registered, while its block runs
 
     # -- opening, schema ---------------------------------------------------------------------------
 
@@ -348,11 +350,70 @@ class FleetStore:
 
     # -- runs, claims and results ------------------------------------------------------------------
 
-    def register_run(self, owner: RunOwner, command: str = "inspect") -> None:
+    def register_run(self, owner: RunOwner, command: str = "inspect", *, lease: float = DEFAULT_LEASE) -> None:
+        """Enter the fleet as a run of ``command``, or refuse with FleetInUse naming the live run in the
+        way: ``plan`` and ``convert`` hold the fleet alone (they rewrite member rows and folders
+        wholesale); ``inspect`` runs share it with each other (claims keep them apart), with nothing
+        else. A run that is gone no longer holds the fleet: its row is dropped (and its claims given
+        back) here, in the same transaction, when its process is dead on this host, or, for a run on
+        another host (which this host cannot see), when it has not renewed its heartbeat for ``lease``
+        seconds. A live process on this host holds the fleet however old its heartbeat."""
         now = time.time()
         with self._tx() as db:
+            rows = db.execute("SELECT owner, host, pid, started, heartbeat, command FROM runs "
+                              "WHERE owner != ? ORDER BY started", (owner.id,)).fetchall()
+            for other, host, pid, started, beat, cmd in rows:
+                dead = RunOwner.is_dead(other)
+                if dead or (host != owner.host and beat < now - lease):
+                    if dead:  # a live run on another host keeps its claims until their own leases lapse
+                        db.execute("UPDATE members SET state='pending', lease_owner=NULL, lease_expires=NULL "
+                                   "WHERE lease_owner=? AND state='inspecting'", (other,))
+                    db.execute("DELETE FROM runs WHERE owner=?", (other,))
+                    continue
+                if command == "inspect" and cmd == "inspect":
+                    continue
+                since = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started))
+                raise FleetInUse(
+                    f"fleet in use by `migrate fleet {cmd}` (pid {pid} on {host}, since {since}, heartbeat "
+                    f"{max(0, round(now - beat))} s ago); `fleet {command}` "
+                    + ("runs alone on a fleet" if command in EXCLUSIVE_COMMANDS else "cannot run beside it")
+                    + ": wait for it to end or stop it (a run whose process is gone is taken over at once)",
+                    path=str(self.root))
             db.execute("INSERT OR REPLACE INTO runs(owner, host, pid, started, heartbeat, command) "
                        "VALUES (?, ?, ?, ?, ?, ?)", (owner.id, owner.host, owner.pid, now, now, command))
+
+    @contextlib.contextmanager
+    def hold(self, command: str, *, lease: float = DEFAULT_LEASE) -> Iterator[RunOwner]:
+        """Register this process as a run of ``command`` (see ``register_run``: FleetInUse if another
+        live run is in the way) for the duration of the block; a thread renews the heartbeat every
+        ``lease``/4 on its own connection, so long steps (a member's convert, an image build) never
+        look stale. The run is removed on the way out, however the block ends; a kill -9 leaves a row
+        that the next run drops because the process is gone. Nested use joins the outer hold."""
+        import threading
+
+        if self._holding is not None:  # nested (convert's CLI holds the fleet across convert and build)
+            yield self._holding
+            return
+        owner = RunOwner.current()
+        self.register_run(owner, command, lease=lease)
+        self._holding = owner
+        stop = threading.Event()
+
+        def beat() -> None:
+            with contextlib.suppress(Exception), FleetStore._connect(self.root) as mine:
+                while not stop.wait(lease / 4):
+                    with contextlib.suppress(FleetBusy, sqlite3.Error):
+                        mine.heartbeat(owner, lease)
+
+        thread = threading.Thread(target=beat, name=f"fleet-{command}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield owner
+        finally:
+            stop.set()
+            thread.join(10)
+            self._holding = None
+            self.end_run(owner)
 
     def end_run(self, owner: RunOwner) -> None:
         """A run that stops cleanly gives its unfinished claims back at once."""

@@ -185,3 +185,97 @@ def test_member_folders_are_safe_names():
         slug = member_slug(hostile)
         assert "/" not in slug and not slug.startswith(".") and "\n" not in slug
     assert member_slug("a/b") != member_slug("a_b")
+
+
+# -- the fleet held by a plan/convert run (FleetStore.register_run / hold) -------------------------
+
+
+def _sleeper():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def _owner_of(proc, host=None):
+    import psutil
+
+    return RunOwner(host or RunOwner.current().host, proc.pid, psutil.Process(proc.pid).create_time(), "0ther")
+
+
+def test_plan_and_convert_hold_the_fleet_alone(tmp_path):
+    """A live convert run (a real process) keeps every other run out with FleetInUse (exit 43) naming
+    the fleet, the command, its pid, host and start; once its process is gone the next run takes over
+    at once, whatever its lease said."""
+    from migrate.errors import FleetInUse
+
+    s = _fleet(tmp_path, 2)
+    proc = _sleeper()
+    try:
+        other = _owner_of(proc)
+        s.register_run(other, "convert")
+        for command in ("plan", "convert", "inspect"):
+            with pytest.raises(FleetInUse) as info:
+                s.register_run(RunOwner.current(), command)
+            text = str(info.value)
+            want = f"{s.root}: fleet in use by `migrate fleet convert` (pid {proc.pid} on {other.host}, since 20"
+            assert text.startswith(want), text
+            assert info.value.exit_code == 43 == EXIT_CODES["FleetInUse"]
+        assert s.active_runs() == [other.id]
+    finally:
+        proc.kill()
+        proc.wait()
+    me = RunOwner.current()
+    s.register_run(me, "plan")
+    assert s.active_runs() == [me.id]
+    s.end_run(me)
+
+
+def test_inspect_runs_share_the_fleet_with_each_other_only(tmp_path):
+    from migrate.errors import FleetInUse
+
+    s = _fleet(tmp_path, 3)
+    proc = _sleeper()
+    try:
+        other = _owner_of(proc)
+        s.register_run(other, "inspect")
+        s.claim_next(other, lease=3600)
+        me = RunOwner.current()
+        s.register_run(me, "inspect")  # cooperates: claims keep them apart
+        assert sorted(s.active_runs()) == sorted([other.id, me.id])
+        s.end_run(me)
+        with pytest.raises(FleetInUse, match=r"`migrate fleet inspect` \(pid \d+ .*`fleet plan` runs alone"):
+            s.register_run(RunOwner.current(), "plan")
+    finally:
+        proc.kill()
+        proc.wait()
+    me = RunOwner.current()
+    s.register_run(me, "convert")  # the dead inspect's row and its claim are dropped in the same step
+    assert s.counts() == {"pending": 3} and s.active_runs() == [me.id]
+
+
+def test_a_run_on_another_host_holds_the_fleet_while_its_heartbeat_is_fresh(tmp_path):
+    from migrate.errors import FleetInUse
+
+    s = _fleet(tmp_path, 1)
+    remote = RunOwner("other-host.example", 4242, 1000.0, "remote")
+    s.register_run(remote, "convert")
+    with pytest.raises(FleetInUse, match="pid 4242 on other-host.example"):
+        s.register_run(RunOwner.current(), "convert", lease=60)
+    s._db.execute("UPDATE runs SET heartbeat=heartbeat-61 WHERE owner=?", (remote.id,))
+    me = RunOwner.current()
+    s.register_run(me, "convert", lease=60)  # no heartbeat for a lease: stale
+    assert s.active_runs() == [me.id]
+
+
+def test_hold_beats_nests_and_ends(tmp_path):
+    s = _fleet(tmp_path, 1)
+    with s.hold("convert", lease=0.4) as owner:
+        with s.hold("plan") as inner:
+            assert inner == owner  # joins the outer hold
+        first = s._db.execute("SELECT heartbeat FROM runs WHERE owner=?", (owner.id,)).fetchone()[0]
+        time.sleep(0.5)
+        later = s._db.execute("SELECT heartbeat FROM runs WHERE owner=?", (owner.id,)).fetchone()[0]
+        assert later > first  # the heartbeat thread renews it every lease/4
+        assert s.active_runs() == [owner.id]
+    assert s.active_runs() == []
+    with pytest.raises(RuntimeError), s.hold("plan"):
+        raise RuntimeError("a failed step")
+    assert s.active_runs() == []
