@@ -94,6 +94,9 @@ def inspect(
     full_hash: Annotated[bool, typer.Option(help="Fingerprint images by hashing every byte, not samples.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Inspect failed members again.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 when any member is failed after the run (default: 0 once "
+                                              "the batch ran; the failed rows are in the output and `fleet "
+                                              "status`).")] = False,
     key: FleetKeyOpt = None,
     keys_from_stdin: FleetKeysFromStdin = False,
 ) -> None:
@@ -104,10 +107,10 @@ def inspect(
     opts = EngineOptions(workers=workers, scheduler=scheduler, backend=backend, timeout=timeout,
                          memory_mib=memory_cap, full_hash=full_hash, retry_failed=retry_failed,
                          keys=fleet_keys_of(key, keys_from_stdin))
-    _inspect(fleet, opts, as_json)
+    _inspect(fleet, opts, as_json, strict=strict)
 
 
-def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
+def _inspect(fleet: Path, opts: object, as_json: bool, *, strict: bool = False) -> None:
     from migrate.fleet.engine import EngineOptions, Tick, run_inspect
     from migrate.fleet.store import FleetStore
     from migrate.inspect import BACKENDS
@@ -133,6 +136,8 @@ def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
         print_json({"inspected": summary.inspected, "failed": summary.failed, "unchanged": summary.unchanged,
                     "stale": summary.stale, "reclaimed": summary.reclaimed, "workers": summary.workers,
                     "seconds": round(summary.seconds, 3), "counts": summary.counts})
+        if strict:
+            _fail_if_strict(fleet, failed)
         return
     console.print(f"{summary.inspected} inspected, {summary.failed} failed, {summary.unchanged} unchanged "
                   f"in {summary.seconds:.1f} s on {summary.workers} worker(s); fleet: "
@@ -146,6 +151,14 @@ def _inspect(fleet: Path, opts: object, as_json: bool) -> None:
             # names and messages come from files, manifests and guests: text, never rich markup
             table.add_row(escape(m.name), m.error.error_class, str(m.error.exit_code), escape(m.error.message))
         console.print(table)
+    if strict:
+        _fail_if_strict(fleet, failed)
+
+
+def _fail_if_strict(fleet: Path, failed: list) -> None:  # type: ignore[type-arg]
+    from migrate.cli.fleet_convert import fail_if_strict
+
+    fail_if_strict(fleet, [(m.name, m.error.error_class if m.error else "MigrateError") for m in failed], "inspect")
 
 
 def status(
