@@ -13,6 +13,11 @@ owner's process is gone from this host (``reap_dead``). Two runs on one fleet th
 claims are atomic, and a result is recorded only by the run that holds the claim (``mark_done`` /
 ``mark_failed`` check the lease), so nothing is inspected to completion twice.
 
+Every run registers in ``runs`` (``register_run``, ``hold``): inspect runs share a fleet with each
+other; ``plan`` and ``convert`` hold it alone, and a run that cannot enter gets FleetInUse (exit 43)
+naming the live run in the way. A run whose process is gone from this host holds nothing; one on
+another host holds the fleet until its heartbeat is a lease old.
+
 Schema changes are ordered migrations; ``PRAGMA user_version`` records how many have been applied.
 """
 
