@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from migrate.errors import MigrateError, UsageError
+from migrate.errors import MigrateError, ResourceBudgetExceeded, UsageError
 from migrate.fsutil import atomic_write_text
 from migrate.model.fleet import FleetMember, MemberError
 from migrate.model.inventory import Inventory
@@ -104,8 +104,12 @@ def _plan_task(task: tuple[str, str, str]) -> str:
     try:
         new = plan_member(Path(root), m, backend=backend)
     except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
-        new = m.model_copy(update={"readiness": "failed", "error": member_error(exc, "plan"), "blockers": []})
+        new = _plan_failed(m, exc)
     return new.model_dump_json()
+
+
+def _plan_failed(m: FleetMember, exc: BaseException) -> FleetMember:
+    return m.model_copy(update={"readiness": "failed", "error": member_error(exc, "plan"), "blockers": []})
 
 
 def default_workers() -> int:
@@ -126,7 +130,7 @@ def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = No
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
     with store.hold("plan"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
-        sweep_debris(root, (".plan.yaml.",))
+        sweep_debris(root)
         todo = []
         for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
             if m.state in PLANNABLE and (again or m.state == "inspected" or m.readiness == "failed"):
@@ -135,7 +139,7 @@ def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = No
                 res.kept.append(m.name)
             else:
                 res.skipped.append(m.name)
-        _on_members(store, _plan_task, todo, workers, res, progress, "plan",
+        _on_members(store, _plan_task, todo, workers, res, progress, "plan", failed=_plan_failed,
                     ok=lambda new: new.readiness != "failed", say=lambda new: new.readiness)
     res.seconds = round(time.monotonic() - t0, 2)
     return res
@@ -157,8 +161,12 @@ def _convert_task(task: tuple[str, str, str]) -> str:
     try:
         new = convert_member(Path(root), m, backend=backend)
     except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
-        new = m.model_copy(update={"error": member_error(exc, "convert")})
+        new = _convert_failed(m, exc)
     return new.model_dump_json()
+
+
+def _convert_failed(m: FleetMember, exc: BaseException) -> FleetMember:
+    return m.model_copy(update={"error": member_error(exc, "convert")})
 
 
 def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | None = None,
@@ -171,7 +179,7 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
     with store.hold("convert"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
-        sweep_debris(root, (".stack.tmp-", ".stack.old-"))
+        sweep_debris(root)
         todo = []
         for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
             if (members is not None and m.name not in members) or m.readiness != "ready" or not m.image:
@@ -181,14 +189,17 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
                 res.kept.append(m.name)
             else:
                 todo.append((str(root), m.model_dump_json(), backend))
-        _on_members(store, _convert_task, todo, workers, res, progress, "convert",
+        _on_members(store, _convert_task, todo, workers, res, progress, "convert", failed=_convert_failed,
                     ok=lambda new: new.state == "converted" and new.error is None,
                     say=lambda new: "stack written" if new.state == "converted" and new.error is None else "failed")
     res.seconds = round(time.monotonic() - t0, 2)
     return res
 
 
-def sweep_debris(root: Path, prefixes: tuple[str, ...]) -> list[Path]:
+DEBRIS = (".stack.tmp-", ".stack.old-", ".plan.yaml.")  # generate's and atomic_write_text's temporary names
+
+
+def sweep_debris(root: Path, prefixes: tuple[str, ...] = DEBRIS) -> list[Path]:
     """Remove what a killed plan/convert left in member folders: generate's temporary stack
     (``.stack.tmp-*``, ``.stack.old-*``) and atomic_write_text's temporary files (``.plan.yaml.*``).
     Only called while this run holds the fleet alone, so nothing else can be writing them. Links are
@@ -215,22 +226,54 @@ def sweep_debris(root: Path, prefixes: tuple[str, ...]) -> list[Path]:
 
 def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo: list[tuple[str, str, str]],
                 workers: int | None, res: FleetStepResult, progress: Progress, step: str, *,
+                failed: Callable[[FleetMember, BaseException], FleetMember],
                 ok: Callable[[FleetMember], bool], say: Callable[[FleetMember], str]) -> None:
     """Run ``task`` for each member of ``todo`` on spawned processes (one per CPU unless ``workers``);
-    this process alone writes each result into the store, as it arrives."""
+    this process alone writes each result into the store, as it arrives (``res`` lists end up sorted).
+
+    A pool process that dies (the OOM killer, a kill -9) breaks the whole pool, and the pool cannot say
+    whose task killed it: the members without a result are then run again one at a time, each in a
+    pool of its own, so the batch goes on and a member that kills its process again is that member's
+    failed row (``failed``: ResourceBudgetExceeded), not the step's."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     if not todo:
         return
+    ctx = multiprocessing.get_context("spawn")
+
+    def record(doc: str) -> None:
+        new = FleetMember.model_validate_json(doc)
+        (res.done if ok(new) else res.failed).append(new.name)
+        store.upsert_member(new)  # type: ignore[attr-defined]
+        progress(f"{step} {new.name}: {say(new)}")
+
     n = min(workers or default_workers(), len(todo))
-    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"), initializer=_die_with,
-                             initargs=(os.getpid(),)) as pool:
-        for doc in pool.map(task, todo):
-            new = FleetMember.model_validate_json(doc)
-            (res.done if ok(new) else res.failed).append(new.name)
-            store.upsert_member(new)  # type: ignore[attr-defined]
-            progress(f"{step} {new.name}: {say(new)}")
+    left = list(todo)
+    try:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)) as pool:
+            futures = {pool.submit(task, item): item for item in todo}
+            for fut in as_completed(futures):
+                doc = fut.result()  # BrokenProcessPool when a pool process died
+                record(doc)
+                left.remove(futures[fut])
+    except BrokenProcessPool:
+        sweep_debris(Path(store.root))  # type: ignore[attr-defined]  # the broken pool's processes are gone
+        for item in left:
+            progress(f"{step}: a {step} process died; {step} {FleetMember.model_validate_json(item[1]).name} alone")
+            try:
+                with ProcessPoolExecutor(1, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)) as one:
+                    doc = one.submit(task, item).result()
+            except BrokenProcessPool:
+                sweep_debris(Path(store.root))  # type: ignore[attr-defined]
+                m = FleetMember.model_validate_json(item[1])
+                doc = failed(m, ResourceBudgetExceeded(
+                    f"the process running this member's {step} died (killed: out of memory or by a signal)",
+                    path=m.image)).model_dump_json()
+            record(doc)
+    res.done.sort()
+    res.failed.sort()
 
 
 def _die_with(parent: int) -> None:

@@ -1,8 +1,8 @@
 """Two runs on one fleet, and kill -9, for plan and convert, with real `migrate` processes: a plan or
 convert holds the fleet alone (a second run exits 43 naming the first: command, pid, host), a
 killed one leaves nothing locked, no process converting on and no half-written stack, and a rerun
-converts the rest only (counts equal to an uninterrupted run). `--strict` makes failed members
-exit 3 on inspect, plan and convert.
+converts the rest only (counts equal to an uninterrupted run); a killed pool process costs the
+convert nothing. `--strict` makes failed members exit 3 on inspect, plan and convert.
 
 The fleet: app01..app03 (ready flagship clones), legacy01 (blocked) and broken01 (a truncated qcow2)
 from the benchmark fleet, inspected and planned once per module and copied for each test."""
@@ -177,6 +177,26 @@ def test_convert_killed_mid_run_then_rerun_converts_the_rest(fleet):
         assert s.counts() == EXPECTED and s.active_runs() == []
     again = migrate_cli("fleet", "convert", str(fleet), "--backend", "native", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["converted"] == []  # nothing left: nothing redone
+
+
+def test_a_convert_process_killed_mid_member_is_retried(fleet):
+    """kill -9 of the pool process converting a member (as the OOM killer would): the convert goes on,
+    runs the members without a result again one at a time, and ends as an uninterrupted run does."""
+    proc = start_cli("fleet", "convert", str(fleet), "--backend", "native", "--workers", "1", "--json")
+    try:
+        with FleetStore.open(fleet) as watch:
+            _wait(lambda: watch.counts().get("converted", 0) >= 1, what="a first stack")
+        (worker,) = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        worker.kill()
+        code, out, err = _finish(proc)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert code == 0, err[-2000:]
+    assert json.loads(out)["converted"] == READY and json.loads(out)["failed"] == {}
+    assert _stacks(fleet) == READY and _debris(fleet) == []
+    with FleetStore.open(fleet) as s:
+        assert s.counts() == EXPECTED and s.active_runs() == []
 
 
 def test_strict_makes_failed_members_an_exit_code(fleet):
