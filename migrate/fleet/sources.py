@@ -27,7 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from migrate.errors import FleetSourceInvalid, FleetSourceOutside, ImageError, ImageNotFound, MigrateError
+from migrate.errors import (
+    FleetSourceInvalid,
+    FleetSourceOutside,
+    ImageError,
+    ImageNotFound,
+    MigrateError,
+    ResourceBudgetExceeded,
+)
 from migrate.fleet.rvtools import read_rvtools
 from migrate.fleet.store import FleetStore
 from migrate.model.fleet import FleetMember, RVToolsSizing, SourceRef
@@ -130,7 +137,11 @@ def scan(arguments: list[str], result: AddResult) -> list[FoundImage]:
         if not stat.S_ISREG(st.st_mode):
             result.skipped.append((path, "not a regular file"))
             continue
-        fmt = classify(path, scanning=scanning) if st.st_size >= MIN_IMAGE_BYTES else None
+        try:
+            fmt = classify(path, scanning=scanning) if st.st_size >= MIN_IMAGE_BYTES else None
+        except ResourceBudgetExceeded as exc:  # a tar whose headers are a bomb: said, and no member
+            result.skipped.append((path, f"refused while probing its format: {exc.message}"))
+            continue
         if fmt is None:
             if not scanning:
                 result.skipped.append((path, "not a disk image or OVA"))

@@ -31,11 +31,13 @@ from migrate.errors import (
 )
 from migrate.model.base import Evidence
 from migrate.model.inventory import DiskSizing, VMSizing
+from migrate.numbers import small_int
 
 OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
 RASD_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
 _UNIT_RE = re.compile(r"byte\s*\*\s*2\s*\^\s*(\d+)", re.I)
 MAX_MEMBERS = 4096
+MAX_OVF_NUMBER = (1 << 63) - 1  # a size in bytes, a count: anything past it is no disk or VM of ours
 MAX_EXTENDED_HEADER = 1 << 20  # a pax header or GNU long name: an OVA's names are short
 CONTAINER_SLACK = 64 << 20
 FREE_MARGIN = 64 << 20  # left free on the unpack filesystem
@@ -71,6 +73,11 @@ def _open_tar(path: Path) -> tarfile.TarFile:
     return tarfile.open(path, mode="r:", tarinfo=_BoundedTarInfo)
 
 
+# what tarfile raises for a header it cannot read: its own errors, and ValueError/OverflowError from
+# the numbers in a header (a pax record length of 5000 digits, a member size past any seek)
+_UNREADABLE_TAR = (tarfile.TarError, EOFError, ValueError, OverflowError)
+
+
 def _members(tar: tarfile.TarFile, source: Path) -> dict[str, tarfile.TarInfo]:
     """The tar's members by name, at most MAX_MEMBERS of them (each header costs memory)."""
     out: dict[str, tarfile.TarInfo] = {}
@@ -82,22 +89,43 @@ def _members(tar: tarfile.TarFile, source: Path) -> dict[str, tarfile.TarInfo]:
 
 
 def is_ova(path: Path) -> bool:
-    """An uncompressed tar holding an .ovf (the OVF spec's OVA; a compressed tar is not one)."""
+    """An uncompressed tar holding an .ovf (the OVF spec's OVA; a compressed tar is not one).
+
+    A file that is no readable tar is not an OVA. A tar whose headers go beyond the budgets (an
+    extended header over 1 MiB, more than MAX_MEMBERS members) raises ResourceBudgetExceeded naming
+    ``path``: answering "not an OVA" turned that refusal into "unknown image format" (exit 11)."""
     try:
         with open(path, "rb") as fh:
             if fh.read(2) == b"\x1f\x8b":
                 return False
         with _open_tar(path) as tar:
             return any(name.lower().endswith(".ovf") for name in _members(tar, path))
-    except (tarfile.TarError, OSError, EOFError, ResourceBudgetExceeded):
+    except ResourceBudgetExceeded as exc:
+        exc.path = str(path)
+        raise
+    except (*_UNREADABLE_TAR, OSError):
         return False
 
 
-def _units(text: str | None) -> int:
+def _units(text: str | None) -> int | None:
+    """The multiplier of ``byte * 2^N``; None for an exponent past 2^70 (``2^99999999999`` was
+    computed: a hang and gigabytes)."""
     if not text:
         return 1
     m = _UNIT_RE.search(text)
-    return 2 ** int(m.group(1)) if m else 1
+    if not m:
+        return 1
+    exponent = small_int(m.group(1), lo=0, hi=70)
+    return None if exponent is None else 2**exponent
+
+
+def _ovf_int(text: str | None, units: int | None = 1) -> int | None:
+    """A count or size from the OVF, times ``units``: None unless it is ASCII digits up to 2^63
+    (``isdigit`` admits ``²`` and int() refuses it, as it refuses 5000 digits)."""
+    value = small_int(text, lo=0, hi=MAX_OVF_NUMBER)
+    if value is None or units is None or value * units > MAX_OVF_NUMBER:
+        return None
+    return value * units
 
 
 def parse_ovf(xml: bytes, *, source: str) -> tuple[VMSizing, list[str]]:
@@ -110,8 +138,7 @@ def parse_ovf(xml: bytes, *, source: str) -> tuple[VMSizing, list[str]]:
     files = {f.get(f"{o}id"): f.get(f"{o}href") for f in root.iter(f"{o}File")}
     disks: dict[str, tuple[str | None, int | None]] = {}
     for d in root.iter(f"{o}Disk"):
-        cap = d.get(f"{o}capacity")
-        capacity = int(cap) * _units(d.get(f"{o}capacityAllocationUnits")) if cap and cap.isdigit() else None
+        capacity = _ovf_int(d.get(f"{o}capacity"), _units(d.get(f"{o}capacityAllocationUnits")))
         disks[d.get(f"{o}diskId") or ""] = (files.get(d.get(f"{o}fileRef")), capacity)
     system = next(root.iter(f"{o}VirtualSystem"), None)
     name = None
@@ -123,10 +150,11 @@ def parse_ovf(xml: bytes, *, source: str) -> tuple[VMSizing, list[str]]:
     for item in root.iter(f"{o}Item"):
         rtype = (item.findtext(f"{r}ResourceType") or "").strip()
         qty = (item.findtext(f"{r}VirtualQuantity") or "").strip()
-        if rtype == "3" and qty.isdigit():
-            vcpus = int(qty)
-        elif rtype == "4" and qty.isdigit():
-            memory_mib = int(qty) * _units(item.findtext(f"{r}AllocationUnits") or "byte * 2^20") // 2**20
+        if rtype == "3" and (count := _ovf_int(qty)) is not None:
+            vcpus = count
+        elif rtype == "4" and (size := _ovf_int(qty, _units(item.findtext(f"{r}AllocationUnits")
+                                                            or "byte * 2^20"))) is not None:
+            memory_mib = size // 2**20
         elif rtype == "17":
             host = (item.findtext(f"{r}HostResource") or "").strip()
             disk_id = host.rsplit("/", 1)[-1]
@@ -157,7 +185,7 @@ def _file_attrs(xml: bytes) -> dict[str, tuple[str | None, int | None]]:
     out: dict[str, tuple[str | None, int | None]] = {}
     for f in ElementTree.fromstring(xml).iter(f"{o}File"):
         size = f.get(f"{o}size")
-        out[f.get(f"{o}href") or ""] = (f.get(f"{o}compression"), int(size) if size and size.isdigit() else None)
+        out[f.get(f"{o}href") or ""] = (f.get(f"{o}compression"), _ovf_int(size))
     return out
 
 
@@ -185,7 +213,7 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
     try:
         tar = _open_tar(path)  # noqa: SIM115 - closed by the `with tar` below
         members = _members(tar, path)
-    except (tarfile.TarError, EOFError) as exc:
+    except _UNREADABLE_TAR as exc:
         raise CorruptImage(f"not a readable OVA (uncompressed tar): {exc}", path=str(path)) from exc
     with tar:
         ovf_names = [n for n in members if n.lower().endswith(".ovf")]

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 
 import pytest
@@ -138,3 +139,94 @@ def test_control_characters_in_member_names_never_break_the_one_line_error(tmp_p
     proc = run_cli("inspect", str(ova))
     assert proc.returncode == EXIT_CODES["ManifestIncomplete"], proc.stderr
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1, proc.stderr
+
+
+# -- format detection must not turn a refusal into "unknown format" ------------------------------
+
+
+def _pax_bomb(path, size: int, kind: bytes = tarfile.XHDTYPE):
+    """A tar whose first header announces a ``size``-byte pax header / GNU long name: 4 KB on disk."""
+    info = tarfile.TarInfo("PaxHeaders/vm.ovf")
+    info.size, info.type = size, kind
+    with open(path, "wb") as fh:
+        fh.write(info.tobuf(format=tarfile.USTAR_FORMAT))
+        fh.write(b"16 path=a.ovf\n")
+        fh.truncate(512 + size + 1024)
+    return path
+
+
+def _many_members(path, count: int):
+    """A tar of ``count`` empty members, the OVF first (as the OVF spec puts it)."""
+    ovf = _ovf([("disk.vmdk", MiB, None)])
+    return make_ova(path, [("vm.ovf", ovf), *((f"m{i}", b"") for i in range(count))])
+
+
+def _assert_refused(proc: subprocess.CompletedProcess, code: str, *words: str) -> None:
+    assert proc.returncode == EXIT_CODES[code], proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr.lower(), proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "vm.ova" in lines[0], proc.stderr
+    for word in words:
+        assert word in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
+def test_ova_whose_header_is_a_budget_bomb_is_a_budget_error(tmp_path, kind):
+    """is_ova swallowed the refusal: a 512 MiB pax header was "unknown image format" (11), as if the
+    file were not a tar at all; it is the budget refusal (32) naming the file."""
+    bomb = _pax_bomb(tmp_path / "vm.ova", 512 * MiB, kind)
+    _assert_refused(run_cli("inspect", str(bomb), "-o", str(tmp_path / "inv.json")), "ResourceBudgetExceeded",
+                    "tar extended header")
+    assert not (tmp_path / "inv.json").exists()
+
+
+def test_ova_with_too_many_members_is_a_budget_error(tmp_path):
+    ova = _many_members(tmp_path / "vm.ova", 4200)
+    _assert_refused(run_cli("inspect", str(ova)), "ResourceBudgetExceeded", "more than 4096 members")
+
+
+def test_is_ova_raises_the_budget_error_and_keeps_plain_files_as_not_an_ova(tmp_path):
+    from migrate.errors import ResourceBudgetExceeded
+    from migrate.image.ova import is_ova
+
+    with pytest.raises(ResourceBudgetExceeded) as exc:
+        is_ova(_pax_bomb(tmp_path / "vm.ova", 512 * MiB))
+    assert exc.value.path == str(tmp_path / "vm.ova")
+    plain = tmp_path / "plain.img"
+    plain.write_bytes(os.urandom(64 * 1024))
+    assert is_ova(plain) is False
+    assert is_ova(make_ova(tmp_path / "data.tar", [("a.txt", b"x")])) is False  # a tar, but no OVF
+    assert is_ova(_many_members(tmp_path / "ok.ova", 100)) is True
+
+
+@pytest.mark.parametrize("payload", [b"9" * 5000 + b" path=vm.ovf\n", b"99999999999999999999 path=vm.ovf\n"])
+def test_tar_with_a_number_int_refuses_is_not_an_internal_error(tmp_path, payload):
+    """A pax record length of 5000 digits: CPython 3.11.7's tarfile parses the records with int() and
+    raises ValueError (out of is_ova: an internal error with a traceback); Debian's 3.11.2 reads the
+    next header first and raises ReadError. Either way the file is no readable tar: "not an OVA",
+    then not any image (11)."""
+    info = tarfile.TarInfo("PaxHeaders/x")
+    info.type, info.size = tarfile.XHDTYPE, len(payload)
+    path = tmp_path / "vm.ova"
+    member = tarfile.TarInfo("vm.ovf")  # tarfile parses the pax records once the next header reads
+    path.write_bytes(info.tobuf(format=tarfile.USTAR_FORMAT) + payload + b"\0" * (512 - len(payload) % 512)
+                     + member.tobuf(format=tarfile.USTAR_FORMAT) + b"\0" * 1024)
+    proc = run_cli("inspect", str(path))
+    _assert_refused(proc, "UnknownImageFormat")
+
+
+@pytest.mark.parametrize(("attr", "value"), [
+    ("ovf:capacity", "9" * 5000), ("ovf:capacity", "\u00b2"),
+    ("ovf:capacityAllocationUnits", "byte * 2^99999999999"), ("ovf:capacityAllocationUnits", "byte * 2^" + "9" * 5000)])
+def test_ovf_numbers_int_refuses_or_that_explode_are_no_capacity(tmp_path, attr, value):
+    """ovf:capacity of 5000 digits or ``²`` (``isdigit`` admits it) raised ValueError out of
+    open_ova (internal error); ``byte * 2^99999999999`` computed 2 to that power (hung). The disk's
+    capacity is then unknown, as for a capacity the OVF does not give; the rest of the OVF reads."""
+    from migrate.image.ova import parse_ovf
+
+    ovf = _ovf([("disk.vmdk", MiB, None)]).replace(b'ovf:capacity="1048576"',
+                                                   f'ovf:capacity="1048576" {attr}="{value}"'.encode()
+                                                   if attr != "ovf:capacity" else f'{attr}="{value}"'.encode())
+    sizing, names = parse_ovf(ovf, source="vm.ova!vm.ovf")
+    assert names == ["disk.vmdk"] and sizing.name == "vm"
+    assert sizing.disks[0].capacity_bytes is None
