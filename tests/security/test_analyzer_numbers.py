@@ -225,3 +225,16 @@ def test_postgresql_version_from_a_huge_package_name() -> None:
 
     ctx = SimpleNamespace(volumes=[], installed={f"postgresql-{HUGE}", "postgresql-15", "postgresql-99999"})
     assert pg_cluster(ctx) == ("15", "main")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "bounds", "base", "expected"), [
+    ("80", (1, 65535), 10, 80), ("0080", (1, 65535), 10, 80), ("65535", (1, 65535), 10, 65535),
+    ("65536", (1, 65535), 10, None), ("0", (1, 65535), 10, None), ("-1", (0, 10), 10, None), ("+1", (0, 10), 10, None),
+    (" 1", (0, 10), 10, None), ("\u00b2", (0, 10), 10, None), ("\u0663", (0, 10), 10, None),
+    (HUGE, (0, 10**30), 10, None),
+    ("0" * 20 + "1", (0, 10), 10, None), ("4294967294", (0, 4294967294), 10, 4294967294), ("", (0, 1), 10, None),
+    (None, (0, 1), 10, None), ("0750", (0, 0o7777), 8, 0o750), ("0789", (0, 0o7777), 8, None)])
+def test_small_int(text, bounds, base, expected) -> None:
+    from migrate.numbers import small_int
+
+    assert small_int(text, lo=bounds[0], hi=bounds[1], base=base) == expected
