@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +23,9 @@ from migrate.cli.common import console, err_console, print_json
 from migrate.cli.keys import FleetKeyOpt, FleetKeysFromStdin, fleet_keys_of
 from migrate.errors import UsageError
 
+if TYPE_CHECKING:
+    from migrate.fleet.keys import FleetKeys
+
 fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once: add sources, inspect them in "
                                            "parallel (resumable), then plan, convert and report.",
                         no_args_is_help=True)
@@ -29,18 +33,33 @@ fleet_app = typer.Typer(name="fleet", help="Assess and convert many VMs at once:
 # Modules of other fleet commands, each with register(fleet_app); missing ones are skipped.
 FLEET_COMMAND_MODULES = ("fleet_convert", "fleet_report")
 
-# Steps `fleet run` performs after inspect, in order: (name, function(fleet_dir)).
-RUN_STAGES: list[tuple[str, Callable[[Path], None]]] = []
+# Steps `fleet run` performs after inspect, in order: (name, function(fleet_dir)), or
+# function(fleet_dir, RunOptions) for the steps registered with_options (see add_run_stage).
+RUN_STAGES: list[tuple[str, Callable[..., None]]] = []
+_STAGES_WITH_OPTIONS: set[str] = set()
+
+
+@dataclass
+class RunOptions:
+    """What `fleet run` was given that its later steps use too: the backend, the parallelism and the keys
+    (memory only; repr never shows them)."""
+
+    backend: str = "auto"
+    workers: int | None = None
+    keys: FleetKeys | None = field(default=None, repr=False)
 
 FleetArg = Annotated[Path, typer.Argument(help="The fleet directory (holds fleet.db and members/).",
                                           show_default=False)]
 
 
-def add_run_stage(name: str, fn: Callable[[Path], None]) -> None:
-    """Append a step to `fleet run` (after inspect). ``fn(fleet_dir)`` raises MigrateError on failure."""
+def add_run_stage(name: str, fn: Callable[..., None], *, with_options: bool = False) -> None:
+    """Append a step to `fleet run` (after inspect). ``fn(fleet_dir)``, or ``fn(fleet_dir, RunOptions)``
+    ``with_options``, raises MigrateError on failure."""
     if any(n == name for n, _ in RUN_STAGES):
         raise ValueError(f"fleet run stage {name!r} registered twice")
     RUN_STAGES.append((name, fn))
+    if with_options:
+        _STAGES_WITH_OPTIONS.add(name)
 
 
 def add(
@@ -204,16 +223,21 @@ def run(
     key: FleetKeyOpt = None,
     keys_from_stdin: FleetKeysFromStdin = False,
 ) -> None:
-    """Everything after `fleet add`: inspect, then every registered step (plan, convert, report)."""
+    """Everything after `fleet add`: inspect, then every registered step (plan, convert, report), with the
+    same backend, workers and keys (encrypted members need them at each step: keys are never stored)."""
     from migrate.fleet.engine import EngineOptions
 
-    _inspect(fleet, EngineOptions(workers=workers, scheduler=scheduler, backend=backend,
-                                  keys=fleet_keys_of(key, keys_from_stdin)), False)
+    keys = fleet_keys_of(key, keys_from_stdin)
+    _inspect(fleet, EngineOptions(workers=workers, scheduler=scheduler, backend=backend, keys=keys), False)
     if not RUN_STAGES:
         err_console.print("no further fleet steps are installed (plan/convert/report)")
+    opts = RunOptions(backend=backend, workers=workers, keys=keys)
     for name, fn in RUN_STAGES:
         err_console.print(f"[bold]fleet {name}[/]")
-        fn(fleet)
+        if name in _STAGES_WITH_OPTIONS:
+            fn(fleet, opts)
+        else:
+            fn(fleet)
 
 
 fleet_app.command()(add)

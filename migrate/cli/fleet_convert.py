@@ -4,13 +4,18 @@ show the migration waves (migrate.fleet.convert, migrate.fleet.waves)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from migrate.cli.common import clip, console, err_console, print_json
+from migrate.cli.keys import FleetKeyOpt, FleetKeysFromStdin, fleet_keys_of
+
+if TYPE_CHECKING:
+    from migrate.cli.fleet import RunOptions
+    from migrate.fleet.keys import FleetKeys
 
 FleetArg = Annotated[Path, typer.Argument(help="The fleet directory (holds fleet.db and members/).",
                                           show_default=False)]
@@ -48,19 +53,27 @@ def _check_backend(backend: str) -> None:
 def plan(fleet: FleetArg, backend: Backend = "auto", workers: Workers = None, as_json: AsJson = False,
          strict: Annotated[bool, strict_option("plan")] = False,
          again: Annotated[bool, typer.Option(help="Plan members planned or converted already again "
-                                                  "(default: only those not planned yet).")] = False) -> None:
+                                                  "(default: only those not planned yet).")] = False,
+         key: FleetKeyOpt = None, keys_from_stdin: FleetKeysFromStdin = False) -> None:
     """Plan every inspected member not planned yet: members/<name>/plan.yaml, readiness (ready = no blocker
-    in its plan) and its blockers as "kind: detail". Runs alone on the fleet (exit 43 if another run holds it)."""
+    in its plan) and its blockers as "kind: detail". Runs alone on the fleet (exit 43 if another run holds it).
+    Encrypted members need their keys again (keys are never stored)."""
+    _plan(fleet, backend=backend, workers=workers, as_json=as_json, strict=strict, again=again,
+          keys=fleet_keys_of(key, keys_from_stdin))
+
+
+def _plan(fleet: Path, *, backend: str = "auto", workers: int | None = None, as_json: bool = False,
+          strict: bool = False, again: bool = False, keys: FleetKeys | None = None) -> None:
     from migrate.fleet.convert import plan_fleet
     from migrate.fleet.store import FleetStore
 
     _check_backend(backend)
     with FleetStore.open(fleet) as store:
         if as_json:
-            res = plan_fleet(store, backend=backend, workers=workers, again=again)
+            res = plan_fleet(store, backend=backend, workers=workers, again=again, keys=keys)
         else:
             with err_console.status("planning") as status:
-                res = plan_fleet(store, backend=backend, workers=workers, again=again,
+                res = plan_fleet(store, backend=backend, workers=workers, again=again, keys=keys,
                                  progress=lambda msg: status.update(msg))
         members = store.members()
     ready = sorted(m.name for m in members if m.readiness == "ready")
@@ -106,9 +119,19 @@ def convert(
     strict: Annotated[bool, strict_option("convert (or, with --build, to build)")] = False,
     again: Annotated[bool, typer.Option(help="Convert members converted already again (default: only those "
                                              "without a stack yet; --member always converts).")] = False,
+    key: FleetKeyOpt = None,
+    keys_from_stdin: FleetKeysFromStdin = False,
 ) -> None:
     """Convert every ready member not converted yet to a stack under members/<name>/stack (plan first with
-    `fleet plan`). Runs alone on the fleet (exit 43 if another run holds it); resumable."""
+    `fleet plan`). Runs alone on the fleet (exit 43 if another run holds it); resumable. Encrypted members
+    need their keys again (keys are never stored)."""
+    _convert(fleet, backend=backend, member=member, build=build, workers=workers, as_json=as_json, strict=strict,
+             again=again, keys=fleet_keys_of(key, keys_from_stdin))
+
+
+def _convert(fleet: Path, *, backend: str = "auto", member: list[str] | None = None, build: bool = False,
+             workers: int | None = None, as_json: bool = False, strict: bool = False, again: bool = False,
+             keys: FleetKeys | None = None) -> None:
     from migrate.fleet.convert import build_fleet_stacks, convert_fleet
     from migrate.fleet.store import FleetStore
 
@@ -116,11 +139,11 @@ def convert(
     # the fleet is held (alone: FleetInUse otherwise) from the first stack written to the last image built
     with FleetStore.open(fleet) as store, store.hold("convert"):
         if as_json:
-            res = convert_fleet(store, backend=backend, members=member, workers=workers, again=again)
+            res = convert_fleet(store, backend=backend, members=member, workers=workers, again=again, keys=keys)
         else:
             with err_console.status("converting") as status:
                 res = convert_fleet(store, backend=backend, members=member, workers=workers, again=again,
-                                    progress=lambda m: status.update(m))
+                                    keys=keys, progress=lambda m: status.update(m))
         members = store.members()
         if build:
             converted = [m for m in members if m.state == "converted" and (not member or m.name in member)]
@@ -179,12 +202,12 @@ def waves(fleet: FleetArg, as_json: AsJson = False) -> None:
     console.print(f"{len(report.edges)} cross-VM edge(s)", highlight=False)
 
 
-def _plan_stage(fleet: Path) -> None:
-    plan(fleet)
+def _plan_stage(fleet: Path, opts: RunOptions) -> None:
+    _plan(fleet, backend=opts.backend, workers=opts.workers, keys=opts.keys)
 
 
-def _convert_stage(fleet: Path) -> None:
-    convert(fleet)
+def _convert_stage(fleet: Path, opts: RunOptions) -> None:
+    _convert(fleet, backend=opts.backend, workers=opts.workers, keys=opts.keys)
 
 
 def register(fleet_app: typer.Typer) -> None:
@@ -193,5 +216,5 @@ def register(fleet_app: typer.Typer) -> None:
     fleet_app.command("waves")(waves)
     from migrate.cli.fleet import add_run_stage
 
-    add_run_stage("plan", _plan_stage)
-    add_run_stage("convert", _convert_stage)
+    add_run_stage("plan", _plan_stage, with_options=True)
+    add_run_stage("convert", _convert_stage, with_options=True)

@@ -3,8 +3,8 @@
 
 The keys become a :class:`migrate.image.keys.KeyStore` that lives in this process only: it is passed
 as ``keys=`` down to ``migrate.inspect.open_vm`` and never written to a file, a log, the inventory,
-a plan or a child's argv (see migrate/image/keys.py). ``fleet inspect`` and ``fleet run`` take the same
-forms plus ``MEMBER@ID:...`` (FleetKeyOpt; migrate/fleet/keys.py).
+a plan or a child's argv (see migrate/image/keys.py). ``fleet inspect``, ``fleet plan``, ``fleet convert``
+and ``fleet run`` take the same forms plus ``MEMBER@ID:...`` (FleetKeyOpt; migrate/fleet/keys.py).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def keys_of(key: list[str] | None, keys_from_stdin: bool) -> KeyStore | None:
     return key_store(key or (), sys.stdin.read(MAX_STDIN_BYTES) if keys_from_stdin else None)
 
 
-# `migrate fleet inspect` / `fleet run`: the same forms, each optionally scoped to one member
+# `migrate fleet inspect|plan|convert|run`: the same forms, each optionally scoped to one member
 FleetKeyOpt = Annotated[list[str] | None, typer.Option(
     "--key", metavar="SELECTOR",
     help="Key for an encrypted (LUKS) volume, as virt-inspector takes it: ID:[b]key[/b]:PASSPHRASE, "

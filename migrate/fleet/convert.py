@@ -9,6 +9,12 @@
   inspect → graph → plan → generate as ``migrate convert``; its plan.yaml, inventory.json and graph
   are kept in the stack). One failing member is one failed row. Plan and convert run one process
   per CPU; only the coordinating process writes the store.
+- Keys (migrate.fleet.keys): plan and convert reopen each member's image, so an encrypted member
+  needs its keys again (they are never stored). Each member's task carries only the keys that may
+  open it, as a KeyStore whose repr is redacted; the task reaches its spawned pool process pickled
+  over the pool's pipe (memory only: never argv, environment or a file), and a process holding keys
+  writes no core file. A member with an encrypted volume and no key is its own failed row
+  (EncryptedVolume, 15) saying how to give its key.
 - ``build_fleet_stacks``: one base image per OS release for the whole fleet (``migrate base-image``
   for each distinct base the plans name), and each distinct service image built once: services whose
   build contexts are identical (same Dockerfile, same files, same modes, same build arguments: the
@@ -32,15 +38,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from migrate.errors import MigrateError, ResourceBudgetExceeded, UsageError
+from migrate.errors import EncryptedVolume, MigrateError, ResourceBudgetExceeded, UsageError
 from migrate.fsutil import atomic_write_text
 from migrate.model.fleet import FleetMember, MemberError
 from migrate.model.inventory import Inventory
 from migrate.model.plan import Plan
 
+if TYPE_CHECKING:
+    from migrate.fleet.keys import FleetKeys
+    from migrate.image.keys import KeyStore
+
 Progress = Callable[[str], None]
 PLANNABLE = ("inspected", "planned", "converted")
+# one member's task for a pool process: (fleet dir, member JSON, backend, the member's keys or None)
+MemberTask = tuple[str, str, str, "KeyStore | None"]
 
 
 def _noop(_msg: str) -> None:
@@ -79,8 +92,10 @@ def _image_paths(member: FleetMember) -> list[Path]:
     return [Path(member.image)]
 
 
-def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", options: object = None) -> FleetMember:
-    """Plan one inspected member; returns the member with plan_path, readiness and blockers set."""
+def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", options: object = None,
+                keys: KeyStore | None = None) -> FleetMember:
+    """Plan one inspected member (``keys``: those that may open its encrypted volumes); returns the member
+    with plan_path, readiness and blockers set."""
     from migrate.graph import build_graph
     from migrate.inspect import open_vm
     from migrate.plan import make_plan
@@ -88,7 +103,7 @@ def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", 
     if not member.inventory_path:
         raise UsageError(f"fleet member {member.name} has no inventory: run `migrate fleet inspect` first")
     inv = Inventory.load(Path(fleet_dir) / member.inventory_path)
-    with open_vm(_image_paths(member), backend) as vm:
+    with open_vm(_image_paths(member), backend, keys=keys) as vm:
         plan = make_plan(inv, build_graph(inv), options, reader=vm.guest.rootfs)  # type: ignore[arg-type]
     rel = Path(member.inventory_path).parent / "plan.yaml"
     atomic_write_text(Path(fleet_dir) / rel, plan.to_yaml())
@@ -97,14 +112,28 @@ def plan_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto", 
                                      "blockers": blockers, "state": "planned", "error": None})
 
 
-def _plan_task(task: tuple[str, str, str]) -> str:
+def _unpack(task: tuple[str, ...] | MemberTask) -> tuple[Path, FleetMember, str, KeyStore | None]:
+    root, doc, backend, *rest = task
+    return Path(root), FleetMember.model_validate_json(doc), backend, rest[0] if rest else None  # type: ignore[return-value]
+
+
+def key_hint(exc: Exception, member: FleetMember, step: str, keys: KeyStore | None) -> Exception:
+    """An encrypted volume without a key, in a fleet step: say how to give this member's key to this step
+    (keys are never stored, so a plan or convert needs them again after the inspect that used them)."""
+    if not isinstance(exc, EncryptedVolume):
+        return exc
+    given = "none of the keys given applies to it" if keys else "no key was given"
+    return EncryptedVolume(f"{exc.message} ({given}: keys are not stored, so `fleet {step}` needs them again: "
+                           f"--key '{member.name}@all:file:KEYFILE' or --keys-from-stdin)", path=exc.path)
+
+
+def _plan_task(task: MemberTask) -> str:
     """One member planned in a worker process; any failure becomes that member's error row."""
-    root, doc, backend = task
-    m = FleetMember.model_validate_json(doc)
+    root, m, backend, keys = _unpack(task)
     try:
-        new = plan_member(Path(root), m, backend=backend)
+        new = plan_member(root, m, backend=backend, keys=keys)
     except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
-        new = _plan_failed(m, exc)
+        new = _plan_failed(m, key_hint(exc, m, "plan", keys))
     return new.model_dump_json()
 
 
@@ -120,21 +149,22 @@ def default_workers() -> int:
 
 
 def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = None,
-               progress: Progress = _noop, again: bool = False) -> FleetStepResult:
+               progress: Progress = _noop, again: bool = False, keys: FleetKeys | None = None) -> FleetStepResult:
     """Plan every inspected member of the fleet ``store`` (migrate.fleet.store.FleetStore) on ``workers``
     processes (default: one per CPU); the store is written by this process only. Members planned (or
     converted) already are kept as they are unless ``again``: a rerun after a kill plans only the rest
     (a re-inspected member is back in state inspected, so it is planned again; one whose plan failed
-    is tried again)."""
+    is tried again). ``keys``: each member's task gets the ones that may open it (migrate.fleet.keys)."""
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
+    _check_keys(store, keys)
     with store.hold("plan"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
         sweep_debris(root)
         todo = []
         for m in sorted(store.members(), key=lambda m: m.name):  # type: ignore[attr-defined]
             if m.state in PLANNABLE and (again or m.state == "inspected" or m.readiness == "failed"):
-                todo.append((str(root), m.model_dump_json(), backend))
+                todo.append(_member_task(root, m, backend, keys))
             elif m.state in PLANNABLE:
                 res.kept.append(m.name)
             else:
@@ -145,23 +175,37 @@ def plan_fleet(store: object, *, backend: str = "auto", workers: int | None = No
     return res
 
 
-def convert_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto") -> FleetMember:
+def _member_task(root: Path, m: FleetMember, backend: str, keys: FleetKeys | None) -> MemberTask:
+    return (str(root), m.model_dump_json(), backend, keys.for_member(m.name) if keys else None)
+
+
+def _check_keys(store: object, keys: FleetKeys | None) -> None:
+    """Before anything runs: every MEMBER@ key names a member of this fleet; and this process, which
+    holds keys from here on, writes no core file."""
+    if keys:
+        from migrate.fleet.worker import no_core_dumps
+
+        keys.check_members(m.name for m in store.members())  # type: ignore[attr-defined]
+        no_core_dumps()
+
+
+def convert_member(fleet_dir: Path, member: FleetMember, *, backend: str = "auto",
+                   keys: KeyStore | None = None) -> FleetMember:
     from migrate.generate import convert
 
     stack_rel = Path(member.inventory_path or f"members/{member.name}/inventory.json").parent / "stack"
-    _result, plan = convert(_image_paths(member), Path(fleet_dir) / stack_rel, backend=backend)
+    _result, plan = convert(_image_paths(member), Path(fleet_dir) / stack_rel, backend=backend, keys=keys)
     blockers = plan_blockers(plan)
     return member.model_copy(update={"stack_path": str(stack_rel), "state": "converted", "error": None,
                                      "readiness": "blocked" if blockers else "ready", "blockers": blockers})
 
 
-def _convert_task(task: tuple[str, str, str]) -> str:
-    root, doc, backend = task
-    m = FleetMember.model_validate_json(doc)
+def _convert_task(task: MemberTask) -> str:
+    root, m, backend, keys = _unpack(task)
     try:
-        new = convert_member(Path(root), m, backend=backend)
+        new = convert_member(root, m, backend=backend, keys=keys)
     except Exception as exc:  # noqa: BLE001 - one member's failure is its own row (InternalError for a bug)
-        new = _convert_failed(m, exc)
+        new = _convert_failed(m, key_hint(exc, m, "convert", keys))
     return new.model_dump_json()
 
 
@@ -170,14 +214,17 @@ def _convert_failed(m: FleetMember, exc: BaseException) -> FleetMember:
 
 
 def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | None = None,
-                  workers: int | None = None, progress: Progress = _noop, again: bool = False) -> FleetStepResult:
+                  workers: int | None = None, progress: Progress = _noop, again: bool = False,
+                  keys: FleetKeys | None = None) -> FleetStepResult:
     """Convert every ready member (or the named ones) to a stack beside the others, on ``workers``
     processes (default: one per CPU); the store is written by this process only. A member converted
     already whose stack is there is kept as it is unless named or ``again``: a rerun after a kill
-    converts only the rest (a member planned again is back in state planned, so it is converted again)."""
+    converts only the rest (a member planned again is back in state planned, so it is converted again).
+    ``keys``: each member's task gets the ones that may open it (migrate.fleet.keys)."""
     t0 = time.monotonic()
     res = FleetStepResult()
     root = Path(store.root)  # type: ignore[attr-defined]
+    _check_keys(store, keys)
     with store.hold("convert"):  # type: ignore[attr-defined]  # alone on the fleet, or FleetInUse
         sweep_debris(root)
         todo = []
@@ -188,7 +235,7 @@ def convert_fleet(store: object, *, backend: str = "auto", members: list[str] | 
                   and (root / m.stack_path / "compose.yaml").is_file()):
                 res.kept.append(m.name)
             else:
-                todo.append((str(root), m.model_dump_json(), backend))
+                todo.append(_member_task(root, m, backend, keys))
         _on_members(store, _convert_task, todo, workers, res, progress, "convert", failed=_convert_failed,
                     ok=lambda new: new.state == "converted" and new.error is None,
                     say=lambda new: "stack written" if new.state == "converted" and new.error is None else "failed")
@@ -224,7 +271,7 @@ def sweep_debris(root: Path, prefixes: tuple[str, ...] = DEBRIS) -> list[Path]:
     return removed
 
 
-def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo: list[tuple[str, str, str]],
+def _on_members(store: object, task: Callable[[MemberTask], str], todo: list[MemberTask],
                 workers: int | None, res: FleetStepResult, progress: Progress, step: str, *,
                 failed: Callable[[FleetMember, BaseException], FleetMember],
                 ok: Callable[[FleetMember], bool], say: Callable[[FleetMember], str]) -> None:
@@ -234,7 +281,10 @@ def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo
     A pool process that dies (the OOM killer, a kill -9) breaks the whole pool, and the pool cannot say
     whose task killed it: the members without a result are then run again one at a time, each in a
     pool of its own, so the batch goes on and a member that kills its process again is that member's
-    failed row (``failed``: ResourceBudgetExceeded), not the step's."""
+    failed row (``failed``: ResourceBudgetExceeded), not the step's.
+
+    A task may carry keys (its 4th item): it reaches the pool process pickled over the pool's pipe, never
+    argv, environment or a file; the pool processes of a step with keys write no core file."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
@@ -250,9 +300,10 @@ def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo
         progress(f"{step} {new.name}: {say(new)}")
 
     n = min(workers or default_workers(), len(todo))
+    init = (os.getpid(), any(len(item) > 3 and item[3] for item in todo))
     left = list(todo)
     try:
-        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)) as pool:
+        with ProcessPoolExecutor(n, mp_context=ctx, initializer=_die_with, initargs=init) as pool:
             futures = {pool.submit(task, item): item for item in todo}
             for fut in as_completed(futures):
                 doc = fut.result()  # BrokenProcessPool when a pool process died
@@ -263,7 +314,7 @@ def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo
         for item in left:
             progress(f"{step}: a {step} process died; {step} {FleetMember.model_validate_json(item[1]).name} alone")
             try:
-                with ProcessPoolExecutor(1, mp_context=ctx, initializer=_die_with, initargs=(os.getpid(),)) as one:
+                with ProcessPoolExecutor(1, mp_context=ctx, initializer=_die_with, initargs=init) as one:
                     doc = one.submit(task, item).result()
             except BrokenProcessPool:
                 sweep_debris(Path(store.root))  # type: ignore[attr-defined]
@@ -276,12 +327,18 @@ def _on_members(store: object, task: Callable[[tuple[str, str, str]], str], todo
     res.failed.sort()
 
 
-def _die_with(parent: int) -> None:
+def _die_with(parent: int, no_core: bool = False) -> None:
     """A pool process dies with the coordinator (PR_SET_PDEATHSIG): a kill -9 of `fleet convert` leaves
     no process converting on behind the next run's back. (The pool starts its processes from the
-    coordinator's main thread, which lives as long as the pool.)"""
+    coordinator's main thread, which lives as long as the pool.) ``no_core``: its tasks carry keys, so
+    it writes no core file (set before the first task, hence before any key is unpickled)."""
     import ctypes
     import signal
+
+    if no_core:
+        from migrate.fleet.worker import no_core_dumps
+
+        no_core_dumps()
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
