@@ -37,6 +37,9 @@ DISK_BYTES = 3 * 1024**3
 BOOT_UUID = "3b6f0c1e-6a51-4c3e-9f0a-5d1c2b7e4a01"
 ROOT_UUID = "7d2e5c10-1f4b-4a77-8c39-0e6b1a2f9c02"
 SRV_UUID = "c4a9e2d7-2b8f-4e15-a6d3-9f1e0b5c7d03"
+# chosen at mkfs time (-m uuid=): set afterwards with xfs_admin it would add the meta_uuid feature,
+# which the native xfs reader refuses; fixed so every build of the sample inspects the same
+VAR_UUID = "5e8d1f3a-9c27-4b64-8a1e-2f7c0d9b6e04"
 LV_MB = {"root": 1400, "var": 1000, "srv": 120}  # sized a little above use; see facts["sizes"]
 
 APP_PY = r'''#!/usr/bin/env python3
@@ -418,11 +421,11 @@ def _ext4(tree: Path, image: Path, size: int, label: str, uuid: str) -> None:
         env={"E2FSPROGS_FAKE_TIME": "1700000000"})  # fmt: skip
 
 
-def _xfs(tree: Path, image: Path, size: int, label: str) -> None:
+def _xfs(tree: Path, image: Path, size: int, label: str, uuid: str) -> None:
     """mkfs.xfs has no ``-d``: populate through a loop mount (the host has loop, not device-mapper)."""
     with open(image, "wb") as fh:
         fh.truncate(size)
-    run(["mkfs.xfs", "-q", "-f", "-L", label, image])
+    run(["mkfs.xfs", "-q", "-f", "-L", label, "-m", f"uuid={uuid}", image])
     mnt = image.with_suffix(".mnt")
     mnt.mkdir()
     run(["mount", "-o", "loop", image, mnt])
@@ -477,7 +480,7 @@ def make_disk(tree: Path, raw: Path, progress: Progress = _noop) -> dict[str, An
     }
     _ext4(parts["/boot"], images["/boot"], BOOT_MB * MiB, "boot", BOOT_UUID)
     _ext4(parts["/"], images["/"], LV_MB["root"] * MiB, "root", ROOT_UUID)
-    _xfs(parts["/var"], images["/var"], LV_MB["var"] * MiB, "var")
+    _xfs(parts["/var"], images["/var"], LV_MB["var"] * MiB, "var", VAR_UUID)
     _ext4(parts["/srv"], images["/srv"], LV_MB["srv"] * MiB, "srvdata", SRV_UUID)
     used = {mp: dir_used_bytes(p) for mp, p in parts.items()}
     with open(raw, "wb") as fh:
@@ -611,6 +614,6 @@ RECIPE = Recipe(
     name="flagship",
     description="Debian 12 shop VM: nginx -> python app -> PostgreSQL 15 + Redis; GPT + LVM (ext4, xfs)",
     build=build,
-    params={"packages": sorted(PACKAGES), "disk": DISK_BYTES, "lv": LV_MB},
+    params={"packages": sorted(PACKAGES), "disk": DISK_BYTES, "lv": LV_MB, "xfs_uuid": VAR_UUID},
     modules=(),
 )
