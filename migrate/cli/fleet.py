@@ -77,14 +77,17 @@ def add(
         "--allow-dir", help="Another folder a manifest may name images in (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was added as JSON.")] = False,
 ) -> None:
-    """Add sources to a fleet (created if needed): images, a manifest, an RVTools export."""
+    """Add sources to a fleet (created if needed): images, a manifest, an RVTools export. Runs alone on the
+    fleet (exit 43 while an inspect, plan or convert runs)."""
     from migrate.fleet.sources import add_sources, read_sources
     from migrate.fleet.store import FleetStore
 
     if not paths and manifest is None and rvtools is None:
         raise UsageError("nothing to add: give image paths, --manifest or --rvtools")
     sources = read_sources(paths or [], manifest=manifest, rvtools=rvtools, allow_dirs=allow_dir or [])
-    with FleetStore.create(fleet) as store:  # only once every source has been read and validated
+    # only once every source has been read and validated; alone, as plan and convert: add merges, renames
+    # and resets member rows, which a run working on them would write back over (FleetInUse otherwise)
+    with FleetStore.create(fleet) as store, store.hold("add"):
         result = add_sources(store, sources)
         counts = store.counts()
     if as_json:

@@ -14,9 +14,10 @@ claims are atomic, and a result is recorded only by the run that holds the claim
 ``mark_failed`` check the lease), so nothing is inspected to completion twice.
 
 Every run registers in ``runs`` (``register_run``, ``hold``): inspect runs share a fleet with each
-other; ``plan`` and ``convert`` hold it alone, and a run that cannot enter gets FleetInUse (exit 43)
-naming the live run in the way. A run whose process is gone from this host holds nothing; one on
-another host holds the fleet until its heartbeat is a lease old.
+other; ``plan``, ``convert`` and ``add`` (which merges, renames and resets member rows) hold it
+alone, and a run that cannot enter gets FleetInUse (exit 43) naming the live run in the way. A run
+whose process is gone from this host holds nothing; one on another host holds the fleet until its
+heartbeat is a lease old.
 
 Schema changes are ordered migrations; ``PRAGMA user_version`` records how many have been applied.
 """
@@ -43,7 +44,7 @@ DB_NAME = "fleet.db"
 MEMBERS_DIR = "members"
 BUSY_TIMEOUT_MS = 30_000
 DEFAULT_LEASE = 120.0  # seconds a claim lives without a heartbeat
-EXCLUSIVE_COMMANDS = ("plan", "convert")  # runs that hold a fleet alone (FleetStore.register_run)
+EXCLUSIVE_COMMANDS = ("plan", "convert", "add")  # runs that hold a fleet alone (FleetStore.register_run)
 
 # Ordered migrations. Never edit a released one: append. Index i brings the schema to version i+1.
 MIGRATIONS: tuple[str, ...] = (

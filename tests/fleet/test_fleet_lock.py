@@ -222,3 +222,43 @@ def test_strict_makes_failed_members_an_exit_code(fleet):
     assert "2 member(s) failed to plan (--strict): app02 (ImageNotFound), app03 (ImageNotFound)" in r.stderr
     r = migrate_cli("fleet", "plan", str(fleet), "--backend", "native", "--workers", "1")
     assert r.returncode == 0, r.stderr[-2000:]  # without --strict: the failures are rows, the run succeeded
+
+
+HOLDING = """
+import sys, time
+from migrate.fleet.store import FleetStore
+with FleetStore.open(sys.argv[1]) as store, store.hold(sys.argv[2]):
+    print("holding", flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("command", ["convert", "plan", "inspect"])
+def test_fleet_add_is_refused_while_a_run_holds_the_fleet(fleet, tmp_path, command):
+    """`fleet add` merges, renames and resets member rows: while a plan or convert (or an inspect, which
+    writes the rows it claimed) holds the fleet, it exits 43 naming that run and changes nothing; once
+    the run is gone (kill -9) the same add goes through and leaves no run behind."""
+    new = tmp_path / "new"
+    new.mkdir()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", new / "extra01.qcow2", "64M"], check=True)
+    with FleetStore.open(fleet) as s:
+        before = [(m.name, m.state, m.image) for m in s.members()]
+    holder = subprocess.Popen([sys.executable, "-c", HOLDING, str(fleet), command], stdout=subprocess.PIPE,
+                              text=True, cwd=ROOT, start_new_session=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        r = migrate_cli("fleet", "add", str(fleet), str(new / "extra01.qcow2"), timeout=120)
+        assert r.returncode == 43, r.stderr[-2000:]
+        assert f"{fleet}: fleet in use by `migrate fleet {command}` (pid {holder.pid} on " in r.stderr, r.stderr
+        assert "`fleet add` runs alone on a fleet" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(30)
+    with FleetStore.open(fleet) as s:
+        assert [(m.name, m.state, m.image) for m in s.members()] == before
+    r = migrate_cli("fleet", "add", str(fleet), str(new / "extra01.qcow2"), "--json", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["added"] == ["extra01"]
+    with FleetStore.open(fleet) as s:
+        assert s.get("extra01").state == "pending" and s.active_runs() == []
