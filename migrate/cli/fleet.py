@@ -187,15 +187,21 @@ def status(
     fleet: FleetArg,
     as_json: Annotated[bool, typer.Option("--json", help="Counts and members as JSON.")] = False,
 ) -> None:
-    """Members of the fleet by state."""
+    """Members of the fleet by state, and the runs working on it (command, pid, host, since, heartbeat)."""
+    import time
+
     from migrate.fleet.store import FleetStore
 
     with FleetStore.open(fleet) as store:
         counts = store.counts()
         members = store.members()
-        runs = store.active_runs()
+        runs = store.runs()
+    live = [r for r in runs if not r.gone]
     if as_json:
-        print_json({"counts": counts, "total": len(members), "active_runs": len(runs),
+        print_json({"counts": counts, "total": len(members), "active_runs": len(live),
+                    "runs": [{"command": r.command, "pid": r.pid, "host": r.host,
+                              "since": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.started)),
+                              "heartbeat_age_s": round(r.heartbeat_age, 1), "gone": r.gone} for r in runs],
                     "members": [{"name": m.name, "state": m.state, "image": m.image, "fingerprint": m.fingerprint,
                                  "error": m.error.model_dump() if m.error else None} for m in members]})
         return
@@ -214,7 +220,16 @@ def status(
             et.add_row(cls, str(code), str(n))
         console.print(et)
     if runs:
-        console.print(f"{len(runs)} run(s) active on this fleet")
+        rt = Table(title=f"Runs on this fleet: {len(live)} active" + (f", {len(runs) - len(live)} gone" if
+                                                                       len(runs) > len(live) else ""))
+        for col in ("command", "pid", "host", "since", "heartbeat", "state"):
+            rt.add_column(col)
+        for r in runs:
+            rt.add_row(f"fleet {r.command}", str(r.pid), escape(r.host),
+                       time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(r.started)),
+                       f"{round(r.heartbeat_age)} s ago",
+                       "gone (process not running; the next run drops it)" if r.gone else "active")
+        console.print(rt)
 
 
 def run(

@@ -142,6 +142,23 @@ class RunOwner:
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    """One row of ``runs``: who works on the fleet (``fleet status`` names them)."""
+
+    owner: str
+    command: str
+    pid: int
+    host: str
+    started: float  # epoch seconds
+    heartbeat: float  # epoch seconds of the last renewal
+    gone: bool  # its process is certainly gone (on this host); the next run drops the row
+
+    @property
+    def heartbeat_age(self) -> float:
+        return max(0.0, time.time() - self.heartbeat)
+
+
+@dataclass(frozen=True)
 class InspectionRecord:
     member: str
     fingerprint: str | None
@@ -437,6 +454,13 @@ class FleetStore:
 
     def active_runs(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT owner FROM runs ORDER BY started")]
+
+    def runs(self) -> list[RunInfo]:
+        """The registered runs, oldest first, each with whether its process is certainly gone (a run
+        killed with -9 leaves its row until the next run enters; see ``register_run``)."""
+        rows = self._db.execute("SELECT owner, command, pid, host, started, heartbeat FROM runs ORDER BY started")
+        return [RunInfo(o, c or "inspect", int(p), h, float(s), float(b), RunOwner.is_dead(o))
+                for o, c, p, h, s, b in rows]
 
     def reap_dead(self) -> int:
         """Give back the claims of runs whose process is gone from this host; returns how many."""
