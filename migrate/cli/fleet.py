@@ -240,6 +240,9 @@ def run(
     backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
     key: FleetKeyOpt = None,
     keys_from_stdin: FleetKeysFromStdin = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 after the last step when any member failed in any step "
+                                              "(inspect, plan or convert; default: 0 once the steps ran; the "
+                                              "failed rows are in the output and `fleet status`).")] = False,
 ) -> None:
     """Everything after `fleet add`: inspect, then every registered step (plan, convert, report), with the
     same backend, workers and keys (encrypted members need them at each step: keys are never stored)."""
@@ -256,6 +259,19 @@ def run(
             fn(fleet, opts)
         else:
             fn(fleet)
+    if strict:
+        _fail_if_any_failed(fleet)
+
+
+def _fail_if_any_failed(fleet: Path) -> None:
+    """`fleet run --strict`: every member whose row holds an error after the run failed in some step (a
+    step that succeeds clears its member's error; a failed one is tried again by the next run)."""
+    from migrate.cli.fleet_convert import fail_if_strict
+    from migrate.fleet.store import FleetStore
+
+    with FleetStore.open(fleet) as store:
+        failed = [(m.name, f"{m.error.error_class} in {m.error.stage}") for m in store.members() if m.error]
+    fail_if_strict(fleet, failed, "inspect, plan or convert")
 
 
 fleet_app.command()(add)

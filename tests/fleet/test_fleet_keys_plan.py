@@ -146,3 +146,31 @@ def test_plan_keys_scoped_to_an_unknown_member_are_refused_before_anything_runs(
         assert store.get("vm1").state == "inspected" and store.get("vm1").error is None
         assert store.active_runs() == []
 
+
+
+@pytest.mark.image  # builds a LUKS disk with mkfs, sfdisk and cryptsetup; runs a Dask LocalCluster and pools
+def test_fleet_run_gives_its_keys_to_every_step_and_strict_exits_3_on_a_failed_member(tmp_path, units_images,
+                                                                                      luks_disk):
+    """`fleet run` without keys: exit 0, the LUKS member a failed row; `--strict`: exit 3 naming it, its
+    error class and step, after every step ran; `--keys-from-stdin --strict`: the keys read once reach
+    inspect, plan and convert (its stack written), exit 0 (the plain member is blocked, not failed)."""
+    tmp = tmp_path / "tmp"
+    fleet = make_fleet(tmp_path, units_images["base"], luks_disk, "fleet")
+    run = ("run", str(fleet), "--workers", "2", "--backend", "native")
+    code, out, err = fleet_cli(*run, tmpdir=tmp)
+    assert code == 0, err[-3000:]
+    assert members(fleet, tmp)["crypt"]["error"]["error_class"] == "EncryptedVolume"
+    code, out, err = fleet_cli(*run, "--strict", tmpdir=tmp)
+    assert code == EXIT_CODES["FleetMembersFailed"] == 3, err[-3000:]
+    assert f"{fleet}: 1 member(s) failed to inspect, plan or convert (--strict): crypt (EncryptedVolume in " \
+           "inspect)" in err, err[-3000:]
+    assert "fleet report" in err and "Traceback" not in err  # every step ran first
+    with Watch(PASSPHRASE.encode()) as watch:
+        code, out2, err2 = fleet_cli(*run, "--strict", "--keys-from-stdin", stdin=PASSPHRASE + "\n", tmpdir=tmp)
+    assert code == 0, err2[-3000:]
+    assert not watch.seen, watch.seen
+    rows = members(fleet, tmp)
+    assert (rows["crypt"]["state"], rows["crypt"]["error"]) == ("converted", None), rows["crypt"]
+    assert (rows["plain01"]["state"], rows["plain01"]["error"]) == ("planned", None), rows["plain01"]
+    assert (fleet / "members" / "crypt" / "stack" / "compose.yaml").is_file()
+    assert_nowhere(PASSPHRASE.encode(), fleet, tmp, out, err, out2, err2)
