@@ -204,13 +204,19 @@ def persistent_path(ctx: Context, analyzer: Analyzer, path: str, *, service: str
 DEFAULT_PORTS = scheme_ports()  # URL scheme -> port; one table (migrate/kinds), shared with the graph
 URL_RE = re.compile(
     r"(?:jdbc:(?:postgresql|mysql|mariadb|sqlserver|oracle:thin)|postgres(?:ql)?|rediss?|mysql|mariadb|amqps?"
-    r"|mongodb(?:\+srv)?|https?|memcached|ldaps?|smtp|nats|kafka)(?:\+\w+)?://[^\s'\"<>]+",
+    r"|mongodb(?:\+srv)?|https?|memcached|ldaps?|smtp|nats|kafka)(?:\+\w+)?://[^\s'\"<>]+"
+    # Oracle's thin driver has no "://": jdbc:oracle:thin:[user/password]@[//]host:port(:SID|/service)
+    r"|jdbc:oracle:thin:(?:[^\s'\"<>@/:]+/[^\s'\"<>@]*)?@(?://)?[A-Za-z0-9_.\-]+:\d{1,5}[:/][\w.$#\-]+",
     re.I,
 )
+# the thin driver's inline credential: jdbc:oracle:thin:USER/PASSWORD@...
+_ORACLE_CREDENTIAL_RE = re.compile(r"(jdbc:oracle:thin:([^\s'\"<>@/:]+)/)([^\s'\"<>@]*)(@)", re.I)
 HOSTPORT_RE = re.compile(r"^\s*([A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$")
 
 
 def _scheme_of(url: str) -> str:
+    if url.lower().startswith("jdbc:oracle:thin:"):
+        return "jdbc:oracle:thin"
     scheme = url.split("://", 1)[0].lower()
     if scheme == "postgres":
         return "postgresql"
@@ -227,6 +233,10 @@ def _redact_query_password(url: str) -> tuple[str, str | None]:
 
 def redact_connection_url(url: str) -> tuple[str, str | None]:
     """(redacted url, password) for any URL-ish string, including jdbc: ones."""
+    m = _ORACLE_CREDENTIAL_RE.match(url)
+    if m:
+        password = m.group(3) or None
+        return (url[: m.end(1)] + REDACTED + url[m.start(4):], password) if password else (url, None)
     inner = url[5:] if url.lower().startswith("jdbc:") else url
     red, password = redact_url(inner)
     red = url[: len(url) - len(inner)] + red if password is not None else url
@@ -241,9 +251,11 @@ def parse_connection(url: str) -> tuple[str, str, int | None, str | None, str | 
     if scheme.startswith("jdbc:"):
         inner = url[5:]
         if scheme == "jdbc:oracle:thin":
-            m = re.search(r"@(?://)?([^:/]+):(\d+)[:/](\w+)", url)
+            m = re.search(r"@(?://)?([^:/@]+):(\d+)[:/]([\w.$#\-]+)", url)
             if m:
-                return scheme, m.group(1), small_int(m.group(2), lo=PORT[0], hi=PORT[1]), m.group(3), None
+                user = _ORACLE_CREDENTIAL_RE.match(url)
+                return (scheme, m.group(1), small_int(m.group(2), lo=PORT[0], hi=PORT[1]), m.group(3),
+                        user.group(2) if user else None)
             return scheme, "unknown", None, None, None
     try:
         parts = urlsplit(inner)

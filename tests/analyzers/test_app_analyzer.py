@@ -51,6 +51,20 @@ def test_java_jar_and_jdbc_env(tree, run):
     assert "J-S3cret" not in sysd.model_dump_json()
 
 
+def test_oracle_thin_jdbc_in_a_unit_is_a_connection_with_its_password_kept_out(tree, run):
+    tree.write(f"{ETC}/ledger.service", "[Service]\nUser=api\n"
+                                        "Environment=DB_URL=jdbc:oracle:thin:ledger/Or4-S3cret@ora01.corp.example:1521:LEDG\n"
+                                        "ExecStart=/usr/bin/java -jar /opt/ledger/ledger.jar\n")
+    f, ctx = _run(tree, run)
+    sysd = ctx.findings("systemd")
+    assert sysd.services[0].environment["DB_URL"] == "jdbc:oracle:thin:ledger/****@ora01.corp.example:1521:LEDG"
+    conn = sysd.connections[0]
+    assert (conn.scheme, conn.host, conn.port, conn.database, conn.username) == (
+        "jdbc:oracle:thin", "ora01.corp.example", 1521, "LEDG", "ledger")
+    assert [s.key for s in sysd.secrets] == ["DB_URL"]
+    assert "Or4-S3cret" not in sysd.model_dump_json()
+
+
 def test_node_with_env_and_system_scripts_ignored(tree, run):
     tree.write("/lib/systemd/system/unattended-upgrades.service",
                "[Service]\nExecStart=/usr/bin/python3 /usr/share/unattended-upgrades/unattended-upgrade-shutdown\n")

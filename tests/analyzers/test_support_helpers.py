@@ -27,3 +27,19 @@ def test_split_host_port():
     assert split_host_port("[::1]:8080") == ("::1", 8080)
     assert split_host_port("*:443") == (None, 443)
     assert split_host_port("80") == (None, 80)
+
+
+def test_oracle_thin_urls_are_found_parsed_and_their_inline_password_redacted():
+    """Oracle's thin driver writes no "://" (jdbc:oracle:thin:user/password@host:port:SID or @//host:port/service):
+    such a URL was never found in a guest, so no connection (and no cross-VM edge) came of it."""
+    from migrate.analyzers._support import URL_RE
+
+    text = ("db.url=jdbc:oracle:thin:scott/T1ger-S3cret@db01.corp.example:1521:ORCL\n"
+            "other=jdbc:oracle:thin:@//10.0.0.7:1521/orders.corp.example next")
+    urls = URL_RE.findall(text)
+    assert urls == ["jdbc:oracle:thin:scott/T1ger-S3cret@db01.corp.example:1521:ORCL",
+                    "jdbc:oracle:thin:@//10.0.0.7:1521/orders.corp.example"]
+    assert redact_connection_url(urls[0]) == ("jdbc:oracle:thin:scott/****@db01.corp.example:1521:ORCL", "T1ger-S3cret")
+    assert redact_connection_url(urls[1]) == (urls[1], None)
+    assert parse_connection(urls[0]) == ("jdbc:oracle:thin", "db01.corp.example", 1521, "ORCL", "scott")
+    assert parse_connection(urls[1]) == ("jdbc:oracle:thin", "10.0.0.7", 1521, "orders.corp.example", None)
