@@ -16,7 +16,7 @@ from migrate.errors import CorruptImage, GuestPathError
 from migrate.rootfs import MAX_EXTENTS, FileStat, Filesystem, kind_from_mode
 
 from .budget import check_deadline
-from .formats.base import LRU, BlockDevice
+from .formats.base import LRU, BlockDevice, raise_device_error
 
 NATIVE_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "ntfs")
 
@@ -109,6 +109,7 @@ class _LibyalFilesystem(Filesystem):
             self._volume.open_file_object(self._fileobj)
         except OSError as exc:
             check_deadline(dev.path)  # the binding wraps our TimeBudgetExceeded in an OSError
+            raise_device_error(self._fileobj)
             raise CorruptImage(f"cannot open {description}: {str(exc).splitlines()[0]}",
                                path=dev.path) from None
         self._entries = LRU(4096)
@@ -121,6 +122,7 @@ class _LibyalFilesystem(Filesystem):
             try:
                 return self._volume.get_file_entry_by_path(path)
             except (OSError, UnicodeError, ValueError):
+                raise_device_error(self._fileobj)  # a budget hit under the lookup is not "no such file"
                 return None
         return self._entries.get(path, load)
 
@@ -186,6 +188,7 @@ class _LibyalFilesystem(Filesystem):
             return e.read_buffer_at_offset(size, offset)
         except OSError as exc:
             check_deadline(self.dev.path)
+            raise_device_error(self._fileobj)
             raise CorruptImage(f"cannot read {path!r} on {self.description}: {str(exc).splitlines()[0]}",
                                path=self.dev.path) from None
 

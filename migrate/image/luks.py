@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from migrate.errors import CorruptImage, EncryptedVolume, ResourceBudgetExceeded, UnsupportedLayout, WrongKey
 
 from .budget import check_deadline
-from .formats.base import BlockDevice
+from .formats.base import BlockDevice, raise_device_error
 from .keys import KeyStore
 
 LUKS_MAGIC = b"LUKS\xba\xbe"
@@ -208,6 +208,7 @@ def unlock(dev: BlockDevice, names: list[str], where: str, keys: KeyStore, repor
             opened = volume.unlock()
         except OSError as exc:
             check_deadline(report_path)
+            raise_device_error(fileobj)
             raise CorruptImage(f"{where}: LUKS volume unreadable: {str(exc).splitlines()[0]}",
                                path=report_path) from None
         if opened:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from migrate.errors import CorruptImage
 
-from .budget import MAX_LOGICAL_VOLUMES, check_count
-from .formats.base import BlockDevice
+from .budget import MAX_LOGICAL_VOLUMES, check_count, check_deadline
+from .formats.base import BlockDevice, raise_device_error
 
 
 @dataclass
@@ -86,6 +86,8 @@ def assemble(pvs: list[tuple[str, BlockDevice]], *, report_path: str) -> VolumeG
             handle.open_file_object(meta)
             vg = handle.get_volume_group()
         except OSError as exc:
+            check_deadline(report_path)  # the binding wraps our errors in an OSError of its own
+            raise_device_error(meta)
             raise CorruptImage(f"LVM2 metadata on {desc} unreadable: {str(exc).splitlines()[0]}",
                                path=report_path) from None
         members = []
@@ -109,6 +111,8 @@ def assemble(pvs: list[tuple[str, BlockDevice]], *, report_path: str) -> VolumeG
             handle.open_physical_volume_files_as_file_objects(members)
             vg = handle.get_volume_group()  # LVs only map onto PVs opened before this call
         except OSError as exc:
+            check_deadline(report_path)
+            raise_device_error(meta, *members)
             raise CorruptImage(f"LVM2 volume group {vg.name}: {str(exc).splitlines()[0]}",
                                path=report_path) from None
         result._handles.append(handle)

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from migrate.errors import ResourceBudgetExceeded
+from migrate.image.filesystems import open_filesystem
+from migrate.image.formats import BlockDevice, open_image
+from migrate.image.lvm import assemble
 from migrate.image.native import NativeBackend
+from migrate.image.partitions import read_partitions
 from tests.image.builders import convert, guest_tree, make_ext4, make_xfs
 
 pytestmark = pytest.mark.image
@@ -68,3 +73,30 @@ def test_lvm_guest(lvm_guest):
         assert devices["/dev/vg-sys/my-var"] == ("xfs", "/var")
         assert devices["/dev/sda2"] == ("LVM2_member", None)
         assert guest.notes == []
+
+
+class _BudgetAfter(BlockDevice):
+    """A real device whose reads past ``limit`` hit a resource budget, as a compressed cluster that
+    inflates too far would: the error is raised under libyal's C code, which wraps it in an OSError."""
+
+    def __init__(self, dev: BlockDevice, limit: int) -> None:
+        self.dev, self.limit, self.size, self.path = dev, limit, dev.size, dev.path
+
+    def read(self, offset: int, size: int) -> bytes:
+        if offset + size > self.limit:
+            raise ResourceBudgetExceeded("cluster inflates past its budget", path=self.path)
+        return self.dev.read(offset, size)
+
+
+def test_a_budget_hit_under_the_lvm_and_filesystem_readers_keeps_its_class(lvm_guest):
+    """Before, the binding's OSError became CorruptImage ("LVM2 metadata unreadable", exit 12): the
+    user was told the disk is broken when a budget stopped the read (exit 32)."""
+    with open_image(str(lvm_guest)) as disk:
+        pv = next(p for p in read_partitions(disk) if p.index == 2)
+        pv_dev = disk.slice(pv.start, pv.size)
+        assert assemble([("/dev/sda2", pv_dev)], report_path=str(lvm_guest)).lvs  # the real PV reads
+        with pytest.raises(ResourceBudgetExceeded):
+            assemble([("/dev/sda2", _BudgetAfter(pv_dev, 4096))], report_path=str(lvm_guest))
+        boot = next(p for p in read_partitions(disk) if p.index == 1)
+        with pytest.raises(ResourceBudgetExceeded):
+            open_filesystem(_BudgetAfter(disk.slice(boot.start, boot.size), 2048), "ext4", "/dev/sda1")

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import BinaryIO
 
-from migrate.errors import CorruptImage
+from migrate.errors import CorruptImage, MigrateError
 from migrate.image.budget import check_deadline
 from migrate.image.confine import open_regular
 
@@ -247,12 +247,18 @@ class ConcatDevice(BlockDevice):
 
 
 class DeviceFile(io.RawIOBase):
-    """A file-like view of a device for the libyal bindings (read/seek/tell/get_size)."""
+    """A file-like view of a device for the libyal bindings (read/seek/tell/get_size).
+
+    The bindings turn any exception a read raises into an ``OSError`` of their own, so the reason a
+    read was refused (a time or resource budget, a chain member outside the folder) would reach the
+    user as "unreadable", exit 12. The first such error is kept in ``error``; the code that called the
+    binding raises it again with :func:`raise_device_error`."""
 
     def __init__(self, device: BlockDevice) -> None:
         super().__init__()
         self.device = device
         self._pos = 0
+        self.error: MigrateError | None = None
 
     def readable(self) -> bool:
         return True
@@ -263,7 +269,12 @@ class DeviceFile(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:  # type: ignore[override]
         if size is None or size < 0:
             size = self.device.size - self._pos
-        data = self.device.read(self._pos, size)
+        try:
+            data = self.device.read(self._pos, size)
+        except MigrateError as exc:
+            if self.error is None:
+                self.error = exc
+            raise
         self._pos += len(data)
         return data
 
@@ -289,6 +300,14 @@ class DeviceFile(io.RawIOBase):
 
     def get_offset(self) -> int:
         return self._pos
+
+
+def raise_device_error(*files: DeviceFile) -> None:
+    """After a binding's ``OSError``: the budget or confinement error one of our reads raised under
+    it, if any, instead of the binding's "unreadable"."""
+    for f in files:
+        if f.error is not None:
+            raise f.error from None
 
 
 BinaryFile = BinaryIO
