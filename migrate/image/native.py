@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from migrate.errors import (
+    ChainMemberNotRegular,
+    ChainMemberOutside,
     CorruptImage,
     EncryptedVolume,
     ImageError,
@@ -270,9 +272,12 @@ class NativeBackend(Backend):
             version = getattr(vol, "luks_version", None) or "LUKS"
             raise EncryptedVolume(f"encrypted volume ({version}) on {where} and no key for it; give one with "
                                   "--key or --keys-from-stdin", path=owner[id(vol)])
-        for exc in failures:
-            if isinstance(exc, CorruptImage):
-                raise exc
+        # why no root was found: a budget or confinement stop first (a read the tool refused is not a
+        # missing OS), then a filesystem that is corrupt
+        for kind in ((ResourceBudgetExceeded, ChainMemberOutside, ChainMemberNotRegular), CorruptImage):
+            for exc in failures:
+                if isinstance(exc, kind):
+                    raise exc
         for vol in volumes:
             if vol.fstype not in _NOT_DATA and vol.fstype not in NATIVE_FSTYPES:
                 raise UnsupportedLayout(f"{vol.fstype} filesystem on {vol.device} cannot be read natively",

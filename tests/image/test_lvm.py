@@ -100,3 +100,16 @@ def test_a_budget_hit_under_the_lvm_and_filesystem_readers_keeps_its_class(lvm_g
         boot = next(p for p in read_partitions(disk) if p.index == 1)
         with pytest.raises(ResourceBudgetExceeded):
             open_filesystem(_BudgetAfter(disk.slice(boot.start, boot.size), 2048), "ext4", "/dev/sda1")
+
+
+def test_no_root_names_the_budget_that_stopped_a_filesystem_not_a_missing_os():
+    """The root filesystem's open stopped by a budget is a note among failures; with no root found the
+    answer is that budget (32), before a corrupt filesystem (12), never "no operating system" (14)."""
+    from migrate.errors import CorruptImage
+
+    budget = ResourceBudgetExceeded("cluster inflates past its budget", path="disk.qcow2")
+    corrupt = CorruptImage("bad superblock", path="disk.qcow2")
+    with pytest.raises(ResourceBudgetExceeded):
+        NativeBackend._no_root(["disk.qcow2"], [], {}, [corrupt, budget], [])
+    with pytest.raises(CorruptImage):
+        NativeBackend._no_root(["disk.qcow2"], [], {}, [corrupt], [])
