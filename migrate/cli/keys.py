@@ -54,9 +54,12 @@ FleetKeysFromStdin = Annotated[bool, typer.Option(
 
 
 def fleet_keys_of(key: list[str] | None, keys_from_stdin: bool) -> FleetKeys | None:
-    """The keys a fleet command was given (None when none were)."""
+    """The keys a fleet command was given (None when none were). The coordinator that reads them
+    writes no core file from here on, as its workers do."""
     from migrate.fleet.keys import fleet_keys
+    from migrate.fleet.worker import no_core_dumps
 
     if not key and not keys_from_stdin:
         return None
+    no_core_dumps()
     return fleet_keys(key or (), sys.stdin.read(MAX_STDIN_BYTES) if keys_from_stdin else None)

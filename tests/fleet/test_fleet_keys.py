@@ -59,6 +59,23 @@ def test_member_scope_and_redacted_task(tmp_path):
     assert pickle.loads(pickle.dumps(task)).keys.candidates([], LUKS_UUID)[0] == b"from-a-file"
 
 
+def test_the_coordinator_that_reads_keys_writes_no_core_file():
+    """The workers and the plan/convert pools set RLIMIT_CORE 0; the coordinator holds the keys too."""
+    import resource
+
+    from migrate.cli.keys import fleet_keys_of
+
+    before = resource.getrlimit(resource.RLIMIT_CORE)
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (before[1], before[1]))
+        assert fleet_keys_of(None, False) is None
+        assert resource.getrlimit(resource.RLIMIT_CORE)[0] == before[1]  # no keys: nothing changes
+        assert fleet_keys_of(["db@all:key:pw"], False) is not None
+        assert resource.getrlimit(resource.RLIMIT_CORE)[0] == 0
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, before)
+
+
 def test_dask_logs_of_a_failed_task_show_no_key():
     """A Dask worker logs ``repr(run_spec)`` of a task that raised: the spec holds the InspectTask."""
     from dask._task_spec import Task
