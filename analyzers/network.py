@@ -20,10 +20,16 @@ import yaml
 from migrate.analyzers._support import read_text, unknown
 from migrate.analyzers.base import Analyzer, Context, NotApplicable
 from migrate.model.inventory import Findings, HostEntry, InterfaceAddress, NetworkIdentity
+from migrate.rootfs import RootFS
 
 MAX_ADDRESSES = 1024  # per guest: a hostile file of a million address lines is not a million facts
 MAX_BAD_LINES = 20  # unknowns per file; the rest are counted in one more
 MAX_YAML_STEPS = 100_000  # netplan entries walked per file (aliases make a small file walk long)
+MAX_NETWORKD_FILES = 1024  # .network files and their drop-ins read per guest
+# systemd.network(5), highest priority first; /lib only on a Debian without merged /usr (with it, the
+# same files as /usr/lib, hidden by name)
+NETWORKD_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/local/lib/systemd/network",
+                 "/usr/lib/systemd/network", "/lib/systemd/network")
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -194,14 +200,8 @@ class NetworkAnalyzer(Analyzer):
             add(name)
             _keyfile(text, path, name, found)
             net.evidence.append(self.evidence(path))
-        for path in fs.glob("/etc/systemd/network/*.network"):
-            text = read_text(ctx, self, path, f) or ""
-            m = re.search(r"^\s*Name\s*=\s*(.+)$", text, re.M)
-            names = m.group(1).split() if m else []
-            for name in names:
-                add(name)
-            _networkd(text, path, " ".join(names) or posixpath.basename(path), found)
-            net.evidence.append(self.evidence(path))
+        for name in _networkd_units(ctx, self, f, net, found):
+            add(name)
         for path in fs.glob("/etc/sysconfig/network-scripts/ifcfg-*"):
             text = read_text(ctx, self, path, f) or ""
             m = re.search(r"^DEVICE=[\"']?([^\"'\s]+)", text, re.M)
@@ -303,41 +303,117 @@ def _netplan(root: object, path: str, found: _Addresses) -> list[str]:
     return names
 
 
-def _ini(text: str, sections: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
-    """(line, section, key, value) of the named sections of an INI-style file (systemd units,
-    NetworkManager keyfiles); the lines of other sections are not even split."""
+def _ini(text: str, sections: tuple[str, ...]) -> list[tuple[int, str, str, str, int]]:
+    """(line, section, key, value, line of the section's header) of the named sections of an INI-style
+    file (systemd units, NetworkManager keyfiles); the lines of other sections are not even split."""
     out = []
     section = ""
+    start = 0
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line[0] in "#;":
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
+            start = lineno
             continue
         if section not in sections:
             continue
         key, eq, value = line.partition("=")
         if eq:
-            out.append((lineno, section, key.strip(), value.strip()))
+            out.append((lineno, section, key.strip(), value.strip(), start))
     return out
 
 
-def _networkd(text: str, path: str, iface: str, found: _Addresses) -> None:
-    """systemd.network(5): ``Address=`` in [Network] and [Address] sections; ``DHCP=`` yes/ipv4/ipv6."""
-    for lineno, section, key, value in _ini(text, ("Network", "Address")):
-        if key == "Address" and section in ("Network", "Address") and value:
-            found.cidr(path, lineno, iface, value)
-        elif key == "DHCP" and section == "Network" and value.lower() in ("yes", "true", "on", "1", "ipv4",
-                                                                          "ipv6", "both"):
+def _masked(fs: RootFS, path: str) -> bool:
+    """A symlink to /dev/null masks a unit file of the same name (an empty file does too: it says nothing)."""
+    st = fs.lstat(path)
+    return st is not None and st.kind == "symlink" and fs.readlink(path) == "/dev/null"
+
+
+def _by_name(fs: RootFS, patterns: list[str]) -> list[tuple[str, str]]:
+    """(file name, path) of the files ``patterns`` (highest priority first) match, each name once: the
+    first directory that has it wins, whatever it holds, and the names come back in lexical order."""
+    chosen: dict[str, str] = {}
+    for pattern in patterns:
+        for path in fs.glob(pattern):
+            if fs.is_file(path) or _masked(fs, path):
+                chosen.setdefault(posixpath.basename(path), path)
+    return sorted(chosen.items())
+
+
+def _networkd_units(ctx: Context, analyzer: Analyzer, f: Findings, net: NetworkIdentity,
+                    found: _Addresses) -> list[str]:
+    """systemd.network(5): the .network files of every directory of the search path, a name in a
+    higher-priority directory hiding the same name further down (a link to /dev/null masks it), each
+    followed by its ``<name>.d/*.conf`` drop-ins (looked up by name in every directory, the same
+    masking) in lexical order. At most MAX_NETWORKD_FILES files are read. Returns interface names."""
+    fs = ctx.rootfs
+    names: list[str] = []
+    left = MAX_NETWORKD_FILES
+    for name, path in _by_name(fs, [f"{d}/*.network" for d in NETWORKD_DIRS]):
+        if _masked(fs, path):
+            continue
+        dropins = [p for _, p in _by_name(fs, [f"{d}/{name}.d/*.conf" for d in NETWORKD_DIRS]) if not _masked(fs, p)]
+        texts: list[tuple[str, str]] = []
+        for p in [path, *dropins]:
+            if left <= 0:
+                f.unknowns.append(unknown(analyzer, None, f"more than {MAX_NETWORKD_FILES} systemd-networkd files: "
+                                                          "the rest not read"))
+                return names
+            left -= 1
+            text = read_text(ctx, analyzer, p, f)
+            if text is None:
+                continue
+            texts.append((p, text))
+            net.evidence.append(analyzer.evidence(p))
+        if texts:
+            names.extend(n for n in _networkd(texts, posixpath.basename(path), found) if n not in names)
+    return names
+
+
+def _networkd(texts: list[tuple[str, str]], default: str, found: _Addresses) -> list[str]:
+    """One .network file and its drop-ins, parsed in order as networkd does: ``Name=`` in [Match] and
+    ``Address=`` in [Network] accumulate and an empty one empties the list (an empty ``Address=``
+    also drops the [Address] sections read so far); each [Address] section is one address (its last
+    ``Address=``); the last ``DHCP=`` wins (yes/ipv4/ipv6/both is DHCP). The surviving settings are
+    recorded in file and line order, under the interface names (the file's name if it has none)."""
+    names: list[str] = []
+    addresses: dict[tuple[int, int], tuple[int, str, str]] = {}  # (file, line or section) -> (line, path, value)
+    dhcp: tuple[int, int, str, str] | None = None
+    for order, (path, text) in enumerate(texts):
+        for lineno, section, key, value, start in _ini(text, ("Match", "Network", "Address")):
+            if section == "Match" and key == "Name":
+                names = [*names, *value.split()] if value else []
+            elif section == "Network" and key == "Address":
+                if not value:
+                    addresses.clear()
+                else:
+                    addresses[(order, lineno)] = (lineno, path, value)
+            elif section == "Address" and key == "Address":
+                if value:
+                    addresses[(order, start)] = (lineno, path, value)
+                else:
+                    addresses.pop((order, start), None)
+            elif section == "Network" and key == "DHCP":
+                dhcp = (order, lineno, path, value.lower())
+    iface = " ".join(names) or default
+    events: list[tuple[int, int, str, str | None]] = [(o, ln, p, v) for (o, _), (ln, p, v) in addresses.items()]
+    if dhcp is not None and dhcp[3] in ("yes", "true", "on", "1", "ipv4", "ipv6", "both"):
+        events.append((dhcp[0], dhcp[1], dhcp[2], None))
+    for _order, lineno, path, value in sorted(events, key=lambda e: (e[0], e[1])):
+        if value is None:
             found.add(path, lineno, iface)
+        else:
+            found.cidr(path, lineno, iface, value)
+    return names
 
 
 def _keyfile(text: str, path: str, iface: str, found: _Addresses) -> None:
     """NetworkManager keyfile: [ipv4]/[ipv6] ``addressN=10.0.0.5/24,gateway`` (also the older
     ``addressesN=10.0.0.5;24;gateway;`` and ``addresses=a/p;b/p;``) and ``method=auto`` (DHCP). Only
     those keys of those two sections are looked at."""
-    for lineno, _section, key, value in _ini(text, ("ipv4", "ipv6")):
+    for lineno, _section, key, value, _start in _ini(text, ("ipv4", "ipv6")):
         if key == "method" and value == "auto":
             found.add(path, lineno, iface)
         elif re.fullmatch(r"address(es)?\d{0,4}", key) and value:

@@ -137,3 +137,55 @@ def test_many_bad_lines_are_counted_not_listed_and_addresses_are_capped(tree, ru
     assert len(mine) == MAX_BAD_LINES + 1 and mine[-1] == f"{500 - MAX_BAD_LINES} more lines that are not addresses"
     assert len(f.network.addresses) == MAX_ADDRESSES
     assert any(u.message == f"more than {MAX_ADDRESSES} interface addresses: 10 not recorded" for u in f.unknowns)
+
+
+def test_networkd_search_path_masking_by_name_and_drop_ins_in_order(tree, run):
+    """systemd.network(5): /etc, /run, /usr/local/lib, /usr/lib and /lib, a name higher up hiding (or, as
+    a link to /dev/null, masking) the same name below; drop-ins ``<name>.d/*.conf`` from every directory
+    by name, applied in lexical order: Address= accumulates, an empty one resets, DHCP= overrides."""
+    tree.write("/usr/lib/systemd/network/10-lan.network", "[Match]\nName=eth0\n[Network]\nAddress=10.9.0.1/24\n")
+    tree.write("/etc/systemd/network/10-lan.network", "[Match]\nName=eth0\n[Network]\nAddress=10.5.0.5/24\n"
+                                                      "DHCP=yes\n")
+    tree.write("/usr/lib/systemd/network/10-lan.network.d/20-more.conf", "[Network]\nAddress=10.9.9.9/24\n")
+    tree.write("/etc/systemd/network/10-lan.network.d/20-more.conf", "[Network]\nAddress=10.5.0.6/24\n")
+    tree.write("/run/systemd/network/10-lan.network.d/30-nodhcp.conf", "[Network]\nDHCP=no\n")
+    tree.write("/usr/lib/systemd/network/10-lan.network.d/10-first.conf", "[Address]\nAddress=10.5.0.4/24\n")
+    tree.write("/usr/lib/systemd/network/20-wan.network",
+               "[Match]\nName=eth1\n[Network]\nAddress=10.6.0.5/24\n[Address]\nAddress=10.6.0.6/24\n")
+    tree.write("/usr/lib/systemd/network/20-wan.network.d/50-reset.conf",
+               "[Network]\nAddress=\nAddress=10.6.1.5/16\nDHCP=ipv4\n")
+    tree.write("/lib/systemd/network/30-old.network", "[Match]\nName=eth2\n[Network]\nAddress=10.7.0.5/24\n")
+    tree.write("/usr/lib/systemd/network/40-masked.network", "[Network]\nAddress=10.8.0.5/24\n")
+    tree.link("/etc/systemd/network/40-masked.network", "/dev/null")
+    tree.write("/usr/lib/systemd/network/50-empty.network", "[Network]\nAddress=10.8.1.5/24\n")
+    tree.write("/etc/systemd/network/50-empty.network", "")
+    tree.write("/usr/lib/systemd/network/20-wan.network.d/60-gone.conf", "[Network]\nAddress=10.8.2.5/24\n")
+    tree.link("/etc/systemd/network/20-wan.network.d/60-gone.conf", "/dev/null")
+    f, _ = run(tree, NetworkAnalyzer())
+    e, u, r = "/etc/systemd/network/", "/usr/lib/systemd/network/", "/run/systemd/network/"
+    assert rows(f) == [
+        ("eth0", "static", "10.5.0.5", 24, e + "10-lan.network", "line 4"),
+        ("eth0", "static", "10.5.0.4", 24, u + "10-lan.network.d/10-first.conf", "line 2"),
+        ("eth0", "static", "10.5.0.6", 24, e + "10-lan.network.d/20-more.conf", "line 2"),
+        ("eth1", "static", "10.6.1.5", 16, u + "20-wan.network.d/50-reset.conf", "line 3"),
+        ("eth1", "dhcp", None, None, u + "20-wan.network.d/50-reset.conf", "line 4"),
+        ("eth2", "static", "10.7.0.5", 24, "/lib/systemd/network/30-old.network", "line 4"),
+    ]
+    assert f.network.interfaces == ["eth0", "eth1", "eth2"] and not f.unknowns
+    read = {ev.path for ev in f.network.evidence}
+    assert r + "10-lan.network.d/30-nodhcp.conf" in read and u + "10-lan.network" not in read
+
+
+def test_networkd_files_are_bounded(tree, run):
+    from migrate.analyzers.network import MAX_NETWORKD_FILES
+
+    for i in range(MAX_NETWORKD_FILES // 2 + 5):
+        tree.write(f"/etc/systemd/network/{i:05d}.network", f"[Network]\nAddress=10.{i >> 8}.{i & 255}.1/24\n")
+        tree.write(f"/usr/lib/systemd/network/{i:05d}.network.d/a.conf", "[Network]\nDHCP=yes\n")
+    start = time.monotonic()
+    f, _ = run(tree, NetworkAnalyzer())
+    elapsed = time.monotonic() - start
+    assert len([a for a in f.network.addresses if a.method == "static"]) == MAX_NETWORKD_FILES // 2
+    assert [u.message for u in f.unknowns] == [f"more than {MAX_NETWORKD_FILES} systemd-networkd files: the rest "
+                                               "not read"]
+    assert elapsed < 30, elapsed
