@@ -28,8 +28,8 @@ _INNER_FORMULA = re.compile(r"""([;\t\r\n][ "']*)(?=[=+\-@])""")
 
 MEMBER_COLUMNS = [
     "name", "state", "readiness", "wave", "os_family", "distro", "os_version", "kinds", "hostnames", "addresses",
-    "blockers", "blocker_kinds", "error_class", "exit_code", "error", "owner", "environment", "wave_hint",
-    "vcpus", "memory_mib", "sizing_source", "image", "inventory", "plan", "stack",
+    "rvtools_dns_name", "rvtools_addresses", "blockers", "blocker_kinds", "error_class", "exit_code", "error",
+    "owner", "environment", "wave_hint", "vcpus", "memory_mib", "sizing_source", "image", "inventory", "plan", "stack",
 ]
 
 
@@ -83,16 +83,20 @@ def wave_of(report: FleetReport) -> dict[str, int]:
 
 def members_csv(report: FleetReport, sizing: dict[str, tuple[int, int, str]] | None = None,
                 image_names: dict[str, str] | None = None) -> str:
-    """One row per member. ``sizing``: name → (vcpus, memory MiB, where it came from)."""
+    """One row per member. ``sizing``: name → (vcpus, memory MiB, where it came from). ``addresses`` are the
+    static addresses configured in the guest; ``rvtools_dns_name`` and ``rvtools_addresses`` what RVTools
+    reported for the VM (a separate column: the fleet graph matches connections to both)."""
     waves = wave_of(report)
     sizing = sizing or {}
     rows = []
     for m in report.canonical().members:
         err = m.error
         vcpus, mem, src = sizing.get(m.name, (None, None, None))
+        rv = m.sizing  # what VMware Tools reported from the running guest (RVTools vInfo/vNetwork)
         rows.append([
             m.name, m.state, m.readiness, waves.get(m.name), m.os_family, m.distro, m.os_version, ";".join(m.kinds),
-            ";".join(m.hostnames), ";".join(m.addresses), len(m.blockers),
+            ";".join(m.hostnames), ";".join(m.addresses), rv.dns_name if rv else None,
+            ";".join(rv.ip_addresses) if rv else None, len(m.blockers),
             ";".join(sorted({blocker_kind(b) for b in m.blockers})), err.error_class if err else None,
             err.exit_code if err else None, plain_message(m) if err else None, m.owner, m.environment, m.wave_hint,
             vcpus, mem, src, (image_names or {}).get(m.name), m.inventory_path, m.plan_path, m.stack_path,

@@ -98,6 +98,23 @@ class CountRow:
 
 
 @dataclass
+class EdgeRow:
+    """One cross-VM connection as the report shows it: what carried it (and where in the source guest),
+    how the address was matched and why it is the target's (its guest file and line, or the RVTools row)."""
+
+    source: str
+    target: str
+    address: str
+    via: str
+    evidence: str
+    matched_by: str
+    target_evidence: str
+
+
+MATCHED_BY_WORDS = {"hostname": "host name", "fqdn": "FQDN", "ip": "IP address"}
+
+
+@dataclass
 class View:
     """Everything the template shows, computed once (the template only lays it out)."""
 
@@ -111,7 +128,7 @@ class View:
     members: list[MemberRow]
     waves: list[tuple[int, list[str], str]]
     unscheduled: list[str]
-    edges: list[tuple[str, str, str, str, str]]
+    edges: list[EdgeRow]
     readiness_svg: str
     capacity: CapacityReport | None = None
     capacity_ex: capacity_report.Executive | None = None
@@ -248,7 +265,8 @@ def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
         blockers=blockers, failures=failures, members=rows,
         waves=[(w.number, sorted(w.members), w.reason) for w in report.waves],
         unscheduled=[m.name for m in members if m.name not in waves],
-        edges=[(e.source, e.target, e.address + (f":{e.port}" if e.port else ""), e.via, e.matched_by)
+        edges=[EdgeRow(e.source, e.target, e.address + (f":{e.port}" if e.port else ""), e.via, e.evidence,
+                       MATCHED_BY_WORDS.get(e.matched_by, e.matched_by), e.target_evidence or "")
                for e in report.edges],
         readiness_svg=plot_readiness(readiness),
         sizing_counts=dict(Counter(s.source for s in sized.values())),

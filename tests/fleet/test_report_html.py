@@ -68,16 +68,25 @@ def fleet(tmp_path_factory, flagship_images, classic_images, units_images):
     rv_only = FleetMember(name="erp-vm10", state="no-image", readiness="not-inspected",
                           sources=[SourceRef(kind="rvtools", path="/datastore/rvtools.xlsx", row=10)],
                           sizing=RVToolsSizing(vm="erp-vm10", cpus=8, memory_mib=32768, provisioned_mib=204800,
-                                               os="Microsoft Windows Server 2019 (64-bit)", powerstate="poweredOn"))
+                                               os="Microsoft Windows Server 2019 (64-bit)", powerstate="poweredOn",
+                                               dns_name="erp-vm10.corp.example", ip_addresses=["10.0.0.10"]))
     # a hostile guest: its host name and a blocker detail are HTML and a spreadsheet formula
     hostile = units.model_copy(update={
         "name": "evil-vm11", "hostnames": [HOSTILE], "readiness": "blocked", "plan_path": None,
         "blockers": [f"gui: {HOSTILE}", '=HYPERLINK("http://evil.example/x","click"): formula']})
     # the classic VM had no OVF: RVTools gives its sizing
-    classic.sizing = RVToolsSizing(vm="classic-web01", cpus=4, memory_mib=8192, provisioned_mib=40960)
+    classic.sizing = RVToolsSizing(vm="classic-web01", cpus=4, memory_mib=8192, provisioned_mib=40960,
+                                   ip_addresses=["10.0.0.21", "10.0.0.22"])
     members = [shop, classic, units, blocked, other_blocked, failed, rv_only, hostile]
     edges = [CrossVMEdge(source="classic-web01", target="shop-vm01", matched_by="hostname", address="shop-vm01",
-                         port=5432, via="DATABASE_URL", evidence="/etc/app.env")]
+                         port=5432, via="DATABASE_URL", evidence="/etc/app.env", target_evidence="guest hostname"),
+             # a VM only RVTools knows is a target through the address RVTools reported for it
+             CrossVMEdge(source="shop-vm01", target="erp-vm10", matched_by="ip", address="10.0.0.10", port=8080,
+                         via="proxy_pass upstream", evidence="/etc/nginx/sites-enabled/shop",
+                         target_evidence="RVTools vInfo row 10: Primary IP Address"),
+             # the hostile guest's file names and values are text in the edges table too
+             CrossVMEdge(source="evil-vm11", target="classic-web01", matched_by="fqdn", address=HOSTILE,
+                         via=HOSTILE, evidence=f"/etc/{HOSTILE}", target_evidence=f"/etc/hosts {HOSTILE}")]
     waves = [Wave(number=1, members=["classic-web01", "shop-vm01"], reason="ready; connected (DATABASE_URL)"),
              Wave(number=2, members=["units01"], reason="blocked: moves once its blockers are resolved")]
     report = FleetReport(fleet="Acme datastore 7", members=members, edges=edges, waves=waves)
@@ -118,6 +127,12 @@ def test_files_and_exports(fleet):
     # a cell a spreadsheet would run as a formula is written as text
     raw = paths["blockers_csv"].read_text()
     assert "'=HYPERLINK" in raw and not re.search(r'(^|,)"?=HYPERLINK', raw, re.M)
+    # guest-configured and RVTools-reported addresses in separate columns
+    assert by["erp-vm10"]["addresses"] == "" and by["erp-vm10"]["rvtools_addresses"] == "10.0.0.10"
+    assert by["erp-vm10"]["rvtools_dns_name"] == "erp-vm10.corp.example"
+    assert by["classic-web01"]["rvtools_addresses"] == "10.0.0.21;10.0.0.22"
+    assert by["classic-web01"]["addresses"] == ";".join(report_member(report, "classic-web01").addresses)
+    assert by["shop-vm01"]["rvtools_addresses"] == "" and by["shop-vm01"]["rvtools_dns_name"] == ""
     waves = list(csv.DictReader(paths["waves_csv"].open()))
     assert [(w["wave"], w["member"]) for w in waves] == [("1", "classic-web01"), ("1", "shop-vm01"),
                                                          ("2", "units01")]
@@ -144,6 +159,33 @@ def test_html_counts_links_and_no_local_paths(fleet):
     # capacity: 3 sized VMs (the flagship from its OVF, two from RVTools; units and its copies have none)
     cap = re.search(r'id="capacity".*?</section>', html, re.S).group(0)
     assert "2 RVTools" in cap and "1 inventory" in cap
+
+
+def report_member(report: FleetReport, name: str) -> FleetMember:
+    return next(m for m in report.members if m.name == name)
+
+
+def _edge_rows(html: str) -> list[list[str]]:
+    table = re.search(r'data-table="edges">.*?</table>', html, re.S).group(0)
+    rows = re.findall(r"<tr data-edge-row>(.*?)</tr>", table, re.S)
+    return [[re.sub(r"<br><span class=\"note\">", " | ", c).replace("</span>", "")
+             for c in re.findall(r"<td>(.*?)</td>", r, re.S)] for r in rows]
+
+
+def test_edges_say_how_they_were_matched_and_why(fleet):
+    """A consultant reviewing a wave sees why VM A was tied to VM B: the address and what carried it in
+    the source guest (its file), how the address was matched, and why it is the target's address."""
+    _, _, paths = fleet
+    rows = _edge_rows(paths["html"].read_text())
+    by = {(r[0], r[1]): r for r in rows}
+    assert len(rows) == 3
+    assert by[("shop-vm01", "erp-vm10")] == ["shop-vm01", "erp-vm10", "10.0.0.10:8080",
+                                             "proxy_pass upstream | /etc/nginx/sites-enabled/shop", "IP address",
+                                             "RVTools vInfo row 10: Primary IP Address"]
+    assert by[("classic-web01", "shop-vm01")][2:] == ["shop-vm01:5432", "DATABASE_URL | /etc/app.env", "host name",
+                                                      "guest hostname"]
+    evil = by[("evil-vm11", "classic-web01")]
+    assert evil[4] == "FQDN" and evil[5].startswith("/etc/hosts &lt;img src=x")
 
 
 def test_hostile_strings_are_escaped(fleet):
