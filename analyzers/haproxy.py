@@ -86,7 +86,7 @@ class HaproxyAnalyzer(Analyzer):
                 elif key == "server" and section in ("backend", "listen") and len(w) > 2:
                     host, port = split_host_port(w[2])
                     if host is None or port is None:
-                        f.unknowns.append(unknown(self, path, f"server {w[1]} without host:port in {where}"))
+                        f.unknowns.append(unknown(self, path, f"a server without host:port in {where}"))
                         continue
                     scheme = "https" if "ssl" in w[3:] else ("http" if mode == "http" else "tcp")
                     f.connections.append(Connection(

@@ -100,7 +100,7 @@ class LighttpdAnalyzer(Analyzer):
         self.f.configs.append(config_file(self.ctx, self, path, service=self.service, kind="lighttpd.conf",
                                           content=text))
         base = posixpath.dirname(path)
-        for line in text.splitlines():
+        for lineno, line in enumerate(text.splitlines(), 1):
             s = line.split("#", 1)[0].strip() if not STRING_RE.search(line) else line.strip()
             if not s or s.startswith("#"):
                 continue
@@ -113,7 +113,8 @@ class LighttpdAnalyzer(Analyzer):
                     for inc in expand_glob(self.ctx, "/etc/lighttpd/conf-enabled/*.conf"):
                         self._load(inc, depth + 1)
                 elif not any(helper in s for helper in KNOWN_SHELL_HELPERS):
-                    self.f.unknowns.append(unknown(self, path, f"include_shell not evaluated: {s[:120]}"))
+                    self.f.unknowns.append(unknown(self, path, f"line {lineno}: include_shell not evaluated "
+                                                                  "(a command's output is not known offline)"))
                 continue
             if s.startswith("include "):
                 m2 = STRING_RE.search(s)

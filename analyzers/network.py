@@ -181,8 +181,10 @@ class NetworkAnalyzer(Analyzer):
                 continue
             try:
                 root = yaml.compose(text, Loader=yaml.SafeLoader)
-            except yaml.YAMLError as exc:
-                f.unknowns.append(unknown(self, path, f"not valid YAML: {str(exc).splitlines()[0]}"))
+            except yaml.YAMLError as exc:  # its text can quote the file: only the line is named
+                mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+                where = f" (line {mark.line + 1})" if mark is not None else ""
+                f.unknowns.append(unknown(self, path, f"not valid YAML{where}"))
                 continue
             except RecursionError:  # [[[[… nested deeper than the parser's stack
                 f.unknowns.append(unknown(self, path, "not valid YAML: nested too deeply"))

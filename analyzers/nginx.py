@@ -372,7 +372,7 @@ class NginxAnalyzer(Analyzer):
         if "://" in target:
             scheme, _, rest = target.partition("://")
         if "$" in rest.split("/", 1)[0]:
-            self.f.unknowns.append(unknown(self, d.file, f"line {d.line}: {d.name} target {target} uses variables; "
+            self.f.unknowns.append(unknown(self, d.file, f"line {d.line}: {d.name} target uses variables; "
                                                          "its destination is decided at run time"))
             return
         hostport = rest.split("/", 1)[0]

@@ -66,12 +66,11 @@ class DpkgAnalyzer(Analyzer):
         if text is None:
             return f
         conffiles: dict[str, tuple[str, str]] = {}
-        for para in paragraphs(text):
+        for n, para in enumerate(paragraphs(text), 1):
             name = para.get("Package")
             desired, state = parse_status(para.get("Status", ""))
             if not name or state is None:
-                f.unknowns.append(unknown(self, STATUS, f"stanza without Package or a dpkg state in Status: "
-                                                        f"{name or '?'} (Status: {para.get('Status', '')[:80]!r})"))
+                f.unknowns.append(unknown(self, STATUS, f"stanza {n}: no Package or no dpkg state in Status"))
                 continue
             if state == "not-installed":
                 continue

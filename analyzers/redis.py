@@ -55,9 +55,11 @@ class RedisAnalyzer(Analyzer):
         datadir, dir_file = conf.get("dir", (["./"], main))
         path = datadir[0]
         if not path.startswith("/"):
-            path = "/var/lib/redis" if path in ("./", ".") else posixpath.join("/", path)
-            f.unknowns.append(unknown(self, dir_file, f"relative dir {datadir[0]!r}: depends on the working "
-                                                      f"directory at run time; assumed {path}"))
+            default = path in ("./", ".")
+            path = "/var/lib/redis" if default else posixpath.join("/", path)
+            f.unknowns.append(unknown(self, dir_file, "relative dir: depends on the working directory at run time; "
+                                                      + ("assumed /var/lib/redis" if default else "assumed relative "
+                                                                                                  "to /")))
         pp = persistent_path(ctx, self, path.rstrip("/") or "/", service=self.service, kind="data",
                              reason=f"redis dir from {dir_file} (RDB/AOF files)", evidence_path=dir_file)
         if pp:

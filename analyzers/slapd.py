@@ -115,10 +115,10 @@ class SlapdAnalyzer(Analyzer):
             env = {k: v for k, v, _ in parse_env_file(read_text(ctx, self, defaults, f) or "")}
         services = env.get("SLAPD_SERVICES") or env.get("SLAPD_URLS") or "ldap:/// ldapi:///"
         where = defaults or conf_dir or conf_file or ""
-        for url in services.split():
+        for n, url in enumerate(services.split(), 1):
             m = re.match(r"^(ldaps?|ldapi)://([^/]*)/?$", url)
             if not m:
-                f.unknowns.append(unknown(self, where, f"SLAPD_SERVICES entry not understood: {url}"))
+                f.unknowns.append(unknown(self, where, f"SLAPD_SERVICES entry {n} is not an ldap, ldaps or ldapi URL"))
                 continue
             scheme, hostport = m.groups()
             if scheme == "ldapi":

@@ -64,7 +64,7 @@ class VarnishAnalyzer(Analyzer):
             else:
                 argv, where = ["/usr/sbin/varnishd", *shlex.split(opts_s)], "/etc/default/varnish"
         opts = options(argv)
-        for listen in opts.get("-a", []) or [":6081"]:
+        for n, listen in enumerate(opts.get("-a", []) or [":6081"], 1):
             spec = listen.split(",", 1)[0]
             if "=" in spec:  # name=address
                 spec = spec.split("=", 1)[1]
@@ -73,7 +73,7 @@ class VarnishAnalyzer(Analyzer):
                 continue
             addr, port = split_host_port(spec)
             if port is None:
-                f.unknowns.append(unknown(self, where, f"-a {listen}: no port"))
+                f.unknowns.append(unknown(self, where, f"-a option {n}: no port"))
                 continue
             f.ports.append(Port(service=service, port=port, address=addr,
                                 evidence=self.evidence(where, f"-a {listen}")))
