@@ -23,6 +23,7 @@ import typer.main
 from migrate.errors import EXIT_CODES
 from tests.cli.conftest import ROOT
 from tests.image.builders import guest_tree, make_disk, make_ext4, make_luks1
+from tests.procwatch import Watch
 
 PASSPHRASE = "Luks-Passphrase-K4-9f3e"
 REDIS_PASSWORD = "Redis-Pw-In-Guest-77"
@@ -202,61 +203,17 @@ def test_missing_or_wrong_key_is_its_exit_code_and_writes_nothing(luks_redis, tm
         assert not out.exists()
 
 
-def _processes_holding(needle: bytes) -> set[str]:
-    """Processes whose argv or environment holds ``needle`` (all of them: the test runs as the user that
-    starts qemu and the appliance helpers)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        for what in ("cmdline", "environ"):
-            try:
-                if needle in (proc / what).read_bytes():
-                    found.add(f"{proc.name} {what}: {(proc / 'comm').read_text().strip()}")
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.image  # builds a disk image, starts the libguestfs appliance (~60 s under TCG)
 def test_guestfs_convert_gives_the_key_to_no_child_argv_or_environment(luks_redis, tmp_path):
     """Under libguestfs there are children (qemu, the appliance's helpers): the key goes over the
     library's socket, never into a child's argv or environment; nothing is left in TMPDIR."""
-    import threading
-
-    # the watch sees an argv when there is one: a sentinel that lives until it is killed (a fixed sleep
-    # could end while a slow /proc scan is still on its way to it: CI once saw it gone) and says it runs
-    sentinel = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
-                                 "K4-sentinel-argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert sentinel.stdout.readline() == b"up\n"
-        holding = _processes_holding(b"K4-sentinel-argv")
-        assert sentinel.poll() is None, "the sentinel ended before the scan reached it"
-        # by content, not by pid: under a runner whose /proc belongs to another pid namespace the pid
-        # Popen reports is not the one /proc lists
-        assert any(" cmdline: " in x for x in holding), holding
-    finally:
-        sentinel.kill()
-        sentinel.communicate()
-    stop, seen = threading.Event(), set()
-
-    def watch() -> None:
-        while not stop.is_set():
-            seen.update(_processes_holding(PASSPHRASE.encode()))
-            stop.wait(0.05)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     stack, tmp = tmp_path / "stack", tmp_path / "tmp"
-    try:
-        os.environ.setdefault("LIBGUESTFS_CACHEDIR", "/var/tmp")  # the appliance cache, not the fresh TMPDIR
+    os.environ.setdefault("LIBGUESTFS_CACHEDIR", "/var/tmp")  # the appliance cache, not the fresh TMPDIR
+    with Watch(PASSPHRASE.encode()) as watch:
         proc = run("convert", str(luks_redis), "--backend", "guestfs", "-o", str(stack), "--keys-from-stdin",
                    stdin=PASSPHRASE + "\n", tmpdir=tmp)
-    finally:
-        stop.set()
-        watcher.join()
     assert proc.returncode == 0, proc.stderr
     assert json.loads((stack / "inventory.json").read_text())["backend"] == "guestfs"
-    assert not seen, seen
+    assert not watch.seen, watch.seen
     assert_nowhere(stack, tmp, proc.stdout, proc.stderr)
     assert not list(tmp.iterdir()), list(tmp.iterdir())

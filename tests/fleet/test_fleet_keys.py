@@ -16,15 +16,14 @@ import json
 import os
 import pickle
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from migrate.errors import EXIT_CODES
-from tests.cli.test_keys_everywhere import _processes_holding
 from tests.fleet.smallfleet import ROOT, make_overlays
 from tests.image.builders import guest_tree, make_disk, make_ext4, make_luks1
+from tests.procwatch import Watch
 
 PASSPHRASE = "Fleet-Luks-Pass-Q7-51ad"
 WRONG = "Not-The-Fleet-Key-88"
@@ -158,34 +157,11 @@ def test_encrypted_member_fails_then_opens_with_keys_and_the_key_is_nowhere(tmp_
         ("EncryptedVolume", EXIT_CODES["EncryptedVolume"]) == ("EncryptedVolume", 15)
     assert "/dev/sda2" in rows["crypt"]["error"]["message"]
 
-    # the /proc watch sees an argv when there is one (by content: /proc may be another pid namespace's)
-    import subprocess
-
-    sentinel = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
-                                 "FK-sentinel-argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert sentinel.stdout.readline() == b"up\n"
-        assert any(" cmdline: " in x for x in _processes_holding(b"FK-sentinel-argv"))
-    finally:
-        sentinel.kill()
-        sentinel.communicate()
-    stop, seen = threading.Event(), set()
-
-    def watch() -> None:
-        while not stop.is_set():
-            seen.update(_processes_holding(PASSPHRASE.encode()))
-            stop.wait(0.05)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with Watch(PASSPHRASE.encode()) as watch:
         # an unchanged image that failed for want of a key is inspected again now that keys are given;
         # the plain member is not redone
         code2, out2, err2 = fleet_cli("inspect", str(fleet), "--workers", "2", "--backend", "native", "--json",
                                       "--keys-from-stdin", stdin=f"{WRONG}\n{PASSPHRASE}\n", tmpdir=tmp)
-    finally:
-        stop.set()
-        watcher.join()
     assert code2 == 0, err2
     summary = json.loads(out2)
     assert (summary["inspected"], summary["failed"], summary["unchanged"]) == (1, 0, 0), summary
@@ -194,7 +170,7 @@ def test_encrypted_member_fails_then_opens_with_keys_and_the_key_is_nowhere(tmp_
     assert crypt["state"] == "inspected" and crypt["error"] is None
     inv = json.loads((fleet / "members" / "crypt" / "inventory.json").read_text())
     assert inv["os"]["distro"] == "debian"
-    assert not seen, seen
+    assert not watch.seen, watch.seen
 
     # keys are never stored: a rerun without them leaves the inspected member alone (unchanged image)
     code3, out3, err3 = fleet_cli("inspect", str(fleet), "--json", tmpdir=tmp)

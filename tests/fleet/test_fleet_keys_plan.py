@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import pickle
-import threading
 
 import pytest
 
 from migrate.errors import EXIT_CODES
-from tests.cli.test_keys_everywhere import _processes_holding
 from tests.fleet.test_fleet_keys import PASSPHRASE, assert_nowhere, fleet_cli, luks_disk, make_fleet, members
+from tests.procwatch import Watch
 
 __all__ = ["luks_disk"]  # the module fixture, shared with test_fleet_keys.py
 
@@ -42,27 +41,6 @@ def test_plan_and_convert_tasks_carry_only_their_members_keys_redacted(tmp_path)
     assert ks.candidates(["/dev/sda2"], None) == [b"pw-db", b"pw-everyone"]
     assert _unpack(other)[3].candidates(["/dev/sda2"], None) == [b"pw-everyone"]
     assert _member_task(tmp_path, FleetMember(name="db", image="/i"), "native", None)[3] is None
-
-
-class Watch:
-    """Every process's argv and environment, searched for ``needle`` every 50 ms while the block runs."""
-
-    def __init__(self, needle: bytes) -> None:
-        self.needle, self.seen, self._stop = needle, set(), threading.Event()
-
-    def __enter__(self) -> Watch:
-        def watch() -> None:
-            while not self._stop.is_set():
-                self.seen.update(_processes_holding(self.needle))
-                self._stop.wait(0.05)
-
-        self._thread = threading.Thread(target=watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.mark.image  # builds a LUKS disk with mkfs, sfdisk and cryptsetup; runs a Dask LocalCluster and pools
