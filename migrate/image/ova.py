@@ -244,10 +244,13 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
                                          path=str(path))
             gz = (attrs.get(name, (None, None))[0] or "").lower() == "gzip"
             limit = _limit(capacity.get(name))
+            if gz and limit is None:  # its tar size bounds what is stored, not what it inflates to
+                raise ResourceBudgetExceeded(f"OVA member {name!r} is gzip-compressed and its OVF disk has no valid "
+                                             "capacity: what it inflates to has no bound", path=str(path))
             if limit is not None and member.size > limit:
                 raise ResourceBudgetExceeded(f"OVA member {name!r} holds {member.size} bytes, more than a disk of "
                                              f"{capacity.get(name)} bytes can", path=str(path))
-            total += member.size if not gz else (limit or member.size)
+            total += limit if gz and limit is not None else member.size
             plan.append((name, member, limit, gz))
         free = shutil.disk_usage(workdir).free
         if total + FREE_MARGIN > free:
@@ -267,7 +270,8 @@ def open_ova(path: Path, workdir: Path, *, allow_unlisted_disks: bool = False) -
                         digest.update(chunk)
                     src = tar.extractfile(member)
                     assert src is not None
-                written = _copy(gzip.GzipFile(fileobj=src), target, None, limit or free - FREE_MARGIN, name, path)
+                assert limit is not None  # refused above
+                written = _copy(gzip.GzipFile(fileobj=src), target, None, limit, name, path)
             else:
                 written = _copy(src, target, digest, member.size, name, path)
                 if written != member.size:

@@ -230,3 +230,26 @@ def test_ovf_numbers_int_refuses_or_that_explode_are_no_capacity(tmp_path, attr,
     sizing, names = parse_ovf(ovf, source="vm.ova!vm.ovf")
     assert names == ["disk.vmdk"] and sizing.name == "vm"
     assert sizing.disks[0].capacity_bytes is None
+
+
+@pytest.mark.parametrize("capacity", [None, "\u00b2"])
+def test_gzip_member_without_a_capacity_is_refused_not_inflated_to_the_free_space(tmp_path, capacity):
+    """A gzip member's tar size bounds what is stored, not what it inflates to: with no valid OVF
+    capacity its only bound was the free space of the unpack folder (4 KiB of gzip filled it). It is
+    a budget error (32) before a byte is written. A plain member without a capacity stays bounded by
+    its own tar size (what is copied never exceeds it) and the free-space check."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (64 * MiB), compresslevel=9)
+    ovf = _ovf([("disk.vmdk", MiB, "gzip")])
+    ovf = ovf.replace(b' ovf:capacity="1048576"', b"" if capacity is None else f' ovf:capacity="{capacity}"'.encode())
+    ova = make_ova(tmp_path / "vm.ova", [("vm.ovf", ovf), ("disk.vmdk", bomb)])
+    work = tmp_path / "work"
+    proc = run_cli("inspect", str(ova), env={"TMPDIR": str(tmp_path)})
+    _assert_refused(proc, "ResourceBudgetExceeded", "disk.vmdk", "no valid capacity")
+    assert not work.exists() or list(work.iterdir()) == []
+    work.mkdir(exist_ok=True)
+    plain = make_ova(tmp_path / "plain.ova", [("vm.ovf", ovf.replace(b" ovf:compression='gzip'", b"")),
+                                              ("disk.vmdk", b"\0" * MiB)])
+    contents = open_ova(plain, work)  # no capacity: a plain member is copied up to its own tar size
+    assert contents.disks[0].stat().st_size == MiB
