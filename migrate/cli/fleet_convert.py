@@ -148,16 +148,17 @@ def _convert(fleet: Path, *, backend: str = "auto", member: list[str] | None = N
         if build:
             converted = [m for m in members if m.state == "converted" and (not member or m.name in member)]
             if as_json:
-                b = build_fleet_stacks(fleet, converted)
+                b = build_fleet_stacks(fleet, converted, store=store)  # failures recorded in member rows
             else:
                 with err_console.status("building") as status:
-                    b = build_fleet_stacks(fleet, converted, progress=lambda m: status.update(m))
+                    b = build_fleet_stacks(fleet, converted, progress=lambda m: status.update(m), store=store)
     errors = {m.name: f"{m.error.error_class}: {m.error.message}" for m in members
               if m.name in res.failed and m.error}
     failed = [(m.name, m.error.error_class if m.error else "MigrateError") for m in members if m.name in res.failed]
     out: dict[str, object] = {"converted": res.done, "failed": errors, "kept": res.kept, "seconds": res.seconds}
     if build:
-        failed += [(name, "BuildFailed") for name in sorted(b.failed) if name not in res.failed]
+        failed += [(name, b.errors[name].error_class if name in b.errors else "BuildFailed")
+                   for name in sorted(b.failed) if name not in res.failed]
         out["build"] = {"base_images": b.base_images, "stacks": b.stacks, "services": b.services,
                         "images_built": b.images_built, "failed": b.failed, "seconds": b.seconds,
                         "shared": [{"tag": g.tag, "image_id": g.image_id, "built_for": g.built_for,

@@ -475,6 +475,7 @@ class FleetBuildResult:
     shared: list[SharedImage]
     failed: dict[str, str]  # member -> one line
     seconds: float
+    errors: dict[str, MemberError] = field(default_factory=dict)  # member -> its row's error (stage "build")
 
 
 def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str],
@@ -502,9 +503,13 @@ def plan_shared_images(stacks: dict[str, Path], base_for: Callable[[str], str],
 
 
 def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: object = None,
-                       services: list[str] | None = None, progress: Progress = _noop) -> FleetBuildResult:
+                       services: list[str] | None = None, progress: Progress = _noop,
+                       store: object = None) -> FleetBuildResult:
     """Build the images of every converted member's stack: one base per OS release, each distinct service
-    image once (see the module docstring). ``services``: only the services of these names."""
+    image once (see the module docstring). ``services``: only the services of these names.
+
+    With ``store``, each member's row records the outcome as plan and convert do (:func:`record_builds`):
+    a failed build is the member's error (stage "build"), a later successful build clears it."""
     from migrate.baseimage import make_base_image
     from migrate.build import build_service
     from migrate.deploy import load_stack
@@ -523,6 +528,7 @@ def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: o
         make_base_image(ref, engine=eng)  # type: ignore[arg-type]
     groups = plan_shared_images(stacks, base_of.__getitem__, services)
     failed: dict[str, str] = {}
+    errors: dict[str, MemberError] = {}
     built = 0
     for digest in sorted(groups, key=lambda d: (groups[d].tag, d)):
         g = groups[digest]
@@ -547,11 +553,44 @@ def build_fleet_stacks(fleet_dir: Path, members: list[FleetMember], *, engine: o
             except MigrateError as exc:
                 for m2, _s2, _ in g.users:
                     failed[m2] = f"{svc_name}: {exc}".splitlines()[0]
+                    err = member_error(exc, "build")
+                    err.message = f"{svc_name}: {err.message}".splitlines()[0]
+                    errors.setdefault(m2, err)
                 continue
         built += 1
         g.image_id = result.image_id
         for _m2, _s2, own in g.users:
             eng.docker("tag", g.tag, own)  # type: ignore[attr-defined]
-    services = sum(len(g.users) for g in groups.values())
-    return FleetBuildResult(sorted(set(base_of.values())), len(stacks), services, built,
-                            sorted(groups.values(), key=lambda g: g.tag), failed, round(time.monotonic() - t0, 2))
+    n_services = sum(len(g.users) for g in groups.values())
+    result = FleetBuildResult(sorted(set(base_of.values())), len(stacks), n_services, built,
+                              sorted(groups.values(), key=lambda g: g.tag), failed, round(time.monotonic() - t0, 2),
+                              errors)
+    if store is not None:
+        record_builds(store, sorted(stacks), result, whole=services is None)
+    return result
+
+
+def record_builds(store: object, built: list[str], result: FleetBuildResult, *, whole: bool = True) -> list[str]:
+    """Write the build's outcome into the rows of the members whose stacks were built (``built``): a
+    failed one gets its error (stage "build": error class, exit code, the service and first line), so
+    `fleet status`, the report and `fleet run --strict` see it; one that built clears an earlier build
+    error (only when ``whole``: every service of its stack was built, not a ``services`` subset). Errors
+    of other stages are left alone. Returns the members whose row changed."""
+    changed = []
+    rows = []
+    for name in built:
+        m = store.get(name)  # type: ignore[attr-defined]  # the row as it is now, not the caller's copy
+        if m is None:
+            continue
+        if name in result.errors:
+            if m.error is not None and m.error.stage != "build":
+                continue  # an earlier step's failure says more
+            rows.append(m.model_copy(update={"error": result.errors[name]}))
+        elif whole and m.error is not None and m.error.stage == "build":
+            rows.append(m.model_copy(update={"error": None}))
+        else:
+            continue
+        changed.append(name)
+    if rows:
+        store.upsert_members(rows)  # type: ignore[attr-defined]
+    return changed

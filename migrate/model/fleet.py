@@ -53,7 +53,7 @@ class MemberError(Model):
     error_class: str
     exit_code: int
     message: str
-    stage: Literal["inspect", "plan", "convert"] = "inspect"
+    stage: Literal["inspect", "plan", "convert", "build"] = "inspect"  # build: `fleet convert --build`
 
 
 class FleetMember(Model):

@@ -101,3 +101,51 @@ def test_cli_plan_convert_waves_json(small):
     assert json.loads(again.stdout)["converted"] == ["app02"]
     bad = migrate_cli("fleet", "plan", str(root), "--backend", "nope")
     assert bad.returncode == 2 and "unknown backend" in bad.stderr
+
+
+@pytest.mark.docker
+def test_a_build_failure_is_recorded_on_its_member_and_cleared_by_a_later_build(small, docker_engine):
+    """A real failed build (app01's redis Dockerfile gets a step that fails, right after FROM, so the
+    engine fails it in a second): app01's row holds the error (stage build) where `fleet status --json`,
+    the report and `fleet run --strict` read it; app02 (its own image now) builds and keeps no error.
+    Built again as generated, the row's build error is cleared."""
+    from migrate.deploy import load_stack
+
+    root, _p, _c, _members = small
+    svc = load_stack(root / "members" / "app01" / "stack").services["redis"]
+    dockerfile = svc.build_context / svc.dockerfile
+    original = dockerfile.read_text()
+    lines = original.splitlines(keepends=True)
+    first_from = next(i for i, line in enumerate(lines) if line.upper().startswith("FROM "))
+    broken = "".join([*lines[: first_from + 1], "RUN echo 'build step fails' && exit 7\n", *lines[first_from + 1:]])
+    try:
+        dockerfile.write_text(broken)
+        with FleetStore.open(root) as store:
+            converted = [store.get("app01"), store.get("app02")]
+            result = build_fleet_stacks(root, converted, engine=docker_engine, store=store)
+            rows = {m.name: m for m in store.members()}
+        assert set(result.failed) == {"app01"}
+        err = rows["app01"].error
+        assert err is not None and (err.stage, err.error_class, err.exit_code) == ("build", "BuildFailed", 23)
+        assert err.message.startswith("redis: ") and "\n" not in err.message
+        assert rows["app01"].state == "converted" and rows["app02"].error is None
+        status = migrate_cli("fleet", "status", str(root), "--json")
+        assert status.returncode == 0, status.stderr
+        doc = {m["name"]: m for m in json.loads(status.stdout)["members"]}
+        assert doc["app01"]["error"]["stage"] == "build" and doc["app01"]["error"]["error_class"] == "BuildFailed"
+        report = migrate_cli("fleet", "report", str(root), "-o", str(root / "report-build"), "--json")
+        assert report.returncode == 0, report.stderr
+        html = (root / "report-build" / "report.html").read_text()
+        assert "BuildFailed (exit 23): redis: " in html
+        # what `fleet run --strict` runs after its steps, on the real store
+        from migrate.cli.fleet import _fail_if_any_failed
+        from migrate.errors import FleetMembersFailed
+
+        with pytest.raises(FleetMembersFailed, match=r"app01 \(BuildFailed in build\)"):
+            _fail_if_any_failed(root)
+    finally:
+        dockerfile.write_text(original)
+    with FleetStore.open(root) as store:
+        result = build_fleet_stacks(root, [store.get("app01")], engine=docker_engine, store=store)
+        assert not result.failed
+        assert store.get("app01").error is None
