@@ -197,13 +197,16 @@ def status(
         members = store.members()
         runs = store.runs()
     live = [r for r in runs if not r.gone]
+    errors = errors_by_stage(members)
     if as_json:
         print_json({"counts": counts, "total": len(members), "active_runs": len(live),
                     "runs": [{"command": r.command, "pid": r.pid, "host": r.host,
                               "since": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(r.started)),
                               "heartbeat_age_s": round(r.heartbeat_age, 1), "gone": r.gone} for r in runs],
                     "members": [{"name": m.name, "state": m.state, "image": m.image, "fingerprint": m.fingerprint,
-                                 "error": m.error.model_dump() if m.error else None} for m in members]})
+                                 "error": m.error.model_dump() if m.error else None} for m in members],
+                    "errors": [{"stage": stage, "error": cls, "exit_code": code, "members": n}
+                               for (stage, cls, code), n in errors]})
         return
     table = Table(title=f"Fleet {fleet.name}: {len(members)} member(s)")
     table.add_column("state")
@@ -211,13 +214,12 @@ def status(
     for state, n in counts.items():
         table.add_row(state, str(n))
     console.print(table)
-    errors = Counter((m.error.error_class, m.error.exit_code) for m in members if m.state == "failed" and m.error)
     if errors:
-        et = Table(title="Failed members by error")
-        for col in ("error", "exit code", "members"):
+        et = Table(title="Members with errors, by stage and error")
+        for col in ("stage", "error", "exit code", "members"):
             et.add_column(col)
-        for (cls, code), n in errors.most_common():
-            et.add_row(cls, str(code), str(n))
+        for (stage, cls, code), n in errors:
+            et.add_row(stage, escape(cls), str(code), str(n))
         console.print(et)
     if runs:
         rt = Table(title=f"Runs on this fleet: {len(live)} active" + (f", {len(runs) - len(live)} gone" if
@@ -232,6 +234,27 @@ def status(
         console.print(rt)
 
 
+STAGE_ORDER = ("inspect", "plan", "convert", "build")
+
+
+def errors_by_stage(members: list) -> list[tuple[tuple[str, str, int], int]]:  # type: ignore[type-arg]
+    """Every member whose row holds an error, whatever its state (a `converted` member whose image build
+    failed keeps its state and carries the error, stage build), counted by (stage, error class, exit
+    code): stages in pipeline order, then the most members first."""
+    counts = Counter((m.error.stage, m.error.error_class, m.error.exit_code) for m in members if m.error)
+    return sorted(counts.items(), key=lambda kv: (_stage_rank(kv[0][0]), -kv[1], kv[0][1], kv[0][2]))
+
+
+def _stage_rank(stage: str) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+
+
+def stages_phrase(stages: set[str]) -> str:
+    """The stages found, in pipeline order, as words: "build", "plan or build", "inspect, plan or convert"."""
+    found = sorted(stages, key=lambda s: (_stage_rank(s), s))
+    return found[0] if len(found) == 1 else ", ".join(found[:-1]) + " or " + found[-1]
+
+
 def run(
     fleet: FleetArg,
     workers: Annotated[int | None, typer.Option(help="Local Dask worker processes (default: one per CPU).",
@@ -240,9 +263,10 @@ def run(
     backend: Annotated[str, typer.Option(help="auto | native | guestfs.")] = "auto",
     key: FleetKeyOpt = None,
     keys_from_stdin: FleetKeysFromStdin = False,
-    strict: Annotated[bool, typer.Option(help="Exit 3 after the last step when any member failed in any step "
-                                              "(inspect, plan or convert; default: 0 once the steps ran; the "
-                                              "failed rows are in the output and `fleet status`).")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit 3 after the last step when any member's row holds an error "
+                                              "(inspect, plan, convert or an earlier `fleet convert --build`; the "
+                                              "message names the stages found; default: 0 once the steps ran; "
+                                              "the failed rows are in the output and `fleet status`).")] = False,
 ) -> None:
     """Everything after `fleet add`: inspect, then every registered step (plan, convert, report), with the
     same backend, workers and keys (encrypted members need them at each step: keys are never stored)."""
@@ -270,8 +294,9 @@ def _fail_if_any_failed(fleet: Path) -> None:
     from migrate.fleet.store import FleetStore
 
     with FleetStore.open(fleet) as store:
-        failed = [(m.name, f"{m.error.error_class} in {m.error.stage}") for m in store.members() if m.error]
-    fail_if_strict(fleet, failed, "inspect, plan or convert")
+        with_error = [m for m in store.members() if m.error]
+    failed = [(m.name, f"{m.error.error_class} in {m.error.stage}") for m in with_error if m.error]
+    fail_if_strict(fleet, failed, stages_phrase({m.error.stage for m in with_error if m.error}) if failed else "")
 
 
 fleet_app.command()(add)

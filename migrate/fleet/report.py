@@ -2,7 +2,7 @@
 
 Input is a :class:`FleetReport` (members, cross-VM edges, waves) plus the per-VM documents it points
 to, relative to the fleet directory. The page opens with the overview (VMs by OS and release, by
-server kind, a readiness histogram, the blockers that hold back the most VMs, failed inspections),
+server kind, a readiness histogram, the blockers that hold back the most VMs, members with errors by stage),
 then the migration waves, the capacity the fleet needs (``migrate.capacity`` fed with the sizing of
 the real inventories, else the RVTools vInfo row), and the per-VM table linking each VM's inventory,
 plan and stack. Exports for spreadsheets sit beside it (``migrate.fleet.exports``).
@@ -33,6 +33,7 @@ from migrate.report.html import export_pdf, plt, relative_link, render, svg, wri
 
 log = logging.getLogger(__name__)
 
+STAGE_ORDER = ("inspect", "plan", "convert", "build")  # MemberError.stage, in pipeline order
 READINESS = ("ready", "blocked", "failed", "not-inspected")
 READINESS_WORDS = {
     "ready": "ready to move",
@@ -84,6 +85,7 @@ class BlockerRow:
 
 @dataclass
 class FailureRow:
+    stage: str  # inspect | plan | convert | build (MemberError.stage)
     error_class: str
     exit_code: int
     vms: list[str]
@@ -236,12 +238,15 @@ def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
     blockers = [BlockerRow(k, v, examples.get(k, "")) for k, v in
                 sorted(by_kind_vms.items(), key=lambda kv: (-len(kv[1]), kv[0]))][:TOP_BLOCKERS]
 
-    fails: dict[tuple[str, int], list[FleetMember]] = defaultdict(list)
+    # every member whose row holds an error, whatever its state (a converted member whose build failed too)
+    fails: dict[tuple[str, str, int], list[FleetMember]] = defaultdict(list)
     for m in members:
         if m.error is not None:
-            fails[(m.error.error_class, m.error.exit_code)].append(m)
-    failures = [FailureRow(c, code, [m.name for m in ms], exports.plain_message(ms[0]))
-                for (c, code), ms in sorted(fails.items(), key=lambda kv: (-len(kv[1]), kv[0]))]
+            fails[(m.error.stage, m.error.error_class, m.error.exit_code)].append(m)
+    failures = [FailureRow(stage, c, code, [m.name for m in ms], exports.plain_message(ms[0]))
+                for (stage, c, code), ms in sorted(fails.items(), key=lambda kv: (
+                    STAGE_ORDER.index(kv[0][0]) if kv[0][0] in STAGE_ORDER else len(STAGE_ORDER),
+                    -len(kv[1]), kv[0]))]
 
     sized: dict[str, Sized] = {}
     rows = []

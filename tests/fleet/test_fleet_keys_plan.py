@@ -140,7 +140,7 @@ def test_fleet_run_gives_its_keys_to_every_step_and_strict_exits_3_on_a_failed_m
     assert members(fleet, tmp)["crypt"]["error"]["error_class"] == "EncryptedVolume"
     code, out, err = fleet_cli(*run, "--strict", tmpdir=tmp)
     assert code == EXIT_CODES["FleetMembersFailed"] == 3, err[-3000:]
-    assert f"{fleet}: 1 member(s) failed to inspect, plan or convert (--strict): crypt (EncryptedVolume in " \
+    assert f"{fleet}: 1 member(s) failed to inspect (--strict): crypt (EncryptedVolume in " \
            "inspect)" in err, err[-3000:]
     assert "fleet report" in err and "Traceback" not in err  # every step ran first
     with Watch(PASSPHRASE.encode()) as watch:

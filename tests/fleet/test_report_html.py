@@ -156,6 +156,9 @@ def test_html_counts_links_and_no_local_paths(fleet):
     for h in docs:
         assert (paths["html"].parent / h).exists(), h
     assert "/datastore/" not in html and str(root) not in html  # no local paths
+    # the failed image is a row of the failures section with its stage
+    failures = re.search(r'data-table="failures">.*?</table>', html, re.S).group(0)
+    assert re.search(r"<tr><td>inspect</td><td>CorruptImage</td><td class=\"num\">12</td>", failures), failures
     # capacity: 3 sized VMs (the flagship from its OVF, two from RVTools; units and its copies have none)
     cap = re.search(r'id="capacity".*?</section>', html, re.S).group(0)
     assert "2 RVTools" in cap and "1 inventory" in cap
@@ -203,7 +206,7 @@ def test_viewed_in_headless_chromium(fleet, tmp_path):
     for heading in ("Overview", "Migration waves", "Capacity", "VMs", "Exports"):
         assert f"<h2>{heading}</h2>" in dom, heading
     for heading in ("Readiness", "VMs by operating system and release", "VMs by server kind", "Top blockers",
-                    "Failed inspections", "Connections between VMs"):
+                    "Members with errors", "Connections between VMs"):
         assert f"<h3>{heading}</h3>" in dom, heading
     assert dom.count("data-member-row") == 8
     assert "data-pwned" not in dom and "<img src=\"x\"" not in dom
@@ -252,3 +255,40 @@ def test_links_never_leave_the_fleet(tmp_path):
     html = paths["html"].read_text()
     assert "secret.json" not in html.split('id="vms"')[1].split("</table>")[0]
     assert "passwd" not in html
+
+
+def test_failures_section_holds_every_member_error_with_its_stage(tmp_path):
+    """The failures section is every member whose row holds an error, whatever its state: a build error
+    recorded by `fleet convert --build` on a converted member (the real store, record_builds), a plan
+    error on a member still inspected, an inspect failure. Each row names its stage; the title says
+    what the section holds, not "Failed inspections"."""
+    from migrate.fleet.convert import FleetBuildResult, record_builds
+    from migrate.fleet.store import FleetStore
+
+    boom = MemberError(error_class="BuildFailed", exit_code=23, message="redis: failed at step 3/18", stage="build")
+    with FleetStore.create(tmp_path / "fleet") as store:
+        store.upsert_members([
+            FleetMember(name="app01", state="converted", readiness="ready"),
+            FleetMember(name="app02", state="converted", readiness="ready"),
+            FleetMember(name="db01", state="inspected", readiness="not-inspected",
+                        error=MemberError(error_class="EncryptedVolume", exit_code=31, message="needs a key",
+                                          stage="plan")),
+            FleetMember(name="broken", state="failed", readiness="failed",
+                        error=MemberError(error_class="CorruptImage", exit_code=12, message="L1 table")),
+        ])
+        record_builds(store, ["app01", "app02"], FleetBuildResult(
+            ["debian:bookworm-slim"], 2, 2, 0, [], {n: boom.message for n in ("app01", "app02")}, 0.1,
+            {"app01": boom, "app02": boom}))
+        members = store.members()
+    assert [m.state for m in members if m.name.startswith("app")] == ["converted", "converted"]
+    paths = write_fleet_report(FleetReport(fleet="f", members=members), tmp_path / "fleet", tmp_path / "out")
+    html = paths["html"].read_text()
+    section = re.search(r'<section data-section="failures">.*?</section>', html, re.S).group(0)
+    assert "<h3>Members with errors</h3>" in section and "Failed inspections" not in html
+    assert re.search(r"<thead><tr><th>stage</th><th>error</th>", section)
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tbody>(.*?)</tbody>", section)[0]
+            .split("</tr>") if r]
+    # stages in pipeline order: inspect, plan, build
+    assert [r[:4] for r in rows] == [["inspect", "CorruptImage", "12", "1"], ["plan", "EncryptedVolume", "31", "1"],
+                                     ["build", "BuildFailed", "23", "2"]]
+    assert rows[2][5] == "app01, app02"
