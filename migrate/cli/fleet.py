@@ -22,6 +22,7 @@ from rich.table import Table
 from migrate.cli.common import console, err_console, print_json
 from migrate.cli.keys import FleetKeyOpt, FleetKeysFromStdin, fleet_keys_of
 from migrate.errors import UsageError
+from migrate.model.fleet import stage_rank
 
 if TYPE_CHECKING:
     from migrate.fleet.keys import FleetKeys
@@ -234,24 +235,17 @@ def status(
         console.print(rt)
 
 
-STAGE_ORDER = ("inspect", "plan", "convert", "build")
-
-
 def errors_by_stage(members: list) -> list[tuple[tuple[str, str, int], int]]:  # type: ignore[type-arg]
     """Every member whose row holds an error, whatever its state (a `converted` member whose image build
     failed keeps its state and carries the error, stage build), counted by (stage, error class, exit
     code): stages in pipeline order, then the most members first."""
     counts = Counter((m.error.stage, m.error.error_class, m.error.exit_code) for m in members if m.error)
-    return sorted(counts.items(), key=lambda kv: (_stage_rank(kv[0][0]), -kv[1], kv[0][1], kv[0][2]))
-
-
-def _stage_rank(stage: str) -> int:
-    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+    return sorted(counts.items(), key=lambda kv: (stage_rank(kv[0][0]), -kv[1], kv[0][1], kv[0][2]))
 
 
 def stages_phrase(stages: set[str]) -> str:
     """The stages found, in pipeline order, as words: "build", "plan or build", "inspect, plan or convert"."""
-    found = sorted(stages, key=lambda s: (_stage_rank(s), s))
+    found = sorted(stages, key=lambda s: (stage_rank(s), s))
     return found[0] if len(found) == 1 else ", ".join(found[:-1]) + " or " + found[-1]
 
 

@@ -27,13 +27,12 @@ from migrate.capacity import report as capacity_report
 from migrate.capacity.plan import plan as capacity_plan
 from migrate.fleet import exports
 from migrate.model.capacity import CapacityReport, FleetVM, HostCost
-from migrate.model.fleet import FleetMember, FleetReport
+from migrate.model.fleet import FleetMember, FleetReport, stage_rank
 from migrate.model.inventory import Inventory, VMSizing
 from migrate.report.html import export_pdf, plt, relative_link, render, svg, write_files
 
 log = logging.getLogger(__name__)
 
-STAGE_ORDER = ("inspect", "plan", "convert", "build")  # MemberError.stage, in pipeline order
 READINESS = ("ready", "blocked", "failed", "not-inspected")
 READINESS_WORDS = {
     "ready": "ready to move",
@@ -245,7 +244,7 @@ def build_view(report: FleetReport, fleet_dir: Path, out_dir: Path,
             fails[(m.error.stage, m.error.error_class, m.error.exit_code)].append(m)
     failures = [FailureRow(stage, c, code, [m.name for m in ms], exports.plain_message(ms[0]))
                 for (stage, c, code), ms in sorted(fails.items(), key=lambda kv: (
-                    STAGE_ORDER.index(kv[0][0]) if kv[0][0] in STAGE_ORDER else len(STAGE_ORDER),
+                    stage_rank(kv[0][0]),
                     -len(kv[1]), kv[0]))]
 
     sized: dict[str, Sized] = {}

@@ -47,13 +47,22 @@ class RVToolsSizing(Model):
     ip_addresses: list[str] = Field(default_factory=list)
 
 
+Stage = Literal["inspect", "plan", "convert", "build"]  # build: `fleet convert --build`
+STAGE_ORDER: tuple[str, ...] = ("inspect", "plan", "convert", "build")  # the pipeline's order
+
+
+def stage_rank(stage: str) -> int:
+    """A stage's place in the pipeline (an unknown one last), for listing errors in the order they arise."""
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+
+
 class MemberError(Model):
     """Why a member failed: the error class and CLI exit code `migrate inspect` would have given."""
 
     error_class: str
     exit_code: int
     message: str
-    stage: Literal["inspect", "plan", "convert", "build"] = "inspect"  # build: `fleet convert --build`
+    stage: Stage = "inspect"
 
 
 class FleetMember(Model):
