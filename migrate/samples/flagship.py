@@ -421,11 +421,13 @@ def _ext4(tree: Path, image: Path, size: int, label: str, uuid: str) -> None:
         env={"E2FSPROGS_FAKE_TIME": "1700000000"})  # fmt: skip
 
 
-def _xfs(tree: Path, image: Path, size: int, label: str, uuid: str) -> None:
-    """mkfs.xfs has no ``-d``: populate through a loop mount (the host has loop, not device-mapper)."""
+def _xfs(tree: Path, image: Path, size: int, label: str, uuid: str | None = None) -> None:
+    """mkfs.xfs has no ``-d``: populate through a loop mount (the host has loop, not device-mapper). ``uuid``
+    is given to mkfs (set afterwards it would add the meta_uuid feature the native reader refuses); none:
+    mkfs chooses one."""
     with open(image, "wb") as fh:
         fh.truncate(size)
-    run(["mkfs.xfs", "-q", "-f", "-L", label, "-m", f"uuid={uuid}", image])
+    run(["mkfs.xfs", "-q", "-f", "-L", label, *(["-m", f"uuid={uuid}"] if uuid else []), image])
     mnt = image.with_suffix(".mnt")
     mnt.mkdir()
     run(["mount", "-o", "loop", image, mnt])
