@@ -368,10 +368,39 @@ def _networkd_units(ctx: Context, analyzer: Analyzer, f: Findings, net: NetworkI
             if text is None:
                 continue
             texts.append((p, text))
-            net.evidence.append(analyzer.evidence(p))
-        if texts:
+        if texts and _applies_to_a_vm(texts):
+            net.evidence.extend(analyzer.evidence(p) for p, _ in texts)
             names.extend(n for n in _networkd(texts, posixpath.basename(path), found) if n not in names)
     return names
+
+
+# systemd.network(5) [Match] values that a VM guest's own interfaces never satisfy: systemd ships such
+# files in /usr/lib/systemd/network for the links of containers it hosts (Driver=veth/bridge, nspawn's
+# ve-*/vb-*/vz-*), of VMs it hosts (Driver=tun, vt-*), inside a container (Virtualization=container,
+# host0), 6rd tunnels and Wi-Fi (Type=sit/wlan). Their addresses are pools (0.0.0.0/28), not the VM's.
+_NOT_A_VM_NIC = {"Driver": {"veth", "bridge", "tun"}, "Type": {"sit", "wlan"}, "Kind": {"sit", "wlan"}}
+_CONTAINER_VIRT = {"container", "no", "false", "0", "systemd-nspawn", "docker", "podman", "lxc", "lxc-libvirt",
+                   "openvz", "rkt", "wsl", "proot", "pouch"}
+
+
+def _applies_to_a_vm(texts: list[tuple[str, str]]) -> bool:
+    """Whether a .network file (with its drop-ins) can match an interface of this guest, a VM: the last
+    value of each [Match] condition decides (negations with '!')."""
+    last: dict[str, str] = {}
+    for _path, text in texts:
+        for _lineno, _section, key, value, _start in _ini(text, ("Match",)):
+            last[key] = value
+    virt = last.get("Virtualization", "").strip()
+    if virt:
+        negated = virt.startswith("!")
+        holds_in_a_vm = virt.lstrip("!").lower() not in _CONTAINER_VIRT
+        if holds_in_a_vm == negated:
+            return False
+    for key, kinds in _NOT_A_VM_NIC.items():
+        values = set(last.get(key, "").split())
+        if values and values <= kinds:
+            return False
+    return True
 
 
 def _networkd(texts: list[tuple[str, str]], default: str, found: _Addresses) -> list[str]:

@@ -189,3 +189,24 @@ def test_networkd_files_are_bounded(tree, run):
     assert [u.message for u in f.unknowns] == [f"more than {MAX_NETWORKD_FILES} systemd-networkd files: the rest "
                                                "not read"]
     assert elapsed < 30, elapsed
+
+
+def test_networkd_files_for_links_a_vm_does_not_have_are_not_its_interfaces(tree, run):
+    """systemd ships .network files for the links of containers and VMs it hosts (veth, bridge, tun),
+    for inside a container (host0) and for 6rd tunnels; on every Debian guest with systemd they sit in
+    /usr/lib/systemd/network. They are not the VM's interfaces and their pools are not its addresses."""
+    lib = "/usr/lib/systemd/network"
+    tree.write(f"{lib}/80-container-host0.network",
+               "[Match]\nVirtualization=container\nName=host0\n\n[Network]\nDHCP=yes\n")
+    tree.write(f"{lib}/80-container-ve.network",
+               "[Match]\nName=ve-*\nDriver=veth\n\n[Network]\nAddress=0.0.0.0/28\nDHCPServer=yes\n")
+    tree.write(f"{lib}/80-container-vz.network", "[Match]\nName=vz-*\nDriver=bridge\n\n[Network]\nAddress=0.0.0.0/24\n")
+    tree.write(f"{lib}/80-vm-vt.network", "[Match]\nName=vt-*\nDriver=tun\n\n[Network]\nAddress=0.0.0.0/28\n")
+    tree.write(f"{lib}/80-6rd-tunnel.network", "[Match]\nName=6rd-*\nType=sit\n\n[Network]\nIPv6AcceptRA=no\n")
+    tree.write("/etc/systemd/network/10-ens3.network",
+               "[Match]\nName=ens3\nVirtualization=!container\n\n[Network]\nAddress=10.2.0.9/24\n")
+    tree.write("/etc/systemd/network/20-all.network", "[Match]\nName=en*\nVirtualization=vm\n\n[Network]\nDHCP=yes\n")
+    f, _ = run(tree, NetworkAnalyzer())
+    assert f.network.interfaces == ["ens3", "en*"]
+    assert rows(f) == [("ens3", "static", "10.2.0.9", 24, "/etc/systemd/network/10-ens3.network", "line 6"),
+                       ("en*", "dhcp", None, None, "/etc/systemd/network/20-all.network", "line 6")]

@@ -20,11 +20,14 @@ FLAGSHIP = HERE / "flagship-debian12.json"
 
 
 def normalise(inv: Inventory) -> Inventory:
-    """The inventory with machine-specific image paths reduced to file names."""
+    """The inventory with machine-specific image paths reduced to file names (the sample's cache folder
+    is named by its recipe's key, which changes with the recipe's source)."""
     data = inv.canonical().model_copy(deep=True)
     for image in data.images:
         image.path = Path(image.path).name
         image.backing_chain = [Path(b).name for b in image.backing_chain]
+    if data.sizing is not None and data.sizing.evidence is not None and data.sizing.evidence.path:
+        data.sizing.evidence.path = Path(data.sizing.evidence.path).name  # the OVF inside the export
     return data.canonical()
 
 
