@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,3 +64,14 @@ def fifo_backed(folder: Path, name: str = "fifo-backed.qcow2") -> Path:
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-u", "-b", fifo.name, "-F", "raw", p, "64M"],
                    check=True, cwd=folder)
     return p
+
+
+def wait_for(cond, timeout: float, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """``cond()``'s first true value, polled every 50 ms; AssertionError naming ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -26,7 +25,7 @@ from migrate.fleet.engine import EngineOptions, run_inspect
 from migrate.fleet.sources import add_sources
 from migrate.fleet.store import FleetStore
 from migrate.samples.fleet import build_fleet
-from tests.fleet.smallfleet import ROOT, migrate_cli, start_cli
+from tests.fleet.smallfleet import ROOT, migrate_cli, start_cli, wait_for
 
 pytestmark = pytest.mark.image
 
@@ -55,14 +54,8 @@ def fleet(planned, tmp_path):
     return dst
 
 
-def _wait(cond, timeout=300.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(cond, timeout=300.0, what="condition"):  # this module's patience
+    return wait_for(cond, timeout, what)
 
 
 def _runs(fleet):

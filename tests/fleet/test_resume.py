@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 from collections import Counter
 
 import psutil
@@ -17,7 +16,7 @@ import pytest
 from migrate.fleet.engine import EngineOptions, run_inspect
 from migrate.fleet.sources import add_sources
 from migrate.fleet.store import FleetStore
-from tests.fleet.smallfleet import make_overlays, start_cli
+from tests.fleet.smallfleet import make_overlays, start_cli, wait_for
 
 N = 10
 EXPECTED = {"failed": 1, "inspected": N}  # what an uninterrupted run gives (test_engine checks that)
@@ -33,14 +32,8 @@ def fleet(tmp_path, units_images, bad_images):
     return tmp_path / "fleet"
 
 
-def _wait(cond, timeout=180.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(cond, timeout=180.0, what="condition"):  # this module's patience
+    return wait_for(cond, timeout, what)
 
 
 def _kill_session(proc):

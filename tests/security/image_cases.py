@@ -644,3 +644,15 @@ def lvm_disk(path: Path, lvs: list[tuple[str, str, int]], payload: bytes = b"", 
     disk[MiB:MiB + len(payload)] = payload
     path.write_bytes(bytes(disk))
     return path
+
+
+def pax_bomb(path: Path, size: int, kind: bytes = tarfile.XHDTYPE) -> Path:
+    """A tar whose first header announces a ``size``-byte extended header (pax or GNU long name) over
+    a sparse file: 4 KB on disk (an OVA that format detection must refuse by its budget, exit 32)."""
+    info = tarfile.TarInfo("PaxHeaders/vm.ovf")
+    info.size, info.type = size, kind
+    with open(path, "wb") as fh:
+        fh.write(info.tobuf(format=tarfile.USTAR_FORMAT))
+        fh.write(b"16 path=a.ovf\n")
+        fh.truncate(512 + size + 1024)
+    return path

@@ -23,6 +23,7 @@ from migrate.fleet import rvtools
 from migrate.fleet.rvtools import read_rvtools
 from migrate.fleet.sources import read_manifest
 from tests.fleet.smallfleet import migrate_cli
+from tests.security.image_cases import pax_bomb
 
 NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -226,18 +227,6 @@ def test_member_names_are_not_terminal_markup(tmp_path: Path) -> None:
     assert "\x1b]8;" not in r.stdout + r.stderr  # no terminal hyperlink
 
 
-def _pax_bomb(path: Path, size: int, kind: bytes = tarfile.XHDTYPE) -> Path:
-    """A tar whose first header announces a ``size``-byte extended header (pax or GNU long name) over
-    a sparse file: 4 KB on disk."""
-    info = tarfile.TarInfo("PaxHeaders/disk.ovf")
-    info.size, info.type = size, kind
-    with open(path, "wb") as fh:
-        fh.write(info.tobuf(format=tarfile.USTAR_FORMAT))
-        fh.write(b"16 path=a.ovf\n")
-        fh.truncate(512 + size + 1024)
-    return path
-
-
 @pytest.mark.parametrize("kind", [tarfile.XHDTYPE, tarfile.GNUTYPE_LONGNAME])
 def test_ova_extended_header_bomb_is_refused(tmp_path: Path, kind: bytes) -> None:
     """tarfile reads a pax header / GNU long name whole: probing such a file for an OVA allocated
@@ -245,7 +234,7 @@ def test_ova_extended_header_bomb_is_refused(tmp_path: Path, kind: bytes) -> Non
     from migrate.errors import ResourceBudgetExceeded
     from migrate.image.ova import is_ova, open_ova
 
-    bomb = _pax_bomb(tmp_path / "vm.ova", 512 << 20, kind)
+    bomb = pax_bomb(tmp_path / "vm.ova", 512 << 20, kind)
     tracemalloc.start()
     try:
         for probe in (is_ova, lambda p: open_ova(p, tmp_path / "unpack")):
@@ -264,7 +253,7 @@ def test_fleet_scan_of_an_ova_bomb_stays_small(tmp_path: Path) -> None:
 
     store = tmp_path / "datastore"
     store.mkdir()
-    _pax_bomb(store / "vm.ova", 512 << 20)
+    pax_bomb(store / "vm.ova", 512 << 20)
     code, seconds, rss_kb, stderr = run_measured(["fleet", "add", str(tmp_path / "fleet"), str(store)])
     assert code == 0, stderr
     assert rss_kb < 200 * 1024, f"peak RSS {rss_kb >> 10} MiB"

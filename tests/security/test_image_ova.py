@@ -16,7 +16,7 @@ import pytest
 from migrate.errors import EXIT_CODES, ManifestIncomplete
 from migrate.image.ova import open_ova
 from tests.image.builders import convert, guest_tree, make_ext4
-from tests.security.image_cases import _mf, _ovf, make_ova
+from tests.security.image_cases import _mf, _ovf, make_ova, pax_bomb
 from tests.security.tmpfs import small_tmpfs as tmpfs
 
 MiB = 1 << 20
@@ -144,17 +144,6 @@ def test_control_characters_in_member_names_never_break_the_one_line_error(tmp_p
 # -- format detection must not turn a refusal into "unknown format" ------------------------------
 
 
-def _pax_bomb(path, size: int, kind: bytes = tarfile.XHDTYPE):
-    """A tar whose first header announces a ``size``-byte pax header / GNU long name: 4 KB on disk."""
-    info = tarfile.TarInfo("PaxHeaders/vm.ovf")
-    info.size, info.type = size, kind
-    with open(path, "wb") as fh:
-        fh.write(info.tobuf(format=tarfile.USTAR_FORMAT))
-        fh.write(b"16 path=a.ovf\n")
-        fh.truncate(512 + size + 1024)
-    return path
-
-
 def _many_members(path, count: int):
     """A tar of ``count`` empty members, the OVF first (as the OVF spec puts it)."""
     ovf = _ovf([("disk.vmdk", MiB, None)])
@@ -174,7 +163,7 @@ def _assert_refused(proc: subprocess.CompletedProcess, code: str, *words: str) -
 def test_ova_whose_header_is_a_budget_bomb_is_a_budget_error(tmp_path, kind):
     """is_ova swallowed the refusal: a 512 MiB pax header was "unknown image format" (11), as if the
     file were not a tar at all; it is the budget refusal (32) naming the file."""
-    bomb = _pax_bomb(tmp_path / "vm.ova", 512 * MiB, kind)
+    bomb = pax_bomb(tmp_path / "vm.ova", 512 * MiB, kind)
     _assert_refused(run_cli("inspect", str(bomb), "-o", str(tmp_path / "inv.json")), "ResourceBudgetExceeded",
                     "tar extended header")
     assert not (tmp_path / "inv.json").exists()
@@ -190,7 +179,7 @@ def test_is_ova_raises_the_budget_error_and_keeps_plain_files_as_not_an_ova(tmp_
     from migrate.image.ova import is_ova
 
     with pytest.raises(ResourceBudgetExceeded) as exc:
-        is_ova(_pax_bomb(tmp_path / "vm.ova", 512 * MiB))
+        is_ova(pax_bomb(tmp_path / "vm.ova", 512 * MiB))
     assert exc.value.path == str(tmp_path / "vm.ova")
     plain = tmp_path / "plain.img"
     plain.write_bytes(os.urandom(64 * 1024))
